@@ -1,0 +1,34 @@
+# The README's two commands: `make demo` and `make test`. Both work on a fresh machine with Python only.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/headend demo --config config/demo.toml
+
+lint: $(STAMP)
+	$(BIN)/ruff check headend drivers billing tests bench
+	$(BIN)/ruff format --check headend drivers billing tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy headend drivers billing
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/dlms_read.py 50
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

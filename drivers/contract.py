@@ -1,0 +1,147 @@
+"""The one driver contract every protocol implements (compare OpenMUC's driver SPI).
+
+A `MeterSession` is one open association with one meter. Quantities are named by OBIS codes
+whatever the protocol; a driver translates them to registers, data identifiers or COSEM objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, Self, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.errors import DriverError
+from drivers.obis import ObisCode
+
+
+class Quality(StrEnum):
+    OK = "ok"
+    ESTIMATED = "estimated"
+    SUSPECT = "suspect"
+    CLOCK_ADJUSTED = "clock-adjusted"
+
+
+class Point(BaseModel):
+    """A quantity to read, named by its OBIS code.
+
+    `class_id`/`attribute` are COSEM hints for DLMS; other protocols ignore them. When `class_id`
+    is None the DLMS driver picks the usual interface class for that OBIS group.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    obis: ObisCode
+    class_id: int | None = None
+    attribute: int = 2
+
+
+class Reading(BaseModel):
+    """One value read from a meter. Immutable.
+
+    `value` is a Decimal for every numeric quantity (never a float, so energy adds up exactly);
+    a clock read gives a datetime; anything else (a text or a status) a str.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    meter_id: str
+    obis: ObisCode
+    value: Decimal | datetime | str
+    unit: str | None = None
+    capture_time: datetime | None = None
+    receive_time: datetime
+    quality: Quality = Quality.OK
+
+
+class CommandKind(StrEnum):
+    DISCONNECT = "disconnect"
+    RECONNECT = "reconnect"
+    SET_LOAD_LIMIT = "set_load_limit"
+    CLEAR_LOAD_LIMIT = "clear_load_limit"
+    TIME_SYNC = "time_sync"
+
+
+class Command(BaseModel):
+    """A command for one meter. `id` makes it idempotent end to end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    kind: CommandKind
+    limit_w: Decimal | None = Field(default=None, ge=0, description="for set_load_limit")
+    time: datetime | None = Field(default=None, description="for time_sync; None = now (UTC)")
+
+
+class CommandResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    command_id: str
+    meter_id: str
+    ok: bool
+    detail: str = ""
+    completed_at: datetime
+
+
+class PartialRead(DriverError):
+    """Some points could not be read. Carries every reading that did succeed, so none is lost.
+
+    `failures` holds one typed error per failed point; `fatal` tells whether the session is dead
+    (a timeout or closed channel) or still usable (only some objects were refused).
+    """
+
+    kind = "partial read"
+
+    def __init__(
+        self,
+        readings: list[Reading],
+        failures: list[DriverError],
+        *,
+        fatal: bool,
+        meter: str | None = None,
+    ) -> None:
+        self.readings = readings
+        self.failures = failures
+        self.fatal = fatal
+        first = failures[0] if failures else None
+        super().__init__(
+            f"{len(failures)} point(s) failed" + (f", first: {first}" if first else ""),
+            meter=meter,
+        )
+
+
+@runtime_checkable
+class MeterSession(Protocol):
+    """One open association with one meter."""
+
+    meter_id: str
+
+    async def read(self, points: Sequence[Point]) -> list[Reading]:
+        """Read the points; on any failure raise `PartialRead` carrying what was read."""
+        ...
+
+    async def read_profile(self, profile: Point, start: datetime, end: datetime) -> list[Reading]:
+        """Read a load profile between two instants; one Reading per captured value."""
+        ...
+
+    async def execute(self, command: Command) -> CommandResult: ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class CounterStore(Protocol):
+    """Persistent integer counters (DLMS invocation counters). Implemented by the head-end store."""
+
+    async def load_counter(self, key: str) -> int | None: ...
+
+    async def save_counter(self, key: str, value: int) -> None:
+        """Persist `value`; implementations must never move a counter backwards."""
+        ...

@@ -1,0 +1,1 @@
+"""Byte transports shared by every protocol: TCP and serial streams with whole-reply deadlines."""

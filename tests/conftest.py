@@ -1,0 +1,29 @@
+"""Fixtures shared by every test folder: free loopback ports and raw pseudo-terminals."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from drivers.transport.pty import PtyPair, open_pty
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def tcp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[PtyPair]:
+    pair = open_pty()
+    yield pair
+    pair.close()
