@@ -10,7 +10,9 @@ from pydantic import BeforeValidator
 _SEPARATORS = re.compile(r"[.\-:*&,;/ ]")
 
 
-def parse_obis(text: str | bytes | tuple[int, ...] | list[int]) -> tuple[int, int, int, int, int, int]:
+def parse_obis(
+    text: str | bytes | tuple[int, ...] | list[int],
+) -> tuple[int, int, int, int, int, int]:
     """Parse an OBIS code in any common notation into its six value groups.
 
     Accepts `1.0.1.8.0.255`, `1-0:1.8.0*255`, `1.0.1.8.0` (F defaults to 255), six raw bytes,

@@ -30,7 +30,9 @@ class WrapperFrame:
 def encode_wrapper(frame: WrapperFrame) -> bytes:
     if len(frame.apdu) > 0xFFFF:
         raise ValueError(f"APDU of {len(frame.apdu)} bytes does not fit a wrapper frame")
-    return HEADER.pack(WRAPPER_VERSION, frame.source, frame.destination, len(frame.apdu)) + frame.apdu
+    return (
+        HEADER.pack(WRAPPER_VERSION, frame.source, frame.destination, len(frame.apdu)) + frame.apdu
+    )
 
 
 class WrapperDecoder:
@@ -114,7 +116,9 @@ async def serve_wrapper(
                 seen.add(address)
                 reply = handler(address, frame.apdu)
                 if reply is not None:
-                    writer.write(encode_wrapper(WrapperFrame(frame.destination, frame.source, reply)))
+                    writer.write(
+                        encode_wrapper(WrapperFrame(frame.destination, frame.source, reply))
+                    )
             await writer.drain()
     except (MalformedFrame, ConnectionError, OSError):
         pass
