@@ -1,0 +1,121 @@
+"""Which driver serves which protocol: URL scheme -> settings parser, protocol -> session opener.
+
+A protocol plugs in with one `DriverEntry` line. Its modules are imported lazily, so validating a
+configuration never loads a codec it does not need (dlms_cosem is slow to import).
+
+Each protocol provides `parse_url(url) -> Settings` (DLMS also takes `env=` for its secrets) and a
+session opener `open(settings, *, meter_id, counters=None) -> MeterSession`, used as an async
+context manager. The settings models carry a `protocol` literal that discriminates `DeviceSettings`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Union, cast
+
+from pydantic import Field
+
+from drivers.contract import CounterStore, MeterSession
+from drivers.dlms.settings import DlmsSettings
+
+# One member today; Modbus and DL/T 645 settings join the union as they land.
+DeviceSettings = Annotated[Union[DlmsSettings], Field(discriminator="protocol")]  # noqa: UP007
+"""Settings of any supported protocol, discriminated by their `protocol` field."""
+
+AnySettings = DlmsSettings
+"""The plain union of settings classes (for isinstance-free type hints)."""
+
+# The register set read when a user names no points: energy totals and per tariff, power,
+# voltages and currents, and the meter clock (IEC 62056-6-1 / IDIS names).
+STANDARD_REGISTERS: tuple[str, ...] = (
+    "1.0.1.8.0.255",
+    "1.0.1.8.1.255",
+    "1.0.1.8.2.255",
+    "1.0.1.8.3.255",
+    "1.0.1.8.4.255",
+    "1.0.2.8.0.255",
+    "1.0.1.7.0.255",
+    "1.0.2.7.0.255",
+    "1.0.32.7.0.255",
+    "1.0.31.7.0.255",
+    "0.0.1.0.0.255",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverEntry:
+    protocol: str
+    schemes: tuple[str, ...]
+    url_module: str
+    session_module: str
+    opener: str
+    parser_takes_env: bool = False
+    default_points: tuple[str, ...] = STANDARD_REGISTERS
+
+
+DRIVERS: tuple[DriverEntry, ...] = (
+    DriverEntry(
+        "dlms",
+        ("dlms+tcp", "dlms+hdlc+tcp", "dlms+serial"),
+        "drivers.dlms.url",
+        "drivers.dlms.session",
+        "open_dlms_session",
+        parser_takes_env=True,
+    ),
+)
+
+
+class DeviceUrlError(ValueError):
+    """A device URL that cannot be used; the message says why and what is expected."""
+
+
+def supported_schemes() -> list[str]:
+    return [scheme for entry in DRIVERS for scheme in entry.schemes]
+
+
+def driver_for_protocol(protocol: str) -> DriverEntry:
+    for entry in DRIVERS:
+        if entry.protocol == protocol:
+            return entry
+    raise KeyError(f"no driver for protocol {protocol!r}")
+
+
+def parse_device_url(url: str, *, env: Mapping[str, str] | None = None) -> AnySettings:
+    """Settings from a device URL; `DeviceUrlError` names the (redacted) URL and the reason."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    entry = next((e for e in DRIVERS if scheme in e.schemes), None)
+    if entry is None:
+        raise DeviceUrlError(
+            f"{redact_url(url)}: unknown scheme {scheme or '(none)'!r}; "
+            f"supported: {', '.join(supported_schemes())}"
+        )
+    module = importlib.import_module(entry.url_module)
+    parser: Callable[..., AnySettings] = module.parse_url
+    try:
+        if entry.parser_takes_env:
+            return parser(url, env=env)
+        return parser(url)
+    except ValueError as exc:
+        raise DeviceUrlError(f"{redact_url(url)}: {exc}") from None
+
+
+def open_meter_session(
+    settings: AnySettings, *, meter_id: str, counters: CounterStore | None = None
+) -> MeterSession:
+    """A session (async context manager) with the driver for `settings.protocol`."""
+    entry = driver_for_protocol(settings.protocol)
+    module = importlib.import_module(entry.session_module)
+    opener: Callable[..., Any] = getattr(module, entry.opener)
+    return cast(MeterSession, opener(settings, meter_id=meter_id, counters=counters))
+
+
+_USERINFO = re.compile(r"(://)[^/@]*@")
+_SECRET_QUERY = re.compile(r"((?:password|pw|key|auth_key|block_key)=)[^&]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL safe for messages and logs: user info and secret-looking options blanked."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", url))

@@ -1,0 +1,1 @@
+"""The head-end service: what to read and command, when, and what to do with the answer."""

@@ -1,0 +1,62 @@
+"""Per-meter driver settings built from the fleet and its key store.
+
+Secrets are resolved here, at the last moment, and travel only inside SecretBytes fields of the
+driver settings; jobs and reports carry meter ids, never settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.dlms.url import build_settings
+from drivers.registry import AnySettings
+from headend.config.errors import ConfigError
+from headend.config.fleet import DlmsMeter
+from headend.config.loader import HeadendConfig
+
+
+def meter_settings(config: HeadendConfig, meter_id: str) -> AnySettings:
+    """Driver settings for one configured meter; `ConfigError` if it cannot be built."""
+    fleet = config.fleet
+    try:
+        index, meter = next((i, m) for i, m in enumerate(fleet.meters) if m.id == meter_id)
+    except StopIteration:
+        raise ConfigError.one(config.path, "meters", f"no meter {meter_id!r} is defined") from None
+    where = f"meters[{index}]"
+    if not isinstance(meter, DlmsMeter):
+        raise ConfigError.one(
+            config.path, f"{where}.protocol", f"no {meter.protocol!r} driver in this build"
+        )
+    channel = fleet.channel(meter.channel)
+    fields: dict[str, Any] = {
+        "framing": meter.framing,
+        "link": channel.link(),
+        "client_address": meter.client_address,
+        "server_logical": meter.server_logical,
+        "server_physical": meter.server_physical,
+        "auth": meter.auth,
+        "cipher": meter.cipher,
+    }
+    if meter.timeout_s is not None:
+        fields["timeout_s"] = meter.timeout_s
+        fields["connect_timeout_s"] = meter.timeout_s
+    title = meter.system_title or fleet.site.system_title
+    if title is not None:
+        fields["system_title"] = bytes.fromhex(title)
+    if meter.key is not None and meter.needs_key:
+        try:
+            material = config.keys.resolve(meter.key)
+        except ValueError as exc:
+            raise ConfigError.one(config.path, f"{where}.key", str(exc)) from None
+        if material is None:
+            raise ConfigError.one(
+                config.path, f"{where}.key", f"key reference {meter.key!r} not found"
+            )
+        for name in ("password", "auth_key", "block_key"):
+            value = getattr(material, name)
+            if value is not None:
+                fields[name] = value
+    try:
+        return build_settings(fields)
+    except ValueError as exc:
+        raise ConfigError.one(config.path, where, str(exc)) from None
