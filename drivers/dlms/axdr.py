@@ -1,0 +1,175 @@
+"""COSEM `Data` values in A-XDR (IEC 62056-6-2 / Green Book): a small sans-IO decoder and encoder.
+
+Our own codec rather than dlms_cosem's, so that any truncated or unknown encoding is one typed
+`MalformedFrame` (the library raises IndexError, KeyError, ValueError...) and decoding stays cheap.
+Decoded values are plain Python: int, bool, bytes (octet-string), str, float, None, list
+(array/structure) and `BitString`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from drivers.errors import MalformedFrame
+
+NULL = 0
+ARRAY = 1
+STRUCTURE = 2
+BOOLEAN = 3
+BIT_STRING = 4
+DOUBLE_LONG = 5
+DOUBLE_LONG_UNSIGNED = 6
+OCTET_STRING = 9
+VISIBLE_STRING = 10
+UTF8_STRING = 12
+BCD = 13
+INTEGER = 15
+LONG = 16
+UNSIGNED = 17
+LONG_UNSIGNED = 18
+LONG64 = 20
+LONG64_UNSIGNED = 21
+ENUM = 22
+FLOAT32 = 23
+FLOAT64 = 24
+DATE_TIME = 25
+DATE = 26
+TIME = 27
+DONT_CARE = 255
+
+_FIXED: dict[int, struct.Struct] = {
+    DOUBLE_LONG: struct.Struct(">i"),
+    DOUBLE_LONG_UNSIGNED: struct.Struct(">I"),
+    INTEGER: struct.Struct(">b"),
+    LONG: struct.Struct(">h"),
+    UNSIGNED: struct.Struct(">B"),
+    LONG_UNSIGNED: struct.Struct(">H"),
+    LONG64: struct.Struct(">q"),
+    LONG64_UNSIGNED: struct.Struct(">Q"),
+    ENUM: struct.Struct(">B"),
+    BCD: struct.Struct(">b"),
+    FLOAT32: struct.Struct(">f"),
+    FLOAT64: struct.Struct(">d"),
+}
+# date-time, date and time as their own tags carry fixed-size octet strings
+_FIXED_OCTETS = {DATE_TIME: 12, DATE: 5, TIME: 4}
+# nesting deeper than this is not a meter talking but an attack on the stack
+_MAX_DEPTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class BitString:
+    bits: int
+    data: bytes
+
+
+Value: TypeAlias = "int | float | bool | bytes | str | list[Value] | BitString | None"
+
+
+def decode(data: bytes) -> Value:
+    """Decode exactly one Data value filling `data`; MalformedFrame if anything is left over."""
+    value, end = decode_at(data, 0)
+    if end != len(data):
+        raise MalformedFrame(f"{len(data) - end} stray byte(s) after a COSEM data value")
+    return value
+
+
+def decode_at(data: bytes, pos: int, depth: int = 0) -> tuple[Value, int]:
+    """Decode one Data value starting at `pos`; returns (value, position after it)."""
+    if depth > _MAX_DEPTH:
+        raise MalformedFrame("COSEM data nested too deeply")
+    tag = _byte(data, pos)
+    pos += 1
+    if tag == NULL or tag == DONT_CARE:
+        return None, pos
+    if tag in (ARRAY, STRUCTURE):
+        count, pos = _length(data, pos)
+        # each element takes at least one byte: a count beyond the rest is a lie, not a wait
+        if count > len(data) - pos:
+            raise MalformedFrame(f"COSEM array/structure of {count} elements in a short buffer")
+        items: list[Value] = []
+        for _ in range(count):
+            item, pos = decode_at(data, pos, depth + 1)
+            items.append(item)
+        return items, pos
+    if tag == BOOLEAN:
+        return _byte(data, pos) != 0, pos + 1
+    if tag in _FIXED:
+        fmt = _FIXED[tag]
+        raw = _take(data, pos, fmt.size)
+        number: int | float = fmt.unpack(raw)[0]
+        return number, pos + fmt.size
+    if tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING):
+        size, pos = _length(data, pos)
+        raw = _take(data, pos, size)
+        pos += size
+        if tag == OCTET_STRING:
+            return raw, pos
+        try:
+            return raw.decode("ascii" if tag == VISIBLE_STRING else "utf-8"), pos
+        except UnicodeDecodeError:
+            raise MalformedFrame("COSEM string is not valid text") from None
+    if tag == BIT_STRING:
+        bits, pos = _length(data, pos)
+        size = (bits + 7) // 8
+        return BitString(bits, _take(data, pos, size)), pos + size
+    if tag in _FIXED_OCTETS:
+        size = _FIXED_OCTETS[tag]
+        return _take(data, pos, size), pos + size
+    raise MalformedFrame(f"unknown COSEM data tag {tag}")
+
+
+def _byte(data: bytes, pos: int) -> int:
+    if pos >= len(data):
+        raise MalformedFrame("COSEM data value truncated")
+    return data[pos]
+
+
+def _take(data: bytes, pos: int, size: int) -> bytes:
+    if pos + size > len(data):
+        raise MalformedFrame("COSEM data value truncated")
+    return bytes(data[pos : pos + size])
+
+
+def _length(data: bytes, pos: int) -> tuple[int, int]:
+    """A-XDR variable-length integer: one byte < 0x80, or 0x8N then N big-endian bytes."""
+    first = _byte(data, pos)
+    pos += 1
+    if first < 0x80:
+        return first, pos
+    size = first & 0x7F
+    if size == 0 or size > 4:
+        raise MalformedFrame(f"A-XDR length of {size} bytes")
+    return int.from_bytes(_take(data, pos, size), "big"), pos + size
+
+
+def encode_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+# -- encoders for the values a client sends (SET and ACTION parameters) ------------------------
+
+
+def null() -> bytes:
+    return bytes([NULL])
+
+
+def integer(tag: int, value: int) -> bytes:
+    return bytes([tag]) + _FIXED[tag].pack(value)
+
+
+def octet_string(value: bytes) -> bytes:
+    return bytes([OCTET_STRING]) + encode_length(len(value)) + value
+
+
+def structure(*items: bytes) -> bytes:
+    return bytes([STRUCTURE]) + encode_length(len(items)) + b"".join(items)
+
+
+def array(items: list[bytes]) -> bytes:
+    return bytes([ARRAY]) + encode_length(len(items)) + b"".join(items)

@@ -1,0 +1,400 @@
+"""The async DLMS/COSEM client session: one association with one meter, on sans-IO dlms-cosem.
+
+`open_dlms_session` opens the byte stream, the framing (wrapper or HDLC) and the association
+(no security, LLS, or HLS-GMAC with security suite 0 global ciphering). `DlmsSession` implements
+the driver contract (`read`, `read_profile`, `execute`) on `get`/`set`/`action`, which run one
+request each through `dlms_cosem.connection.DlmsConnection` and our own `ApduLink`.
+
+Every request has its own whole-reply deadline (`settings.timeout_s`). A failure inside a request
+(timeout, closed channel, garbage, replay) leaves the association in an unknown state, so the
+session is then marked broken and refuses further requests; a refusal by the meter
+(object-undefined...) leaves it usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Self
+
+import structlog
+from dlms_cosem import enumerations as dlms_enums
+from dlms_cosem import state as dlms_state
+from dlms_cosem.cosem import CosemAttribute, CosemMethod, Obis
+from dlms_cosem.protocol import acse, xdlms
+
+from drivers.contract import Command, CommandResult, CounterStore, Point, Reading
+from drivers.dlms import axdr, faults, objects
+from drivers.dlms.association import CipheringConnection, make_connection
+from drivers.dlms.counters import PROCESS_COUNTERS, CounterReservation
+from drivers.dlms.link import ApduLink
+from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
+from drivers.errors import (
+    AuthenticationFailed,
+    ChannelDown,
+    DriverError,
+    MalformedFrame,
+    ProtocolError,
+    Unsupported,
+)
+from drivers.obis import normalize_obis, parse_obis
+from drivers.transport.settings import TcpLink
+from drivers.transport.stream import open_stream
+
+LOG = logging.getLogger(__name__)
+
+# a babbling meter must not make us assemble an endless GET: a whole attribute above this is refused
+MAX_ATTRIBUTE_BYTES = 8 * 1024 * 1024
+# room for the general-glo-ciphering header and tag above the APDU size we negotiate
+CIPHER_OVERHEAD = 64
+
+
+def _quiet_dlms_cosem() -> None:
+    """dlms-cosem logs every APDU at info level through structlog, which costs about 5x per
+    request. Give its module loggers a warning-level filter, leaving the application's own
+    structlog configuration alone."""
+    import dlms_cosem.client
+    import dlms_cosem.connection
+    import dlms_cosem.state
+
+    quiet = structlog.wrap_logger(
+        structlog.PrintLogger(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
+    for module in (dlms_cosem.connection, dlms_cosem.state, dlms_cosem.client):
+        module.LOG = quiet  # type: ignore[attr-defined]
+    try:
+        import dlms_cosem.io
+
+        dlms_cosem.io.LOG = quiet  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        pass
+
+
+_quiet_dlms_cosem()
+
+
+def cosem_attribute(class_id: int, obis: str, attribute: int) -> CosemAttribute:
+    return CosemAttribute(_interface(class_id, obis), Obis(*parse_obis(obis)), attribute)
+
+
+def _interface(class_id: int, obis: str) -> dlms_enums.CosemInterface:
+    try:
+        return dlms_enums.CosemInterface(class_id)
+    except ValueError:
+        raise Unsupported(f"interface class {class_id} unknown to the codec", obis=obis) from None
+
+
+class DlmsSession:
+    """One open DLMS/COSEM association. Use as an async context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        settings: DlmsSettings,
+        link: ApduLink,
+        connection: CipheringConnection,
+        *,
+        meter_id: str,
+        counters: CounterReservation | None,
+    ) -> None:
+        self.settings = settings
+        self.meter_id = meter_id
+        self._link = link
+        self._conn = connection
+        self._counters = counters
+        self._lock = asyncio.Lock()
+        self.broken: DriverError | None = None
+        self.associated = False
+        self._closed = False
+
+    # -- one request ------------------------------------------------------------------------
+
+    async def _transact(self, request: Any, obis: str | None = None) -> Any:
+        """Send one APDU, return the reply APDU (deciphered, parsed). Typed errors only."""
+        async with self._lock:
+            if self._closed:
+                raise ChannelDown("session is closed", meter=self.meter_id, obis=obis)
+            if self.broken is not None:
+                raise ChannelDown(
+                    f"session unusable after an earlier failure ({self.broken.kind})",
+                    meter=self.meter_id,
+                    obis=obis,
+                )
+            deadline = asyncio.get_running_loop().time() + self.settings.timeout_s
+            try:
+                if self._counters is not None:
+                    await self._counters.ensure(self._conn.client_invocation_counter)
+                try:
+                    out = self._conn.send(request)
+                except Exception as exc:
+                    raise ProtocolError(f"cannot send {type(request).__name__}: {exc}") from exc
+                reply = await self._link.exchange(out, deadline)
+                self._conn.clear_buffer()
+                self._conn.receive_data(reply)
+                try:
+                    return self._conn.next_event()
+                except Exception as exc:
+                    raise faults.map_codec_error(exc) from exc
+            except DriverError as err:
+                self.broken = err
+                raise err.about(meter=self.meter_id, obis=obis) from err.__cause__
+
+    # -- association ------------------------------------------------------------------------
+
+    async def associate(self) -> None:
+        aarq = self._conn.get_aarq()
+        # the application context says "ciphered" only when APDUs are; HLS alone is not ciphering
+        aarq.ciphered = self.settings.cipher
+        aare = await self._transact(aarq)
+        if isinstance(aare, xdlms.ExceptionResponse):
+            raise AuthenticationFailed(
+                f"meter answered the association request with {aare.state_error.name}/"
+                f"{aare.service_error.name}",
+                meter=self.meter_id,
+            )
+        if not isinstance(aare, acse.ApplicationAssociationResponse):
+            raise self._fail(ProtocolError(f"expected an AARE, got {type(aare).__name__}"))
+        if aare.result is not dlms_enums.AssociationResult.ACCEPTED:
+            detail = aare.result_source_diagnostics
+            name = getattr(detail, "name", None) or repr(detail)
+            raise AuthenticationFailed(
+                f"association rejected ({aare.result.name.lower()}: {name})", meter=self.meter_id
+            )
+        if self._conn.state.current_state is dlms_state.SHOULD_SEND_HLS_SEVER_CHALLENGE_RESULT:
+            await self._hls_reply()
+        if self._conn.state.current_state is not dlms_state.READY:
+            state = self._conn.state.current_state
+            raise self._fail(ProtocolError(f"association ended in state {state}"))
+        self.associated = True
+
+    async def _hls_reply(self) -> None:
+        """HLS pass 3/4: answer the meter's challenge, then check the meter's answer to ours."""
+        try:
+            proof = self._conn.authentication.hls_generate_reply_data(self._conn)
+        except Exception as exc:
+            raise self._fail(AuthenticationFailed(f"cannot compute HLS reply: {exc}")) from exc
+        method = CosemMethod(
+            dlms_enums.CosemInterface.ASSOCIATION_LN,
+            Obis(*parse_obis(objects.CURRENT_ASSOCIATION_OBIS)),
+            objects.REPLY_TO_HLS,
+        )
+        try:
+            await self._transact(xdlms.ActionRequestNormal(method, data=axdr.octet_string(proof)))
+        except (ProtocolError, MalformedFrame) as err:
+            # dlms-cosem reports a refused or wrong HLS answer as a state-machine error
+            raise self._fail(AuthenticationFailed(f"HLS failed: {err.cause}")) from err
+        if self._conn.state.current_state is not dlms_state.READY:
+            raise self._fail(AuthenticationFailed("meter did not prove knowledge of the key (HLS)"))
+
+    def _fail(self, err: DriverError) -> DriverError:
+        self.broken = self.broken or err
+        return err.about(meter=self.meter_id)
+
+    # -- services ---------------------------------------------------------------------------
+
+    async def get_raw(self, class_id: int, obis: str, attribute: int, access: Any = None) -> bytes:
+        """GET one attribute, following data blocks; the attribute's A-XDR encoding."""
+        obis = normalize_obis(obis)
+        target = cosem_attribute(class_id, obis, attribute)
+        reply = await self._transact(
+            xdlms.GetRequestNormal(cosem_attribute=target, access_selection=access), obis
+        )
+        data = bytearray()
+        expected_block = 1
+        while True:
+            if isinstance(reply, xdlms.GetResponseNormal):
+                return bytes(reply.data)
+            if isinstance(reply, xdlms.GetResponseNormalWithError):
+                raise faults.get_error(int(reply.error)).about(meter=self.meter_id, obis=obis)
+            if isinstance(reply, xdlms.GetResponseLastBlockWithError):
+                raise faults.get_error(int(reply.error)).about(meter=self.meter_id, obis=obis)
+            if isinstance(reply, xdlms.GetResponseWithBlock | xdlms.GetResponseLastBlock):
+                if reply.block_number != expected_block:
+                    raise self._fail(
+                        ProtocolError(f"block {reply.block_number}, expected {expected_block}")
+                    ).about(obis=obis)
+                data += reply.data
+                if len(data) > MAX_ATTRIBUTE_BYTES:
+                    raise self._fail(
+                        MalformedFrame(f"attribute exceeds {MAX_ATTRIBUTE_BYTES} bytes")
+                    ).about(obis=obis)
+                if isinstance(reply, xdlms.GetResponseLastBlock):
+                    return bytes(data)
+                next_request = xdlms.GetRequestNext(
+                    block_number=reply.block_number,
+                    invoke_id_and_priority=reply.invoke_id_and_priority,
+                )
+                expected_block += 1
+                reply = await self._transact(next_request, obis)
+                continue
+            raise self._fail(self._unexpected(reply, "GET")).about(obis=obis)
+
+    async def get(self, class_id: int, obis: str, attribute: int, access: Any = None) -> axdr.Value:
+        """GET one attribute, decoded (see `drivers.dlms.axdr`)."""
+        raw = await self.get_raw(class_id, obis, attribute, access)
+        try:
+            return axdr.decode(raw)
+        except MalformedFrame as err:
+            raise err.about(meter=self.meter_id, obis=normalize_obis(obis)) from None
+
+    async def set(self, class_id: int, obis: str, attribute: int, data: bytes) -> None:
+        """SET one attribute to an A-XDR encoded value; a refusal raises a typed error."""
+        obis = normalize_obis(obis)
+        request = xdlms.SetRequestNormal(
+            cosem_attribute=cosem_attribute(class_id, obis, attribute), data=data
+        )
+        reply = await self._transact(request, obis)
+        if not isinstance(reply, xdlms.SetResponseNormal):
+            raise self._fail(self._unexpected(reply, "SET")).about(obis=obis)
+        # dlms-cosem returns a refusal as a result instead of raising: check it
+        if int(reply.result) != 0:
+            error = faults.change_error(int(reply.result), f"SET attribute {attribute}")
+            raise error.about(meter=self.meter_id, obis=obis)
+
+    async def action(
+        self, class_id: int, obis: str, method: int, data: bytes | None = None
+    ) -> bytes | None:
+        """Invoke a method; returns the A-XDR return data if the meter sent any."""
+        obis = normalize_obis(obis)
+        target = CosemMethod(_interface(class_id, obis), Obis(*parse_obis(obis)), method)
+        reply = await self._transact(xdlms.ActionRequestNormal(target, data=data), obis)
+        if isinstance(reply, xdlms.ActionResponseNormalWithError):
+            error = faults.change_error(int(reply.error), f"method {method}")
+            raise error.about(meter=self.meter_id, obis=obis)
+        if isinstance(reply, xdlms.ActionResponseNormal | xdlms.ActionResponseNormalWithData):
+            if int(reply.status) != 0:
+                error = faults.change_error(int(reply.status), f"method {method}")
+                raise error.about(meter=self.meter_id, obis=obis)
+            payload = getattr(reply, "data", None)
+            return bytes(payload) if payload is not None else None
+        raise self._fail(self._unexpected(reply, "ACTION")).about(obis=obis)
+
+    def _unexpected(self, reply: Any, service: str) -> DriverError:
+        if isinstance(reply, xdlms.ExceptionResponse):
+            return ProtocolError(
+                f"{service}: meter raised {reply.state_error.name}/{reply.service_error.name}"
+            )
+        if isinstance(reply, xdlms.ConfirmedServiceError):
+            return ProtocolError(f"{service}: confirmed service error {reply.error!r}")
+        return ProtocolError(f"{service}: unexpected reply {type(reply).__name__}")
+
+    async def release(self) -> None:
+        """Release the association (RLRQ/RLRE). The lower layer stays up until `close()`."""
+        if not self.associated or self.broken is not None:
+            return
+        self.associated = False
+        reply = await self._transact(self._conn.get_rlrq())
+        if not isinstance(reply, acse.ReleaseResponse):
+            raise self._fail(ProtocolError(f"expected an RLRE, got {type(reply).__name__}"))
+
+    # -- the driver contract ----------------------------------------------------------------
+
+    async def read(self, points: Sequence[Point]) -> list[Reading]:
+        from drivers.dlms.reading import read_points
+
+        return await read_points(self, points)
+
+    async def read_profile(self, profile: Point, start: datetime, end: datetime) -> list[Reading]:
+        from drivers.dlms.profile import read_profile
+
+        return await read_profile(self, profile, start, end)
+
+    async def execute(self, command: Command) -> CommandResult:
+        from drivers.dlms.commands import execute
+
+        return await execute(self, command)
+
+    async def close(self) -> None:
+        """Release (best effort), persist the invocation counters, take the link down."""
+        if self._closed:
+            return
+        try:
+            if self.associated and self.broken is None:
+                try:
+                    await self.release()
+                except DriverError as err:
+                    LOG.debug("meter %s: release failed: %s", self.meter_id, err)
+        finally:
+            self._closed = True
+            try:
+                if self._counters is not None:
+                    await self._counters.finish(
+                        self._conn.client_invocation_counter, self._conn.meter_invocation_counter
+                    )
+            finally:
+                await self._link.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _make_link(settings: DlmsSettings, stream: Any) -> ApduLink:
+    client = settings.effective_client_address
+    if settings.framing is DlmsFraming.WRAPPER:
+        if not isinstance(settings.link, TcpLink):
+            raise Unsupported("the wrapper framing runs over TCP only")
+        from drivers.dlms.wrapper import WrapperLink
+
+        return WrapperLink(
+            stream, client, settings.server_logical, settings.max_pdu_size + CIPHER_OVERHEAD
+        )
+    from drivers.dlms.hdlc.link import HdlcLink
+
+    link: ApduLink = HdlcLink(
+        stream,
+        client_address=client,
+        server_logical=settings.server_logical,
+        server_physical=settings.server_physical,
+        max_info=settings.hdlc_max_info,
+        window=settings.hdlc_window,
+    )
+    return link
+
+
+async def open_dlms_session(
+    settings: DlmsSettings, *, meter_id: str, counters: CounterStore | None = None
+) -> DlmsSession:
+    """Connect, bring the link up and associate. Raises typed errors naming the meter.
+
+    Without a `counters` store, invocation counters live in this process only (fine for tests
+    and one-off reads; a service passes its persistent store).
+    """
+    reservation: CounterReservation | None = None
+    if settings.cipher or settings.auth is DlmsAuth.HLS_GMAC:
+        reservation = CounterReservation(
+            counters or PROCESS_COUNTERS, settings.counter_key(meter_id)
+        )
+        await reservation.begin()
+    try:
+        stream = await open_stream(settings.link, settings.connect_timeout_s)
+    except DriverError as err:
+        raise err.about(meter=meter_id) from err.__cause__
+    link: ApduLink | None = None
+    session: DlmsSession | None = None
+    try:
+        link = _make_link(settings, stream)
+        deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s
+        await link.open(deadline)
+        connection = make_connection(
+            settings,
+            client_counter=reservation.next_client if reservation else 0,
+            meter_counter=reservation.meter_seen if reservation else 0,
+        )
+        session = DlmsSession(settings, link, connection, meter_id=meter_id, counters=reservation)
+        await session.associate()
+        return session
+    except BaseException as exc:
+        if session is not None:
+            await session.close()
+        elif link is not None:
+            await link.close()
+        else:
+            await stream.close()
+        if isinstance(exc, DriverError):
+            raise exc.about(meter=meter_id) from exc.__cause__
+        raise
