@@ -180,6 +180,17 @@ class Fleet(_Model):
     plans: list[ReadingPlan] = Field(default_factory=list)
     simulation: Simulation | None = None
 
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _default_kind(cls, value: object) -> object:
+        # A channel without `kind` is TCP, the common case; the discriminator needs it spelled out.
+        if isinstance(value, list):
+            return [
+                {"kind": "tcp", **item} if isinstance(item, dict) and "kind" not in item else item
+                for item in value
+            ]
+        return value
+
     def channel(self, channel_id: str) -> TcpChannel | SerialChannel:
         for channel in self.channels:
             if channel.id == channel_id:
