@@ -1,0 +1,310 @@
+"""A simulated DL/T 645-2007 RS-485 line: several `SimulatedMeter`s answering by address.
+
+Serves over TCP (`start_tcp`) or on a pty master (`serve_pty`), with the `FE` preamble on replies
+and optional pacing to a baud rate (8E1 character time). Answers read (0x11, with follow-up frames
+when the data exceeds `max_data`), read follow-up (0x12), read address (0x13, only when one meter
+is on the line, as a real line would garble several answers), time broadcast (0x08, corrections
+of at most `max_clock_adjust` as real meters do) and relay control (0x1C, plain form: checks the
+password and the validity time; trip -> `physics.disconnect()`, close -> `physics.reconnect()`).
+
+Frozen daily data (05 06 xx nn) is derived from the meter's 15-minute load profile at local
+midnight; the energy blocks carry the total only (the profile has no per-tariff split).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from drivers.dlt645.bcd import decode_datetime, encode_bcd, encode_datetime
+from drivers.dlt645.decoder import FrameDecoder
+from drivers.dlt645.frame import (
+    BROADCAST_ADDRESS,
+    MAX_DATA_LEN,
+    Frame,
+    Function,
+    address_matches,
+    address_to_wire,
+    encode_frame,
+)
+from drivers.dlt645.messages import TIME_FIELDS, RelayAction, parse_relay_request, reply_control
+from drivers.errors import MalformedFrame
+from drivers.sim import physics
+from drivers.sim.physics import SimulatedMeter
+from drivers.transport.pty import fd_streams
+
+ERR_OTHER = 0x01
+ERR_NO_DATA = 0x02
+ERR_PASSWORD = 0x04
+KILO = Decimal(1000)
+ENERGY_WRAP = Decimal(1_000_000)  # a XXXXXX.XX kWh register rolls over at 1 000 000 kWh
+
+Encoder = Callable[[SimulatedMeter, datetime], bytes | None]
+
+
+def _num(
+    obis: str, size: int, decimals: int, *, kilo: bool = False, signed: bool = False
+) -> Encoder:
+    def encode(meter: SimulatedMeter, local_now: datetime) -> bytes:
+        value = meter.value(obis)
+        assert isinstance(value, Decimal)
+        if kilo:
+            value = value / KILO
+            if not signed:
+                value = value % ENERGY_WRAP
+        return encode_bcd(value, size, decimals, signed=signed)
+
+    return encode
+
+
+def _clock(fields: str) -> Encoder:
+    return lambda meter, local_now: encode_datetime(local_now, fields)
+
+
+class Dlt645Simulator:
+    """Meters by nameplate address (12 digits) on one simulated line."""
+
+    def __init__(
+        self,
+        meters: Mapping[str, SimulatedMeter],
+        *,
+        password: bytes = b"\x02\x12\x34\x56",
+        timezone: str = "Asia/Shanghai",
+        max_data: int = MAX_DATA_LEN,
+        preamble: bool = True,
+        baud: int | None = None,
+        max_clock_adjust: timedelta = timedelta(minutes=5),
+    ) -> None:
+        if not 6 <= max_data <= 255:
+            raise ValueError("max_data must be 6..255")
+        self.meters = {address_to_wire(a): m for a, m in meters.items()}
+        self.password = password
+        self.zone = ZoneInfo(timezone)
+        self.max_data = max_data
+        self.preamble = preamble
+        self.char_time = 11 / baud if baud else 0.0  # 8E1: start + 8 + parity + stop
+        self.max_clock_adjust = max_clock_adjust
+        self.received: deque[Frame] = deque(maxlen=1000)
+        self.silent: set[bytes] = set()  # addresses that do not answer (a dead meter)
+        self._pending: dict[tuple[bytes, bytes], list[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._items: dict[int, Encoder] = self._build_items()
+
+    # -- sans-IO core ------------------------------------------------------------------------
+
+    def handle(self, request: Frame) -> Frame | None:
+        """The reply to one request frame, or None (broadcast, not for us, silent meter)."""
+        self.received.append(request)
+        if request.from_meter:
+            return None  # another meter's reply on the shared line
+        if request.function == Function.TIME_BROADCAST:
+            if request.address == address_to_wire(BROADCAST_ADDRESS):
+                self._time_broadcast(request.data)
+            return None
+        matches = [a for a in self.meters if address_matches(request.address, a)]
+        if len(matches) != 1 or matches[0] in self.silent:
+            return None
+        address = matches[0]
+        meter = self.meters[address]
+        if request.function == Function.READ_ADDRESS:
+            return Frame(address, reply_control(request), address)
+        if request.function == Function.READ:
+            return self._read(address, meter, request)
+        if request.function == Function.READ_FOLLOWUP:
+            return self._followup(address, request)
+        if request.function == Function.RELAY_CONTROL:
+            return self._relay(address, meter, request)
+        return self._error(address, request, ERR_OTHER)
+
+    def reply_bytes(self, request: Frame) -> bytes:
+        reply = self.handle(request)
+        return b"" if reply is None else encode_frame(reply, preamble=self.preamble)
+
+    def local_now(self, meter: SimulatedMeter) -> datetime:
+        return meter.clock.now().astimezone(self.zone).replace(tzinfo=None)
+
+    def _error(self, address: bytes, request: Frame, err: int) -> Frame:
+        return Frame(address, reply_control(request, abnormal=True), bytes([err]))
+
+    def _read(self, address: bytes, meter: SimulatedMeter, request: Frame) -> Frame:
+        if len(request.data) < 4:
+            return self._error(address, request, ERR_OTHER)
+        di_bytes = request.data[:4]
+        value = self._value(meter, int.from_bytes(di_bytes, "little"))
+        if value is None:
+            return self._error(address, request, ERR_NO_DATA)
+        room = self.max_data - 4
+        if len(value) <= room:
+            return Frame(address, reply_control(request), di_bytes + value)
+        first, rest = value[:room], value[room:]
+        step = self.max_data - 5  # follow-up frames also carry the sequence number
+        self._pending[(address, di_bytes)] = [rest[i : i + step] for i in range(0, len(rest), step)]
+        return Frame(address, reply_control(request, followup=True), di_bytes + first)
+
+    def _followup(self, address: bytes, request: Frame) -> Frame:
+        if len(request.data) != 5:
+            return self._error(address, request, ERR_OTHER)
+        di_bytes, seq = request.data[:4], request.data[4]
+        chunks = self._pending.get((address, di_bytes), [])
+        if not 1 <= seq <= len(chunks):
+            return self._error(address, request, ERR_NO_DATA)
+        more = seq < len(chunks)
+        if not more:
+            self._pending.pop((address, di_bytes), None)
+        control = reply_control(request, followup=more)
+        return Frame(address, control, di_bytes + chunks[seq - 1] + bytes([seq]))
+
+    def _relay(self, address: bytes, meter: SimulatedMeter, request: Frame) -> Frame:
+        try:
+            relay = parse_relay_request(request.data)
+        except MalformedFrame:
+            return self._error(address, request, ERR_OTHER)
+        if relay.password != self.password:
+            return self._error(address, request, ERR_PASSWORD)
+        if relay.valid_until < self.local_now(meter):
+            return self._error(address, request, ERR_OTHER)
+        if relay.action == RelayAction.TRIP:
+            meter.disconnect()
+        elif relay.action in (RelayAction.CLOSE_ALLOWED, RelayAction.CLOSE_DIRECT):
+            # A real meter waits for the customer's button after 1B; ours presses it at once.
+            meter.reconnect()
+        elif relay.action not in (0x2A, 0x2B, 0x3A, 0x3B):  # alarm / keep-power: acknowledged
+            return self._error(address, request, ERR_OTHER)
+        return Frame(address, reply_control(request))
+
+    def _time_broadcast(self, data: bytes) -> None:
+        try:
+            local = decode_datetime(data, TIME_FIELDS)
+        except MalformedFrame:
+            return
+        when = local.replace(tzinfo=self.zone).astimezone(UTC)
+        clocks_done: set[int] = set()
+        for meter in self.meters.values():
+            if abs(when - meter.clock.now()) > self.max_clock_adjust:
+                continue  # the standard lets a meter refuse large broadcast corrections
+            if id(meter.clock) in clocks_done:
+                continue
+            clocks_done.add(id(meter.clock))
+            meter.set_time(when)
+
+    # -- data identifiers --------------------------------------------------------------------
+
+    def _build_items(self) -> dict[int, Encoder]:
+        items: dict[int, Encoder] = {
+            0x00010000: _num(physics.IMPORT_TOTAL, 4, 2, kilo=True),
+            0x00020000: _num(physics.EXPORT_TOTAL, 4, 2, kilo=True),
+            0x02030000: self._net_power,
+            0x04000101: _clock("YYMMDDWW"),
+            0x04000102: _clock("hhmmss"),
+        }
+        for t, obis in enumerate(physics.IMPORT_TARIFF, start=1):
+            items[0x00010000 | t << 8] = _num(obis, 4, 2, kilo=True)
+            items[0x00020000 | t << 8] = _zero_energy
+        for i in range(3):
+            phase = (i + 1) << 8
+            items[0x02010000 | phase] = _num(physics.VOLTAGE[i], 2, 1)
+            items[0x02020000 | phase] = _num(physics.CURRENT[i], 3, 3, signed=True)
+            items[0x02030000 | phase] = _num(physics.POWER_PHASE[i], 3, 4, kilo=True, signed=True)
+        return items
+
+    def _value(self, meter: SimulatedMeter, di: int) -> bytes | None:
+        encoder = self._items.get(di)
+        local_now = self.local_now(meter)
+        if encoder is not None:
+            return encoder(meter, local_now)
+        if di >> 8 in (0x050600, 0x050601, 0x050602) and 1 <= di & 0xFF <= 62:
+            return self._freeze(meter, local_now, (di >> 8) & 0xFF, di & 0xFF)
+        return None
+
+    def _net_power(self, meter: SimulatedMeter, local_now: datetime) -> bytes:
+        imp, exp = meter.value(physics.IMPORT_POWER), meter.value(physics.EXPORT_POWER)
+        assert isinstance(imp, Decimal) and isinstance(exp, Decimal)
+        return encode_bcd((imp - exp) / KILO, 3, 4, signed=True)
+
+    def _freeze(
+        self, meter: SimulatedMeter, local_now: datetime, kind: int, n: int
+    ) -> bytes | None:
+        midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+        stamp = midnight - timedelta(days=n - 1)
+        at = stamp.replace(tzinfo=self.zone).astimezone(UTC)
+        rows = meter.profile_rows(at, at)
+        if not rows:
+            return None
+        if kind == 0x00:
+            return encode_datetime(stamp, "YYMMDDhhmm")
+        wh = rows[0].import_wh if kind == 0x01 else rows[0].export_wh
+        return encode_bcd((wh / KILO) % ENERGY_WRAP, 4, 2)
+
+    # -- I/O ---------------------------------------------------------------------------------
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer requests on one byte stream until it closes."""
+        decoder = FrameDecoder(max_data=255)
+        try:
+            while data := await reader.read(4096):
+                decoder.feed(data)
+                while True:
+                    try:
+                        frame = decoder.next_frame()
+                    except MalformedFrame:
+                        continue  # a meter ignores what it cannot decode
+                    if frame is None:
+                        break
+                    reply = self.reply_bytes(frame)
+                    if self.char_time:
+                        await asyncio.sleep(
+                            (len(encode_frame(frame)) + len(reply)) * self.char_time
+                        )
+                    if reply:
+                        writer.write(reply)
+                        await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+        """Listen on TCP (a serial-to-Ethernet converter in front of the line)."""
+        return await asyncio.start_server(self._serve_tracked, host, port)
+
+    async def _serve_tracked(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            await self.serve(reader, writer)
+        finally:
+            self._writers.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def serve_pty(self, master_fd: int) -> None:
+        """Answer on a pty master until cancelled; drivers open the slave as a serial port."""
+        reader, writer = await fd_streams(master_fd)
+        await self.serve(reader, writer)
+
+    async def aclose(self) -> None:
+        """Close every TCP connection (call after closing the server) and wait for the handlers."""
+        for writer in list(self._writers):
+            writer.close()  # the handler sees EOF and returns: no cancelled-task noise
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2.0)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _zero_energy(meter: SimulatedMeter, local_now: datetime) -> bytes:
+    # The physics has one export register; per-tariff export stays zero.
+    return encode_bcd(Decimal(0), 4, 2)
