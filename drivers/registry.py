@@ -4,13 +4,14 @@ A protocol plugs in with one `DriverEntry` line. Its modules are imported lazily
 configuration never loads a codec it does not need (dlms_cosem is slow to import).
 
 Each protocol provides `parse_url(url) -> Settings` (DLMS also takes `env=` for its secrets) and a
-session opener `open(settings, *, meter_id, counters=None) -> MeterSession`, used as an async
-context manager. The settings models carry a `protocol` literal that discriminates `DeviceSettings`.
+session opener `open(settings, *, meter_id, counters=None)` returning (or awaiting to) a
+`MeterSession`, used as an async context manager. The settings models carry a `protocol` literal that discriminates `DeviceSettings`.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -102,14 +103,21 @@ def parse_device_url(url: str, *, env: Mapping[str, str] | None = None) -> AnySe
         raise DeviceUrlError(f"{redact_url(url)}: {exc}") from None
 
 
-def open_meter_session(
+async def open_meter_session(
     settings: AnySettings, *, meter_id: str, counters: CounterStore | None = None
 ) -> MeterSession:
-    """A session (async context manager) with the driver for `settings.protocol`."""
+    """A session with the driver for `settings.protocol`; use it as `async with session:`.
+
+    Openers may connect at once (DLMS: `await open_dlms_session(...)`) or return a session that
+    connects on `__aenter__`; both are accepted, so callers always `async with` the result.
+    """
     entry = driver_for_protocol(settings.protocol)
     module = importlib.import_module(entry.session_module)
     opener: Callable[..., Any] = getattr(module, entry.opener)
-    return cast(MeterSession, opener(settings, meter_id=meter_id, counters=counters))
+    session = opener(settings, meter_id=meter_id, counters=counters)
+    if inspect.isawaitable(session):
+        session = await session
+    return cast(MeterSession, session)
 
 
 _USERINFO = re.compile(r"(://)[^/@]*@")

@@ -1,0 +1,64 @@
+"""Channel jobs: one reading plan run over the meters of one channel.
+
+A job is a plain pydantic model holding only ids, the plan and the time window, never settings
+or secrets, so the same job can later travel over a distributed queue to another head-end node,
+which resolves the meters against its own configuration and key store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from headend.config.fleet import Fleet, ReadingPlan, ReadingPolicy
+
+JOB_SCHEMA_VERSION = 1
+
+
+class ChannelJob(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = JOB_SCHEMA_VERSION
+    job_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    channel_id: str
+    meter_ids: list[str]
+    plan: ReadingPlan
+    policy: ReadingPolicy = Field(default_factory=ReadingPolicy)
+    concurrency: int = Field(default=1, ge=1, description="sessions at once on this channel")
+    profile_start: datetime | None = None
+    profile_end: datetime | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def plan_jobs(
+    fleet: Fleet,
+    plan: ReadingPlan,
+    meter_ids: list[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> list[ChannelJob]:
+    """One job per channel, in the order channels first appear among the selected meters.
+
+    The profile window is fixed here (`now - plan.profile_window .. now`), so a job read late
+    or retried elsewhere still asks for the same interval.
+    """
+    selected = fleet.meters if meter_ids is None else [fleet.meter(m) for m in meter_ids]
+    now = now or datetime.now(UTC)
+    by_channel: dict[str, list[str]] = {}
+    for meter in selected:
+        by_channel.setdefault(meter.channel, []).append(meter.id)
+    start, end = (now - plan.profile_window, now) if plan.profile is not None else (None, None)
+    return [
+        ChannelJob(
+            channel_id=channel_id,
+            meter_ids=ids,
+            plan=plan,
+            policy=fleet.reading,
+            concurrency=fleet.concurrency(channel_id),
+            profile_start=start,
+            profile_end=end,
+        )
+        for channel_id, ids in by_channel.items()
+    ]

@@ -1,0 +1,67 @@
+"""What a reading run reports: per meter ok / partial / failed with reasons, counts, duration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MeterStatus(StrEnum):
+    OK = "ok"  # every point (and the profile) read
+    PARTIAL = "partial"  # some values read and kept, some failed
+    FAILED = "failed"  # nothing read
+
+
+class PointFailure(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    obis: str
+    reason: str
+
+
+class MeterReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    meter_id: str
+    channel_id: str
+    status: MeterStatus
+    readings: int = 0
+    stored: int = Field(default=0, description="new rows in the store (re-reads are not new)")
+    attempts: int = 0
+    failures: list[PointFailure] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="why the last attempt failed")
+    duration_s: float = 0.0
+
+
+class ChannelReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    channel_id: str
+    meters: list[MeterReport]
+
+
+class RunReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    plan: str
+    started_at: datetime
+    duration_s: float
+    meters: list[MeterReport]
+
+    def count(self, status: MeterStatus) -> int:
+        return sum(1 for m in self.meters if m.status is status)
+
+    @property
+    def readings(self) -> int:
+        return sum(m.readings for m in self.meters)
+
+    @property
+    def stored(self) -> int:
+        return sum(m.stored for m in self.meters)
+
+    @property
+    def all_ok(self) -> bool:
+        return all(m.status is MeterStatus.OK for m in self.meters)
