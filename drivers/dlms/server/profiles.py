@@ -1,0 +1,207 @@
+"""Profile generic objects (class 7) of the simulated meter: load profile and event log.
+
+A profile is a list of capture objects (columns) and a buffer of rows. GET of the buffer accepts
+selective access by range (access selector 1, restricted on the clock column, from/to inclusive,
+optionally projecting selected columns) and by entry (selector 2, 1-based, 0 = up to the last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dlms_cosem import dlms_data
+from dlms_cosem.enumerations import DataAccessResult
+
+from drivers.dlms.server import values as v
+from drivers.dlms.server.errors import AccessFailure
+from drivers.obis import parse_obis
+from drivers.sim.physics import CLOCK, EXPORT_TOTAL, IMPORT_TOTAL, SimulatedMeter
+
+CLOCK_CLASS = 8
+REGISTER_CLASS = 3
+DATA_CLASS = 1
+EVENT_CODE = "0.0.96.11.0.255"
+
+RANGE_SELECTOR = 1
+ENTRY_SELECTOR = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    class_id: int
+    obis: str
+    attribute: int = 2
+    data_index: int = 0
+
+    def descriptor(self) -> v.Data:
+        return v.structure(
+            v.long_unsigned(self.class_id),
+            v.octets(bytes(parse_obis(self.obis))),
+            v.integer(self.attribute),
+            v.long_unsigned(self.data_index),
+        )
+
+    def matches(self, other: Column) -> bool:
+        return (self.class_id, self.obis, self.attribute) == (
+            other.class_id,
+            other.obis,
+            other.attribute,
+        )
+
+
+Row = tuple[datetime, list[v.Data]]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSpec:
+    """One profile: its columns, capture period (s, 0 = on event) and how to list its rows."""
+
+    columns: tuple[Column, ...]
+    capture_period: int
+    rows: Callable[[SimulatedMeter], list[Row]]
+    depth: Callable[[SimulatedMeter], int]
+
+
+def _load_profile_rows(meter: SimulatedMeter) -> list[Row]:
+    meter.sync()
+    return [
+        (
+            row.clock,
+            [
+                v.octets(v.datetime_octets(row.clock)),
+                v.double_long_unsigned(int(row.import_wh)),
+                v.double_long_unsigned(int(row.export_wh)),
+            ],
+        )
+        for row in meter.load_profile
+    ]
+
+
+def _event_rows(meter: SimulatedMeter) -> list[Row]:
+    meter.sync()
+    return [
+        (event.clock, [v.octets(v.datetime_octets(event.clock)), v.unsigned(event.code & 0xFF)])
+        for event in meter.events
+    ]
+
+
+CLOCK_COLUMN = Column(CLOCK_CLASS, CLOCK)
+
+LOAD_PROFILE_SPEC = ProfileSpec(
+    columns=(
+        CLOCK_COLUMN,
+        Column(REGISTER_CLASS, IMPORT_TOTAL),
+        Column(REGISTER_CLASS, EXPORT_TOTAL),
+    ),
+    capture_period=900,
+    rows=_load_profile_rows,
+    depth=lambda meter: meter.load_profile.maxlen or 0,
+)
+
+EVENT_LOG_SPEC = ProfileSpec(
+    columns=(CLOCK_COLUMN, Column(DATA_CLASS, EVENT_CODE)),
+    capture_period=0,
+    rows=_event_rows,
+    depth=lambda meter: meter.events.maxlen or 0,
+)
+
+
+def capture_objects(spec: ProfileSpec) -> v.Data:
+    return v.array([column.descriptor() for column in spec.columns])
+
+
+def buffer(spec: ProfileSpec, meter: SimulatedMeter, selector: int | None, params: Any) -> v.Data:
+    """The buffer, whole or as selected; AccessFailure for a selection it cannot serve."""
+    rows = spec.rows(meter)
+    picked = list(range(len(spec.columns)))
+    if selector is None:
+        pass
+    elif selector == RANGE_SELECTOR:
+        rows, picked = _by_range(spec, rows, params)
+    elif selector == ENTRY_SELECTOR:
+        rows, picked = _by_entry(spec, rows, params)
+    else:
+        raise AccessFailure(DataAccessResult.OTHER_REASON, f"access selector {selector}")
+    return v.array([v.structure(*(cells[i] for i in picked)) for _, cells in rows])
+
+
+def _fields(params: Any, count: int, what: str) -> list[Any]:
+    if not isinstance(params, dlms_data.DataStructure) or len(params.value) != count:
+        raise AccessFailure(
+            DataAccessResult.TYPE_UNMATCHED, f"{what} is not a structure of {count}"
+        )
+    return list(params.value)
+
+
+def _column(raw: Any) -> Column:
+    fields = _fields(raw, 4, "a capture object")
+    try:
+        return Column(
+            class_id=v.as_int(fields[0]),
+            obis=".".join(str(b) for b in parse_obis(v.as_octets(fields[1]))),
+            attribute=v.as_int(fields[2]),
+            data_index=v.as_int(fields[3]),
+        )
+    except (v.BadValue, ValueError) as exc:
+        raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, str(exc)) from None
+
+
+def _instant(raw: Any) -> datetime:
+    try:
+        if isinstance(raw, dlms_data.DateTimeData):
+            raise v.BadValue("use an octet-string date-time")
+        return v.parse_datetime_octets(v.as_octets(raw))
+    except v.BadValue as exc:
+        raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, str(exc)) from None
+
+
+def _projection(spec: ProfileSpec, selected: Any) -> list[int]:
+    if not isinstance(selected, dlms_data.DataArray):
+        raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, "selected_values is not an array")
+    if not selected.value:
+        return list(range(len(spec.columns)))
+    picked = []
+    for raw in selected.value:
+        wanted = _column(raw)
+        index = next((i for i, c in enumerate(spec.columns) if c.matches(wanted)), None)
+        if index is None:
+            raise AccessFailure(DataAccessResult.OBJECT_UNAVAILABLE, f"no column {wanted}")
+        picked.append(index)
+    return picked
+
+
+def _by_range(spec: ProfileSpec, rows: list[Row], params: Any) -> tuple[list[Row], list[int]]:
+    fields = _fields(params, 4, "a range descriptor")
+    restricting = _column(fields[0])
+    if not restricting.matches(CLOCK_COLUMN):
+        raise AccessFailure(
+            DataAccessResult.OTHER_REASON, "range selection is only by the clock column"
+        )
+    start, end = _instant(fields[1]), _instant(fields[2])
+    picked = _projection(spec, fields[3])
+    return [row for row in rows if start <= row[0] <= end], picked
+
+
+def _by_entry(spec: ProfileSpec, rows: list[Row], params: Any) -> tuple[list[Row], list[int]]:
+    fields = _fields(params, 4, "an entry descriptor")
+    try:
+        from_entry, to_entry, from_value, to_value = (v.as_int(f) for f in fields)
+    except v.BadValue as exc:
+        raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, str(exc)) from None
+    to_entry = to_entry or len(rows)
+    to_value = to_value or len(spec.columns)
+    if from_entry < 1 or from_value < 1 or from_entry > to_entry or from_value > to_value:
+        raise AccessFailure(DataAccessResult.OTHER_REASON, "entry descriptor out of range")
+    picked = list(range(from_value - 1, min(to_value, len(spec.columns))))
+    return rows[from_entry - 1 : to_entry], picked
+
+
+def entries_in_use(spec: ProfileSpec, meter: SimulatedMeter) -> int:
+    return len(spec.rows(meter))
+
+
+def column_list(columns: Sequence[Column]) -> list[str]:
+    return [c.obis for c in columns]

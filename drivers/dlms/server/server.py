@@ -1,0 +1,156 @@
+"""The sans-IO COSEM server: `handle(address, apdu) -> reply | None` for one connection.
+
+A `CosemServer` holds the associations of one connection (keyed by the full server address, so
+an HDLC line carrying many meters keeps them apart); the long-lived per-meter state (meter
+physics, secrets, invocation counters) is a `CosemDevice` found through a resolver. Every
+failure becomes a DLMS reply (AARE rejection, Data-Access-Result, ExceptionResponse); the
+handler never raises, because a bad request must not take the line down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from dlms_cosem.enumerations import ReleaseResponseReason, ServiceException, StateException
+from dlms_cosem.exceptions import DecryptionError
+from dlms_cosem.protocol import acse
+from dlms_cosem.security import SecurityControlField
+
+from drivers.dlms.link import ServerAddress
+from drivers.dlms.server import apdus, services
+from drivers.dlms.server.association import Association, Rejected, associate
+from drivers.dlms.server.security import (
+    ENCRYPTED_AND_AUTHENTICATED,
+    DeviceSecurity,
+    DlmsMeterSecrets,
+    InvocationCounterError,
+)
+from drivers.sim.physics import SimulatedMeter
+
+log = logging.getLogger(__name__)
+
+SERVICES: dict[int, Callable[[services.Session, bytes], bytes]] = {
+    apdus.GET_REQUEST: services.get,
+    apdus.SET_REQUEST: services.set_,
+    apdus.ACTION_REQUEST: services.action,
+}
+
+
+class CosemDevice:
+    """One logical device: a simulated meter with its secrets and security counters."""
+
+    __slots__ = ("meter", "security")
+
+    def __init__(self, meter: SimulatedMeter, secrets: DlmsMeterSecrets) -> None:
+        self.meter = meter
+        self.security = DeviceSecurity(secrets)
+
+    def __repr__(self) -> str:
+        return f"CosemDevice({self.meter.meter_id!r})"
+
+
+DeviceResolver = Callable[[ServerAddress], CosemDevice | None]
+
+
+class CosemServer:
+    """Associations of one connection; `handle` is an `ApduHandler`."""
+
+    def __init__(self, resolve: DeviceResolver) -> None:
+        self._resolve = resolve
+        self._associations: dict[ServerAddress, Association] = {}
+
+    def handle(self, address: ServerAddress, apdu: bytes) -> bytes | None:
+        device = self._resolve(address)
+        if device is None:
+            return None  # nobody at that address: silence, as on a real line
+        try:
+            return self._handle(device, address, apdu)
+        except Exception:  # the server boundary: answer, never crash the line
+            log.exception("meter %s: request failed", device.meter.meter_id)
+            return apdus.exception(
+                StateException.SERVICE_NOT_ALLOWED, ServiceException.OTHER_REASON
+            )
+
+    def disconnect(self, address: ServerAddress) -> None:
+        """The lower layer went away: the association ends (an `on_disconnect` handler)."""
+        self._associations.pop(address, None)
+
+    def _handle(self, device: CosemDevice, address: ServerAddress, apdu: bytes) -> bytes:
+        if not apdu:
+            return _exception(ServiceException.OTHER_REASON)
+        tag = apdu[0]
+        if tag == apdus.AARQ:
+            self._associations.pop(address, None)
+            try:
+                association, aare = associate(address.client, apdu, device.security)
+            except Rejected as rejected:
+                log.info("meter %s: association refused: %s", device.meter.meter_id, rejected)
+                return rejected.aare
+            self._associations[address] = association
+            return aare
+        current = self._associations.get(address)
+        if tag == apdus.RLRQ:
+            self._associations.pop(address, None)
+            if current is not None and current.ciphered:
+                _note_release_counter(device, current, apdu)
+            release: bytes = acse.ReleaseResponse(reason=ReleaseResponseReason.NORMAL).to_bytes()
+            return release
+        if current is None:
+            return _exception(ServiceException.OPERATION_NOT_POSSIBLE)
+        if current.ciphered:
+            return self._ciphered(device, current, apdu)
+        if tag not in SERVICES:
+            return _unknown(tag)
+        return SERVICES[tag](services.Session(device.meter, device.security, current), apdu)
+
+    def _ciphered(self, device: CosemDevice, association: Association, apdu: bytes) -> bytes:
+        if apdu[0] != apdus.GENERAL_GLO_CIPHER:
+            # The association's security policy requires every xDLMS APDU to be ciphered.
+            return _exception(ServiceException.OTHER_REASON)
+        security = device.security
+        try:
+            title, control, counter, ciphered = apdus.parse_general_glo_cipher(apdu)
+            if title != association.client_title:
+                raise DecryptionError("system title is not the associated client's")
+            control_field = SecurityControlField.from_bytes(bytes([control]))
+            plain = security.decipher(title, control_field, counter, ciphered)
+        except InvocationCounterError as replay:
+            log.info("meter %s: replayed invocation counter", device.meter.meter_id)
+            return _exception(ServiceException.INVOCATION_COUNTER_ERROR, replay.expected)
+        except (DecryptionError, apdus.BadRequest):
+            return _exception(ServiceException.DECIPHERING_ERROR)
+        if not plain or plain[0] not in SERVICES:
+            reply = _unknown(plain[0] if plain else 0)
+        else:
+            reply = SERVICES[plain[0]](services.Session(device.meter, security, association), plain)
+        counter, sealed = security.cipher(reply)
+        return apdus.general_glo_cipher(
+            security.secrets.system_title, ENCRYPTED_AND_AUTHENTICATED.to_bytes(), counter, sealed
+        )
+
+
+def _exception(service: ServiceException, counter: int | None = None) -> bytes:
+    return apdus.exception(StateException.SERVICE_NOT_ALLOWED, service, counter)
+
+
+def _unknown(tag: int) -> bytes:
+    return apdus.exception(StateException.SERVICE_UNKNOWN, ServiceException.SERVICE_NOT_SUPPORTED)
+
+
+def _note_release_counter(device: CosemDevice, association: Association, apdu: bytes) -> None:
+    """A ciphered RLRQ still consumes the client's invocation counter."""
+    try:
+        rlrq = acse.ReleaseRequest.from_bytes(apdu)
+    except (ValueError, KeyError, IndexError):
+        return
+    content = rlrq.user_information.content if rlrq.user_information else None
+    counter = getattr(content, "invocation_counter", None)
+    control = getattr(content, "security_control", None)
+    ciphered = getattr(content, "ciphered_text", None)
+    if association.client_title is None or counter is None or control is None or ciphered is None:
+        return
+    try:
+        device.security.decipher(association.client_title, control, counter, ciphered)
+    except (InvocationCounterError, DecryptionError):
+        log.info("meter %s: release with a bad ciphered request", device.meter.meter_id)

@@ -1,0 +1,311 @@
+"""The DLMS meter simulator: simulated meters served over the IEC 62056-47 wrapper (one TCP port
+per meter) and over HDLC (a concentrator's transparent channel on TCP, or a serial line on a pty).
+
+Each meter is a `SimulatedMeter` behind the sans-IO `CosemServer` (drivers.dlms.server); the
+simulator only does I/O. Per meter it keeps a few references (its COSEM device is built on first
+use), so one process can serve thousands. Failure knobs for tests are `DlmsFaults`: a meter that
+closes the connection after N requests, one that never answers, one that answers garbage.
+
+HDLC addressing: meter i gets physical address 16 + i (order of `add_meter`) unless given one;
+its management logical device is logical address 1. On the wrapper the destination wPort is the
+logical device (1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from drivers.dlms.hdlc.link import serve_hdlc
+from drivers.dlms.link import ApduHandler, ServerAddress
+from drivers.dlms.server import CosemDevice, CosemServer, DlmsMeterSecrets
+from drivers.dlms.wrapper import serve_wrapper
+from drivers.sim.clock import SimClock
+from drivers.sim.physics import SimulatedMeter
+from drivers.transport.pty import PtyPair, fd_streams, open_pty
+
+__all__ = ["DlmsFaults", "DlmsMeterSecrets", "DlmsSimulator"]
+
+LOGICAL_DEVICE = 1
+FIRST_PHYSICAL = 16
+MAX_PHYSICAL = 0x3FFF
+HDLC_MAX_INFO = 128
+CLOSE_GRACE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class DlmsFaults:
+    """Misbehaviour of one meter, for failure tests.
+
+    close_after: answer this many requests, then close the connection on the next one.
+    silent: accept the connection and the requests, never answer.
+    garbage: answer every request with bytes that are no valid frame (wrapper) or no valid APDU
+        inside valid frames (HDLC, where the line is shared with well-behaved meters).
+    """
+
+    close_after: int | None = None
+    silent: bool = False
+    garbage: bool = False
+
+
+GARBAGE = b"\x7e\xa0\x00\xde\xad\xbe\xef\x00\x01\xff\xff\xff\xff"
+
+
+class _Entry:
+    __slots__ = ("device", "faults", "meter", "physical", "secrets")
+
+    def __init__(
+        self,
+        meter: SimulatedMeter,
+        secrets: DlmsMeterSecrets | None,
+        faults: DlmsFaults | None,
+        physical: int,
+    ) -> None:
+        self.meter = meter
+        self.secrets = secrets
+        self.faults = faults
+        self.physical = physical
+        self.device: CosemDevice | None = None
+
+    def cosem(self) -> CosemDevice:
+        if self.device is None:
+            secrets = self.secrets or DlmsMeterSecrets.for_meter(self.meter.meter_id)
+            self.device = CosemDevice(self.meter, secrets)
+        return self.device
+
+
+class DlmsSimulator:
+    """Serves simulated DLMS meters; an async context manager, `close()` stops everything."""
+
+    def __init__(self, clock: SimClock, host: str = "127.0.0.1") -> None:
+        self.clock = clock
+        self.host = host
+        self._entries: dict[str, _Entry] = {}
+        self._by_physical: dict[int, _Entry] = {}
+        self._servers: list[asyncio.Server] = []
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ptys: list[PtyPair] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the fleet ---------------------------------------------------------------------------
+
+    def add_meter(
+        self,
+        meter: SimulatedMeter,
+        secrets: DlmsMeterSecrets | None = None,
+        *,
+        faults: DlmsFaults | None = None,
+        physical_address: int | None = None,
+    ) -> None:
+        """Add a meter; without `secrets` it gets demo secrets with its own system title."""
+        if meter.meter_id in self._entries:
+            raise ValueError(f"meter {meter.meter_id} is already simulated")
+        physical = (
+            physical_address
+            if physical_address is not None
+            else FIRST_PHYSICAL + len(self._entries)
+        )
+        if not 0 <= physical <= MAX_PHYSICAL:
+            raise ValueError(f"HDLC physical address {physical} is outside 0..{MAX_PHYSICAL}")
+        if physical in self._by_physical:
+            raise ValueError(f"HDLC physical address {physical} is already used")
+        entry = _Entry(meter, secrets, faults, physical)
+        self._entries[meter.meter_id] = entry
+        self._by_physical[physical] = entry
+
+    def meter(self, meter_id: str) -> SimulatedMeter:
+        return self._entry(meter_id).meter
+
+    def physical_address(self, meter_id: str) -> int:
+        return self._entry(meter_id).physical
+
+    def secrets(self, meter_id: str) -> DlmsMeterSecrets:
+        """The secrets a meter uses (its own, or the demo secrets derived for it)."""
+        return self._entry(meter_id).cosem().security.secrets
+
+    def _entry(self, meter_id: str) -> _Entry:
+        try:
+            return self._entries[meter_id]
+        except KeyError:
+            raise KeyError(f"no simulated meter {meter_id!r}") from None
+
+    # -- wrapper over TCP --------------------------------------------------------------------
+
+    async def serve_wrapper(self, meter_id: str, port: int = 0) -> int:
+        """Listen for one meter on a TCP port (0 = a free one); returns the port."""
+        entry = self._entry(meter_id)
+
+        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            faults = entry.faults or DlmsFaults()
+            if faults.silent or faults.garbage:
+                await self._misbehave(reader, writer, faults)
+                return
+            device = entry.cosem()
+            server = CosemServer(lambda a: device if a.logical == LOGICAL_DEVICE else None)
+            handler = _closing_after(server.handle, faults.close_after, writer)
+            await serve_wrapper(reader, writer, handler, server.disconnect)
+
+        return await self._listen(connected, port)
+
+    # -- HDLC --------------------------------------------------------------------------------
+
+    async def serve_hdlc_tcp(self, meter_ids: Sequence[str], port: int = 0) -> int:
+        """One TCP port carrying HDLC for several meters (a concentrator's transparent channel)."""
+        line = self._line(meter_ids)
+
+        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve_line(line, reader, writer)
+
+        return await self._listen(connected, port)
+
+    async def serve_hdlc_pty(self, meter_ids: Sequence[str]) -> str:
+        """Serve HDLC for several meters on a pseudo-terminal; returns the serial port path."""
+        line = self._line(meter_ids)
+        pair = open_pty()
+        self._ptys.append(pair)
+        reader, writer = await fd_streams(pair.master_fd)
+        self._writers.add(writer)
+        self._spawn(self._serve_line(line, reader, writer))
+        return pair.slave_path
+
+    def _line(self, meter_ids: Sequence[str]) -> dict[int, _Entry]:
+        entries = [self._entry(m) for m in meter_ids]
+        return {e.physical: e for e in entries}
+
+    async def _serve_line(
+        self,
+        line: dict[int, _Entry],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        def find(address: ServerAddress) -> _Entry | None:
+            if address.logical != LOGICAL_DEVICE or address.physical is None:
+                return None
+            return line.get(address.physical)
+
+        def resolve(address: ServerAddress) -> CosemDevice | None:
+            entry = find(address)
+            return entry.cosem() if entry is not None else None
+
+        def serves(address: ServerAddress) -> bool:
+            entry = find(address)
+            return entry is not None and not (entry.faults and entry.faults.silent)
+
+        server = CosemServer(resolve)
+        counts: dict[int, int] = {}
+
+        def handler(address: ServerAddress, apdu: bytes) -> bytes | None:
+            entry = find(address)
+            faults = entry.faults if entry is not None else None
+            if entry is None or faults is None:
+                return server.handle(address, apdu)
+            if faults.garbage:
+                return GARBAGE
+            counts[entry.physical] = counts.get(entry.physical, 0) + 1
+            if faults.close_after is not None and counts[entry.physical] > faults.close_after:
+                writer.close()
+                return None
+            return server.handle(address, apdu)
+
+        await serve_hdlc(
+            reader, writer, handler, server.disconnect, serves=serves, max_info=HDLC_MAX_INFO
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _listen(
+        self,
+        connected: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+        port: int,
+    ) -> int:
+        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._writers.add(writer)
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await connected(reader, writer)
+            except asyncio.CancelledError:
+                # Only close() cancels these; asyncio 3.11 streams would log a cancelled
+                # connection task as an unhandled error, so it ends quietly instead.
+                pass
+            finally:
+                self._writers.discard(writer)
+                if task is not None:
+                    self._tasks.discard(task)
+                writer.close()
+
+        server = await asyncio.start_server(tracked, self.host, port)
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
+
+    async def _misbehave(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, faults: DlmsFaults
+    ) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while await reader.read(4096):
+                if faults.garbage:
+                    writer.write(GARBAGE + os.urandom(8))
+                    await writer.drain()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop listening, drop every connection and line, close the ptys."""
+        for server in self._servers:
+            server.close()
+        for writer in list(self._writers):
+            writer.close()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        if tasks:
+            # Closed writers end their loops at once; cancel only what is stuck.
+            _done, stuck = await asyncio.wait(tasks, timeout=CLOSE_GRACE_S)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        for pair in self._ptys:
+            pair.close()
+        self._servers.clear()
+        self._writers.clear()
+        self._ptys.clear()
+
+
+def _closing_after(
+    handle: ApduHandler, limit: int | None, writer: asyncio.StreamWriter
+) -> ApduHandler:
+    if limit is None:
+        return handle
+    count = 0
+
+    def handler(address: ServerAddress, apdu: bytes) -> bytes | None:
+        nonlocal count
+        count += 1
+        if count > limit:
+            writer.close()
+            return None
+        return handle(address, apdu)
+
+    return handler
