@@ -1,0 +1,66 @@
+"""Ten unit ids on one paced RS-485 bus (a pty), one of them dead.
+
+Sessions of all ten read concurrently; the bus must serialise them. Checked on the wire, at the
+simulator: nine units are read every round, the dead one is asked once per round and times out,
+and no request starts while another exchange is still on the line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from drivers.contract import PartialRead
+from drivers.errors import Timeout
+from drivers.modbus import load_map
+from drivers.sim.modbus import ModbusSimServer
+from drivers.transport.pty import PtyPair
+
+from .helpers import device, frozen_clock, session
+
+BAUD = 19200
+DEAD = 7
+ROUNDS = 2
+
+
+async def test_ten_units_one_dead(pty_pair: PtyPair) -> None:
+    clock = frozen_clock()
+    units = list(range(1, 11))
+    devices = {u: device("sdm120", seed=u, clock=clock) for u in units if u != DEAD}
+    blocks_per_read = 2  # the sdm120 map coalesces into two requests
+    async with ModbusSimServer(devices, baud=BAUD) as server:
+        await server.serve_pty(pty_pair.master_fd)
+        url = f"modbus+rtu://{pty_pair.slave_path}?baud={BAUD}&model=sdm120&timeout=0.3"
+        sessions = [await session(f"{url}&unit={u}", meter_id=f"u{u}") for u in units]
+        assert len({id(s.bus) for s in sessions}) == 1  # one shared channel
+        try:
+            for _ in range(ROUNDS):
+                results = await asyncio.wait_for(
+                    asyncio.gather(*(s.read(s.points()) for s in sessions), return_exceptions=True),
+                    timeout=30,
+                )
+                for unit, result in zip(units, results, strict=True):
+                    if unit == DEAD:
+                        assert isinstance(result, PartialRead) and result.fatal
+                        assert all(isinstance(f, Timeout) for f in result.failures)
+                        assert {f.meter for f in result.failures} == {f"u{DEAD}"}
+                    else:
+                        assert isinstance(result, list), result
+                        assert len(result) == len(load_map("sdm120").registers)
+                        for reading in result:
+                            assert reading.value == devices[unit].meter.value(reading.obis)
+        finally:
+            for s in sessions:
+                await s.close()
+
+    wire = sorted(server.wire, key=lambda e: e.request_start)
+    per_unit = {u: sum(1 for e in wire if e.unit == u) for u in units}
+    assert per_unit[DEAD] == ROUNDS  # once per round: no retries, no further blocks
+    assert all(per_unit[u] == ROUNDS * blocks_per_read for u in units if u != DEAD)
+    assert all(e.response_end is None for e in wire if e.unit == DEAD)
+    silence = 3.5 * 10 / BAUD
+    for before, after in itertools.pairwise(wire):
+        # half-duplex: the next request starts only after the previous exchange left the line,
+        # and after the RTU inter-frame silence
+        assert after.request_start >= before.busy_until + 0.9 * silence, (before, after)
+    assert server.crc_errors == 0
