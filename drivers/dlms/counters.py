@@ -25,7 +25,7 @@ RESERVATION = 256
 MAX_COUNTER = 0xFFFFFFFF
 
 
-class _MemoryStore:
+class MemoryCounters:
     """Process-local fallback when no store is configured (tests, one-shot CLI reads)."""
 
     def __init__(self) -> None:
@@ -38,7 +38,7 @@ class _MemoryStore:
         self._values[key] = max(value, self._values.get(key, value))
 
 
-PROCESS_COUNTERS: CounterStore = _MemoryStore()
+PROCESS_COUNTERS: CounterStore = MemoryCounters()
 
 
 class CounterReservation:

@@ -147,6 +147,9 @@ class DlmsSession:
         aarq = self._conn.get_aarq()
         # the application context says "ciphered" only when APDUs are; HLS alone is not ciphering
         aarq.ciphered = self.settings.cipher
+        # dlms-cosem checks what it sends against our *receive* size; the AARQ is exempt (after
+        # the AARE the limit becomes the meter's receive size, the right one for requests)
+        self._conn.max_pdu_size = 0xFFFF
         aare = await self._transact(aarq)
         if isinstance(aare, xdlms.ExceptionResponse):
             raise AuthenticationFailed(

@@ -1,4 +1,4 @@
-"""Peers that are not meters: refused, silent, garbage, closing. Typed errors within the deadline."""
+"""Peers that are not meters: refused, silent, noisy, closing. Typed errors before the deadline."""
 
 from __future__ import annotations
 
