@@ -90,6 +90,7 @@ class DlmsSimulator:
         self._servers: list[asyncio.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._line_tasks: set[asyncio.Task[None]] = set()
         self._ptys: list[PtyPair] = []
 
     async def __aenter__(self) -> Self:
@@ -267,8 +268,8 @@ class DlmsSimulator:
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._line_tasks.add(task)
+        task.add_done_callback(self._line_tasks.discard)
 
     async def close(self) -> None:
         """Stop listening, drop every connection and line, close the ptys."""
@@ -276,6 +277,11 @@ class DlmsSimulator:
             server.close()
         for writer in list(self._writers):
             writer.close()
+        # A pty's read side does not see the writer close: its loop is cancelled instead.
+        lines = list(self._line_tasks)
+        for line in lines:
+            line.cancel()
+        await asyncio.gather(*lines, return_exceptions=True)
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         if tasks:
             # Closed writers end their loops at once; cancel only what is stuck.
