@@ -51,24 +51,26 @@ class Rig:
     # the simulator's counters start afresh with every test, so must the client's
     counters: MemoryCounters = field(default_factory=MemoryCounters)
 
-    async def open(self, settings: DlmsSettings) -> DlmsSession:
-        return await open_dlms_session(settings, meter_id="m1", counters=self.counters)
+    async def open(self, settings: DlmsSettings, meter_id: str = "m1") -> DlmsSession:
+        return await open_dlms_session(settings, meter_id=meter_id, counters=self.counters)
 
-    async def settings(self, framing: str, auth: str, **kw: Any) -> DlmsSettings:
+    async def settings(
+        self, framing: str, auth: str, meter_id: str = "m1", **kw: Any
+    ) -> DlmsSettings:
         override = {k: kw.pop(k) for k in ("password", "auth_key", "block_key") if k in kw}
         common: dict[str, Any] = {"timeout_s": 2.0, "connect_timeout_s": 2.0, **kw}
         common.update(security(auth, **override))
         if framing == "wrapper":
-            port = await self.sim.serve_wrapper("m1")
+            port = await self.sim.serve_wrapper(meter_id)
             return DlmsSettings(
                 framing=DlmsFraming.WRAPPER, link=TcpLink(host="127.0.0.1", port=port), **common
             )
-        physical = self.sim.physical_address("m1")
+        physical = self.sim.physical_address(meter_id)
         if framing == "hdlc-tcp":
-            port = await self.sim.serve_hdlc_tcp(["m1"])
+            port = await self.sim.serve_hdlc_tcp([meter_id])
             link: TcpLink | SerialLink = TcpLink(host="127.0.0.1", port=port)
         else:
-            link = SerialLink(device=await self.sim.serve_hdlc_pty(["m1"]), baud=115200)
+            link = SerialLink(device=await self.sim.serve_hdlc_pty([meter_id]), baud=115200)
         return DlmsSettings(framing=DlmsFraming.HDLC, link=link, server_physical=physical, **common)
 
 
