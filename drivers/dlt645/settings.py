@@ -17,9 +17,15 @@ DEFAULT_BAUD = 2400  # what DL/T 645 meters ship with (8E1); many also accept 12
 DEFAULT_PARITY: Literal["E"] = "E"
 
 
-def serial_link(device: str, baud: int = DEFAULT_BAUD) -> SerialLink:
-    """A serial link with the usual DL/T 645 framing: 8 data bits, even parity, 1 stop bit."""
-    return SerialLink(device=device, baud=baud, bytesize=8, parity=DEFAULT_PARITY, stopbits=1)
+def serial_link(
+    device: str, baud: int = DEFAULT_BAUD, parity: Literal["N", "E", "O"] = DEFAULT_PARITY
+) -> SerialLink:
+    """A serial link with the usual DL/T 645 framing: 8 data bits, even parity, 1 stop bit.
+
+    Some pseudo-terminals refuse even parity (EINVAL when the port is configured a second time),
+    so simulated lines on a pty use `parity="N"`.
+    """
+    return SerialLink(device=device, baud=baud, bytesize=8, parity=parity, stopbits=1)
 
 
 class Dlt645Settings(BaseModel):

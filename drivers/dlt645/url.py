@@ -3,13 +3,14 @@
     dlt645+serial:///dev/ttyUSB0?baud=2400&address=123456789012
     dlt645+tcp://HOST:PORT?address=123456789012
 
-Serial links default to 2400 baud 8E1. Optional query keys: `timeout` (seconds), `preamble`
+Serial links default to 2400 baud 8E1 (`parity=N|E|O` to change). Optional query keys: `timeout`
+(seconds), `preamble`
 (0/1), `timezone`, `password` and `operator` (8 hex digits each, for relay control).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import SecretBytes, ValidationError
@@ -18,7 +19,7 @@ from drivers.dlt645.settings import DEFAULT_BAUD, Dlt645Settings, serial_link
 from drivers.transport.settings import TcpLink
 
 SCHEMES = ("dlt645+serial", "dlt645+tcp")
-_KEYS = {"address", "baud", "timeout", "preamble", "timezone", "password", "operator"}
+_KEYS = {"address", "baud", "parity", "timeout", "preamble", "timezone", "password", "operator"}
 
 
 def parse_url(url: str) -> Dlt645Settings:
@@ -39,7 +40,11 @@ def parse_url(url: str) -> Dlt645Settings:
         if parts.scheme == "dlt645+serial":
             if not parts.path:
                 raise ValueError("dlt645+serial URL needs a device path")
-            link: Any = serial_link(parts.path, int(query.get("baud", DEFAULT_BAUD)))
+            parity = query.get("parity", "E").upper()
+            if parity not in ("N", "E", "O"):
+                raise ValueError("parity must be N, E or O")
+            baud = int(query.get("baud", DEFAULT_BAUD))
+            link: Any = serial_link(parts.path, baud, cast(Literal["N", "E", "O"], parity))
         else:
             if not parts.hostname or parts.port is None:
                 raise ValueError("dlt645+tcp URL needs HOST:PORT")
