@@ -84,6 +84,7 @@ class ModbusBus:
         self._connect_timeout_s = settings.connect_timeout_s
         self._lock = asyncio.Lock()
         self._last_end = 0.0
+        self._last_rx = 0.0
         self._users = 0
         self._closed = False
         self._expect: tuple[int, int] | None = None
@@ -117,6 +118,10 @@ class ModbusBus:
     # -- pymodbus hooks (called from its protocol callbacks) --------------------------------
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            # The inter-frame silence runs from the last byte on the line, not from when we
+            # got round to processing the reply.
+            self._last_rx = asyncio.get_running_loop().time()
         if not sending and self._expect is not None:
             unit, function = self._expect
             verdict = inspect_reply(data, rtu=self._rtu, unit=unit, function=function)
@@ -225,7 +230,8 @@ class ModbusBus:
             finally:
                 self._expect = None
                 self._verdict = None
-                self._last_end = loop.time()
+                replied = task.done() and not task.cancelled() and task.exception() is None
+                self._last_end = self._last_rx if replied else loop.time()
                 if not task.done():
                     task.cancel()
                     with contextlib.suppress(BaseException):
