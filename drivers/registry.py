@@ -5,7 +5,8 @@ configuration never loads a codec it does not need (dlms_cosem is slow to import
 
 Each protocol provides `parse_url(url) -> Settings` (DLMS also takes `env=` for its secrets) and a
 session opener `open(settings, *, meter_id, counters=None)` returning (or awaiting to) a
-`MeterSession`, used as an async context manager. The settings models carry a `protocol` literal that discriminates `DeviceSettings`.
+`MeterSession`, used as an async context manager. The settings models carry a `protocol`
+literal that discriminates them (`device_settings_adapter()`).
 """
 
 from __future__ import annotations
@@ -15,19 +16,39 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, cast
+from typing import TYPE_CHECKING, Any, Union, cast
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
-from drivers.contract import CounterStore, MeterSession
-from drivers.dlms.settings import DlmsSettings
+from drivers.contract import CounterStore, MeterSession, Point
 
-# One member today; Modbus and DL/T 645 settings join the union as they land.
-DeviceSettings = Annotated[Union[DlmsSettings], Field(discriminator="protocol")]  # noqa: UP007
-"""Settings of any supported protocol, discriminated by their `protocol` field."""
+if TYPE_CHECKING:
+    from drivers.dlms.settings import DlmsSettings
+    from drivers.dlt645.settings import Dlt645Settings
+    from drivers.modbus.settings import ModbusSettings
 
-AnySettings = DlmsSettings
-"""The plain union of settings classes (for isinstance-free type hints)."""
+AnySettings = Union["DlmsSettings", "ModbusSettings", "Dlt645Settings"]
+"""Settings of any supported protocol (each model has a `protocol` literal)."""
+
+
+def device_settings_adapter() -> TypeAdapter[AnySettings]:
+    """A pydantic adapter for settings of any protocol, discriminated by `protocol`.
+
+    Built on demand so that importing the registry does not import every driver (pymodbus alone
+    takes about a second).
+    """
+    from typing import Annotated
+
+    from drivers.dlms.settings import DlmsSettings
+    from drivers.dlt645.settings import Dlt645Settings
+    from drivers.modbus.settings import ModbusSettings
+
+    union = Annotated[
+        Union[DlmsSettings, ModbusSettings, Dlt645Settings],  # noqa: UP007
+        Field(discriminator="protocol"),
+    ]
+    return TypeAdapter(union)
+
 
 # The register set read when a user names no points: energy totals and per tariff, power,
 # voltages and currents, and the meter clock (IEC 62056-6-1 / IDIS names).
@@ -57,6 +78,16 @@ class DriverEntry:
     default_points: tuple[str, ...] = STANDARD_REGISTERS
 
 
+def default_points(settings: AnySettings) -> list[Point]:
+    """The meter's standard register set: a Modbus meter's is whatever its register map holds."""
+    if settings.protocol == "modbus":
+        from drivers.modbus.registermap import MAPS_DIR, map_points
+
+        return map_points(settings.model, settings.maps_dir or MAPS_DIR)
+    entry = driver_for_protocol(settings.protocol)
+    return [Point(obis=obis) for obis in entry.default_points]
+
+
 DRIVERS: tuple[DriverEntry, ...] = (
     DriverEntry(
         "dlms",
@@ -65,6 +96,20 @@ DRIVERS: tuple[DriverEntry, ...] = (
         "drivers.dlms.session",
         "open_dlms_session",
         parser_takes_env=True,
+    ),
+    DriverEntry(
+        "modbus",
+        ("modbus+tcp", "modbus+rtu", "modbus+rtutcp"),
+        "drivers.modbus.url",
+        "drivers.modbus.session",
+        "open_session",
+    ),
+    DriverEntry(
+        "dlt645",
+        ("dlt645+serial", "dlt645+tcp"),
+        "drivers.dlt645.url",
+        "drivers.dlt645.session",
+        "open_session",
     ),
 )
 

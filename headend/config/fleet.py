@@ -105,6 +105,9 @@ class ModbusMeter(_Model):
     protocol: Literal["modbus"]
     channel: Identifier
     unit_id: int = Field(ge=0, le=247)
+    framing: Literal["socket", "rtu"] | None = Field(
+        default=None, description="default: socket (MBAP) on TCP, rtu on serial"
+    )
     model: Identifier = Field(description="register map name under config/maps/")
     timeout_s: float | None = Field(default=None, gt=0)
 

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from drivers.dlms.url import build_settings
 from drivers.registry import AnySettings
 from headend.config.errors import ConfigError
-from headend.config.fleet import DlmsMeter
+from headend.config.fleet import (
+    DlmsMeter,
+    Dlt645Meter,
+    ModbusMeter,
+    SerialChannel,
+    TcpChannel,
+)
 from headend.config.loader import HeadendConfig
 
 
@@ -23,11 +31,9 @@ def meter_settings(config: HeadendConfig, meter_id: str) -> AnySettings:
     except StopIteration:
         raise ConfigError.one(config.path, "meters", f"no meter {meter_id!r} is defined") from None
     where = f"meters[{index}]"
-    if not isinstance(meter, DlmsMeter):
-        raise ConfigError.one(
-            config.path, f"{where}.protocol", f"no {meter.protocol!r} driver in this build"
-        )
     channel = fleet.channel(meter.channel)
+    if not isinstance(meter, DlmsMeter):
+        return _other_settings(config, where, meter, channel)
     fields: dict[str, Any] = {
         "framing": meter.framing,
         "link": channel.link(),
@@ -60,3 +66,32 @@ def meter_settings(config: HeadendConfig, meter_id: str) -> AnySettings:
         return build_settings(fields)
     except ValueError as exc:
         raise ConfigError.one(config.path, where, str(exc)) from None
+
+
+def _other_settings(
+    config: HeadendConfig,
+    where: str,
+    meter: ModbusMeter | Dlt645Meter,
+    channel: TcpChannel | SerialChannel,
+) -> AnySettings:
+    fields: dict[str, Any] = {"link": channel.link()}
+    if meter.timeout_s is not None:
+        fields["timeout_s"] = meter.timeout_s
+    try:
+        if isinstance(meter, ModbusMeter):
+            from drivers.modbus.settings import ModbusFraming, ModbusSettings
+
+            serial = isinstance(channel, SerialChannel)
+            framing = meter.framing or ("rtu" if serial else "socket")
+            return ModbusSettings(
+                **fields, framing=ModbusFraming(framing), unit=meter.unit_id, model=meter.model
+            )
+        from drivers.dlt645.settings import Dlt645Settings
+
+        return Dlt645Settings(**fields, address=meter.address)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError.one(config.path, where, reasons) from None

@@ -38,18 +38,22 @@ def plan_jobs(
     meter_ids: list[str] | None = None,
     *,
     now: datetime | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> list[ChannelJob]:
     """One job per channel, in the order channels first appear among the selected meters.
 
     The profile window is fixed here (`now - plan.profile_window .. now`), so a job read late
-    or retried elsewhere still asks for the same interval.
+    or retried elsewhere still asks for the same interval. An explicit `window` replaces it.
     """
     selected = fleet.meters if meter_ids is None else [fleet.meter(m) for m in meter_ids]
     now = now or datetime.now(UTC)
     by_channel: dict[str, list[str]] = {}
     for meter in selected:
         by_channel.setdefault(meter.channel, []).append(meter.id)
-    start, end = (now - plan.profile_window, now) if plan.profile is not None else (None, None)
+    start: datetime | None = None
+    end: datetime | None = None
+    if plan.profile is not None:
+        start, end = window or (now - plan.profile_window, now)
     return [
         ChannelJob(
             channel_id=channel_id,

@@ -17,6 +17,7 @@ from headend.config.loader import HeadendConfig
 from headend.config.settings import meter_settings
 from headend.reading.executor import InProcessExecutor, JobExecutor, Progress
 from headend.reading.jobs import ChannelJob, plan_jobs
+from headend.reading.meter import SettingsResolver
 from headend.reading.report import MeterReport, RunReport
 from headend.store.base import ContactLog, ReadingSink
 
@@ -30,19 +31,24 @@ class ReadingService:
         contacts: ContactLog | None = None,
         counters: CounterStore | None = None,
         executor: JobExecutor | None = None,
+        resolve: SettingsResolver | None = None,
     ) -> None:
         self.config = config
         self.executor = executor or InProcessExecutor(
-            lambda meter_id: meter_settings(config, meter_id),
+            resolve or (lambda meter_id: meter_settings(config, meter_id)),
             sink,
             contacts=contacts,
             counters=counters,
         )
 
     def jobs(
-        self, plan: ReadingPlan, meter_ids: list[str] | None = None, now: datetime | None = None
+        self,
+        plan: ReadingPlan,
+        meter_ids: list[str] | None = None,
+        now: datetime | None = None,
+        window: tuple[datetime, datetime] | None = None,
     ) -> list[ChannelJob]:
-        return plan_jobs(self.config.fleet, plan, meter_ids, now=now)
+        return plan_jobs(self.config.fleet, plan, meter_ids, now=now, window=window)
 
     async def run(
         self,
@@ -51,10 +57,11 @@ class ReadingService:
         *,
         progress: Progress | None = None,
         now: datetime | None = None,
+        window: tuple[datetime, datetime] | None = None,
     ) -> RunReport:
         started_at = datetime.now(UTC)
         started = time.monotonic()
-        jobs = self.jobs(plan, meter_ids, now)
+        jobs = self.jobs(plan, meter_ids, now, window)
         gate = asyncio.Semaphore(self.config.fleet.reading.max_channels)
 
         async def one(job: ChannelJob) -> list[MeterReport]:

@@ -40,6 +40,22 @@ def _secrets(config: HeadendConfig, meter: DlmsMeter) -> DlmsMeterSecrets:
     return replace(base, **parts)
 
 
+class SimulatedFleet:
+    """The simulators serving a fleet: one per channel, as each concentrator has its own
+    HDLC address space."""
+
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
+        self.by_channel: dict[str, DlmsSimulator] = {}
+        self.by_meter: dict[str, DlmsSimulator] = {}
+
+    def meter(self, meter_id: str) -> SimulatedMeter:
+        return self.by_meter[meter_id].meter(meter_id)
+
+    def physical_address(self, meter_id: str) -> int:
+        return self.by_meter[meter_id].physical_address(meter_id)
+
+
 @contextlib.asynccontextmanager
 async def simulated_fleet(
     config: HeadendConfig,
@@ -47,27 +63,38 @@ async def simulated_fleet(
     configured_ports: bool = False,
     host: str = "127.0.0.1",
     faults: Mapping[str, DlmsFaults] | None = None,
-) -> AsyncIterator[tuple[DlmsSimulator, HeadendConfig]]:
-    """Start the simulator for every DLMS meter of `config`; yields it and the config to read."""
+) -> AsyncIterator[tuple[SimulatedFleet, HeadendConfig]]:
+    """Start simulators for every DLMS meter of `config`; yields them and the config to read."""
     fleet = config.fleet
     sim_cfg = fleet.simulation or Simulation()
-    clock = SimClock(factor=sim_cfg.factor)
+    handle = SimulatedFleet(SimClock(factor=sim_cfg.factor))
     meters = [m for m in fleet.meters if isinstance(m, DlmsMeter)]
-    async with DlmsSimulator(clock, host=host) as sim:
-        for index, meter in enumerate(meters):
-            physical = meter.server_physical if meter.framing is DlmsFraming.HDLC else None
-            sim.add_meter(
-                SimulatedMeter(meter.id, clock, seed=sim_cfg.seed + index, history=sim_cfg.history),
-                _secrets(config, meter),
-                faults=(faults or {}).get(meter.id),
-                physical_address=physical,
-            )
+    seeds = {m.id: sim_cfg.seed + i for i, m in enumerate(meters)}
+    async with contextlib.AsyncExitStack() as stack:
         channels: list[Any] = []
+        served_meters: dict[str, DlmsMeter] = {}
         for i, channel in enumerate(fleet.channels):
             on_channel = [m for m in meters if m.channel == channel.id]
             if not on_channel:
                 channels.append(channel)
                 continue
+            sim = await stack.enter_async_context(DlmsSimulator(handle.clock, host=host))
+            handle.by_channel[channel.id] = sim
+            for meter in on_channel:
+                physical = meter.server_physical if meter.framing is DlmsFraming.HDLC else None
+                sim.add_meter(
+                    SimulatedMeter(
+                        meter.id, handle.clock, seed=seeds[meter.id], history=sim_cfg.history
+                    ),
+                    _secrets(config, meter),
+                    faults=(faults or {}).get(meter.id),
+                    physical_address=physical,
+                )
+                handle.by_meter[meter.id] = sim
+                if meter.framing is DlmsFraming.HDLC:
+                    # HDLC meters without a configured physical address got one from the sim
+                    update = {"server_physical": sim.physical_address(meter.id)}
+                    served_meters[meter.id] = meter.model_copy(update=update)
             ids = [m.id for m in on_channel]
             if isinstance(channel, SerialChannel):
                 device = await sim.serve_hdlc_pty(ids)
@@ -86,12 +113,6 @@ async def simulated_fleet(
                 )
             assert isinstance(channel, TcpChannel)
             channels.append(channel.model_copy(update={"host": host, "port": port}))
-        # HDLC meters without a configured physical address got one from the simulator
-        served_meters = [
-            m.model_copy(update={"server_physical": sim.physical_address(m.id)})
-            if isinstance(m, DlmsMeter) and m.framing is DlmsFraming.HDLC
-            else m
-            for m in fleet.meters
-        ]
-        served = fleet.model_copy(update={"channels": channels, "meters": served_meters})
-        yield sim, HeadendConfig(config.path, served, config.keys)
+        all_meters = [served_meters.get(m.id, m) for m in fleet.meters]
+        served = fleet.model_copy(update={"channels": channels, "meters": all_meters})
+        yield handle, HeadendConfig(config.path, served, config.keys)
