@@ -14,6 +14,7 @@ session is then marked broken and refuses further requests; a refusal by the met
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -59,10 +60,10 @@ def _quiet_dlms_cosem() -> None:
     import dlms_cosem.connection
     import dlms_cosem.state
 
-    quiet = structlog.wrap_logger(
-        structlog.PrintLogger(),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    )
+    # a concrete filtering logger: the lazy proxy structlog.get_logger() returns re-binds on
+    # every call, which costs even when the level filter then drops the message
+    wrapper: Any = structlog.make_filtering_bound_logger(logging.WARNING)
+    quiet = wrapper(structlog.PrintLogger(), [], {})
     for module in (dlms_cosem.connection, dlms_cosem.state, dlms_cosem.client):
         module.LOG = quiet  # type: ignore[attr-defined]
     try:
@@ -76,8 +77,14 @@ def _quiet_dlms_cosem() -> None:
 _quiet_dlms_cosem()
 
 
+@functools.lru_cache(maxsize=4096)
+def _obis(obis: str) -> Obis:
+    # parsed once per code: a session names the same few dozen objects over and over
+    return Obis(*parse_obis(obis))
+
+
 def cosem_attribute(class_id: int, obis: str, attribute: int) -> CosemAttribute:
-    return CosemAttribute(_interface(class_id, obis), Obis(*parse_obis(obis)), attribute)
+    return CosemAttribute(_interface(class_id, obis), _obis(obis), attribute)
 
 
 def _interface(class_id: int, obis: str) -> dlms_enums.CosemInterface:
@@ -261,7 +268,7 @@ class DlmsSession:
     ) -> bytes | None:
         """Invoke a method; returns the A-XDR return data if the meter sent any."""
         obis = normalize_obis(obis)
-        target = CosemMethod(_interface(class_id, obis), Obis(*parse_obis(obis)), method)
+        target = CosemMethod(_interface(class_id, obis), _obis(obis), method)
         reply = await self._transact(xdlms.ActionRequestNormal(target, data=data), obis)
         if isinstance(reply, xdlms.ActionResponseNormalWithError):
             error = faults.change_error(int(reply.error), f"method {method}")
