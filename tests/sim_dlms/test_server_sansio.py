@@ -236,3 +236,21 @@ def test_clock_set_moves_the_meter_time(server: CosemServer, device: CosemDevice
     response = peer.exchange(xdlms.SetRequestNormal(attribute(8, "0.0.1.0.0.255", 2), data))
     assert response.result == enums.DataAccessResult.SUCCESS
     assert device.meter.clock.now() == when
+
+
+def test_ciphered_set_longer_than_127_bytes_is_understood(
+    server: CosemServer, device: CosemDevice
+) -> None:
+    peer = management(server)
+    peer.exchange(peer.connection.get_aarq())
+    reply_data = peer.connection.authentication.hls_generate_reply_data(peer.connection)
+    method = cosem.CosemMethod(enums.CosemInterface.ASSOCIATION_LN, cosem.Obis(0, 0, 40, 0, 0), 1)
+    peer.exchange(
+        xdlms.ActionRequestNormal(
+            cosem_method=method, data=dlms_data.OctetStringData(reply_data).to_bytes()
+        )
+    )
+    long_value = dlms_data.OctetStringData(bytes(150)).to_bytes()
+    response = peer.exchange(xdlms.SetRequestNormal(attribute(1, "0.0.96.1.0.255", 2), long_value))
+    # Understood (deciphered and parsed): the serial number is read-only.
+    assert response.result == enums.DataAccessResult.READ_WRITE_DENIED

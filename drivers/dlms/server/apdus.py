@@ -204,7 +204,11 @@ def parse_general_glo_cipher(apdu: bytes) -> tuple[bytes, int, int, bytes]:
     rest = apdu[2 + title_len :]
     if not rest:
         raise BadRequest("missing ciphered content")
-    length, content = _variable_integer(rest)
+    if rest[0] == len(rest) - 1:
+        # dlms-cosem 25.1 writes this length as one raw byte even above 127; accept that too.
+        length, content = rest[0], rest[1:]
+    else:
+        length, content = _variable_integer(rest)
     if length != len(content) or length < 5:
         raise BadRequest("ciphered content length does not match")
     return title, content[0], int.from_bytes(content[1:5], "big"), content[5:]

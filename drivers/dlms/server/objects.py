@@ -89,12 +89,15 @@ class CosemObject:
             raise AccessFailure(DataAccessResult.OBJECT_UNDEFINED, f"no attribute {attribute}")
         return getter(meter)
 
-    def set(self, meter: SimulatedMeter, attribute: int, value: Any) -> None:
-        setter = self.setters.get(attribute)
-        if setter is None:
+    def check_writable(self, attribute: int) -> None:
+        if attribute not in self.setters:
             if attribute in self.attributes:
                 raise AccessFailure(DataAccessResult.READ_WRITE_DENIED, "read-only attribute")
             raise AccessFailure(DataAccessResult.OBJECT_UNDEFINED, f"no attribute {attribute}")
+
+    def set(self, meter: SimulatedMeter, attribute: int, value: Any) -> None:
+        self.check_writable(attribute)
+        setter = self.setters[attribute]
         try:
             setter(meter, value)
         except v.BadValue as exc:

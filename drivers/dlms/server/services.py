@@ -224,6 +224,7 @@ def _write(session: Session, request: Any) -> DataAccessResult:
         if obis == objects.ASSOCIATION:
             raise AccessFailure(DataAccessResult.READ_WRITE_DENIED, "association is read-only")
         target = objects.lookup(int(attribute.interface), obis)
+        target.check_writable(attribute.attribute)
         try:
             value = v.parse_single(request.data)
         except v.BadValue:
