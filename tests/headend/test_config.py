@@ -229,3 +229,29 @@ def test_unknown_meter_for_settings(tmp_path):
     config = load_config(write(tmp_path), env={})
     with pytest.raises(ConfigError, match="no meter 'zz'"):
         meter_settings(config, "zz")
+
+
+def test_modbus_and_dlt645_meters_build_their_settings(tmp_path):
+    extra = """
+[[meters]]
+id = "mb1"
+protocol = "modbus"
+channel = "rs485"
+unit_id = 7
+model = "sdm630"
+
+[[meters]]
+id = "cn1"
+protocol = "dlt645"
+channel = "gprs"
+address = "123456789012"
+"""
+    config = load_config(write(tmp_path, FLEET + extra), env={})
+    modbus = meter_settings(config, "mb1")
+    assert modbus.protocol == "modbus" and modbus.unit == 7 and modbus.framing.value == "rtu"
+    dlt = meter_settings(config, "cn1")
+    assert dlt.protocol == "dlt645" and dlt.address == "123456789012"
+    bad = FLEET + extra.replace('model = "sdm630"', 'model = "nosuch"')
+    config = load_config(write(tmp_path, bad), env={})
+    with pytest.raises(ConfigError, match=r"meters\[4\].*no register map"):
+        meter_settings(config, "mb1")
