@@ -127,7 +127,7 @@ class Dlt645Simulator:
         return b"" if reply is None else encode_frame(reply, preamble=self.preamble)
 
     def local_now(self, meter: SimulatedMeter) -> datetime:
-        return meter.clock.now().astimezone(self.zone).replace(tzinfo=None)
+        return meter.now().astimezone(self.zone).replace(tzinfo=None)
 
     def _error(self, address: bytes, request: Frame, err: int) -> Frame:
         return Frame(address, reply_control(request, abnormal=True), bytes([err]))
@@ -184,13 +184,9 @@ class Dlt645Simulator:
         except MalformedFrame:
             return
         when = local.replace(tzinfo=self.zone).astimezone(UTC)
-        clocks_done: set[int] = set()
         for meter in self.meters.values():
-            if abs(when - meter.clock.now()) > self.max_clock_adjust:
+            if abs(when - meter.now()) > self.max_clock_adjust:
                 continue  # the standard lets a meter refuse large broadcast corrections
-            if id(meter.clock) in clocks_done:
-                continue
-            clocks_done.add(id(meter.clock))
             meter.set_time(when)
 
     # -- data identifiers --------------------------------------------------------------------

@@ -85,6 +85,8 @@ class SimulatedMeter:
         self.profile = profile or HouseholdProfile.random(seed)
         self.connected = True
         self.limit_w: float | None = None
+        # The meter's own clock error: a time sync moves this meter's clock, not the shared one.
+        self.clock_offset = timedelta(0)
         self.import_wh = [0.0, 0.0, 0.0, 0.0]
         self.export_wh = 0.0
         self.load_profile: deque[ProfileRow] = deque(maxlen=profile_depth)
@@ -125,10 +127,16 @@ class SimulatedMeter:
             t = step_end
             if t == boundary:
                 self.load_profile.append(
-                    ProfileRow(t, _wh(self.total_import_wh), _wh(self.export_wh))
+                    ProfileRow(
+                        t + self.clock_offset, _wh(self.total_import_wh), _wh(self.export_wh)
+                    )
                 )
         self._t = max(t, self._t)
         return now
+
+    def now(self) -> datetime:
+        """The meter's own clock: simulated time plus this meter's clock error."""
+        return self.clock.now() + self.clock_offset
 
     @property
     def total_import_wh(self) -> float:
@@ -140,7 +148,7 @@ class SimulatedMeter:
         """The current value of a quantity by OBIS code, in base units (Wh, W, V, A, Hz)."""
         now = self.sync()
         if obis == CLOCK:
-            return now
+            return now + self.clock_offset
         if obis == IMPORT_TOTAL:
             return _wh(self.total_import_wh)
         if obis in IMPORT_TARIFF:
@@ -180,24 +188,24 @@ class SimulatedMeter:
         self.sync()
         if self.connected:
             self.connected = False
-            self.events.append(MeterEvent(self._t, EVENT_DISCONNECT))
+            self.events.append(MeterEvent(self.now(), EVENT_DISCONNECT))
 
     def reconnect(self) -> None:
         self.sync()
         if not self.connected:
             self.connected = True
-            self.events.append(MeterEvent(self._t, EVENT_RECONNECT))
+            self.events.append(MeterEvent(self.now(), EVENT_RECONNECT))
 
     def set_limit(self, limit_w: float | None) -> None:
         self.sync()
         self.limit_w = limit_w
-        self.events.append(MeterEvent(self._t, EVENT_LIMIT_CHANGED))
+        self.events.append(MeterEvent(self.now(), EVENT_LIMIT_CHANGED))
 
     def set_time(self, when: datetime) -> None:
+        """Time sync: set this meter's clock only; simulated physics time runs on unchanged."""
         self.sync()
-        self.clock.set(when)
-        self._t = min(self._t, self.clock.now())
-        self.events.append(MeterEvent(self.clock.now(), EVENT_CLOCK_ADJUSTED))
+        self.clock_offset = when.astimezone(UTC) - self.clock.now()
+        self.events.append(MeterEvent(self.now(), EVENT_CLOCK_ADJUSTED))
 
 
 def _wh(value: float) -> Decimal:

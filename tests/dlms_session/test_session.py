@@ -98,4 +98,4 @@ async def test_time_sync_sets_the_meter_clock(rig: Rig):
     async with await rig.open(settings) as session:
         result = await session.execute(Command(kind=CommandKind.TIME_SYNC, time=target))
     assert result.ok, result.detail
-    assert abs(rig.clock.now() - target) < timedelta(seconds=1)
+    assert abs(rig.meter.now() - target) < timedelta(seconds=1)

@@ -179,19 +179,20 @@ async def test_relay_control_refusals_name_the_reason(
 
 
 async def test_time_broadcast_is_confirmed_by_reading_the_clock(
-    tcp_link: TcpLink, clock: SimClock
+    tcp_link: TcpLink, clock: SimClock, meters: dict[str, SimulatedMeter]
 ) -> None:
     async with await open_session(settings_for(tcp_link), meter_id="m0") as session:
         target = clock.now() + timedelta(seconds=90)
         result = await session.execute(Command(kind=CommandKind.TIME_SYNC, time=target))
         assert result.ok, result.detail
-        assert clock.now() == target
+        # A broadcast sets every meter on the line; each keeps its own clock.
+        assert [meter.now() for meter in meters.values()] == [target] * len(meters)
         # Meters refuse broadcast corrections above 5 minutes: the driver reports it.
         result = await session.execute(
-            Command(kind=CommandKind.TIME_SYNC, time=clock.now() + timedelta(hours=1))
+            Command(kind=CommandKind.TIME_SYNC, time=target + timedelta(hours=1))
         )
         assert not result.ok and "5 minutes" in result.detail
-        assert clock.now() == target
+        assert all(meter.now() == target for meter in meters.values())
 
 
 async def test_read_address_of_the_only_meter(tcp_port: int, clock: SimClock) -> None:

@@ -73,7 +73,7 @@ async def test_hls_ciphered_session_reads_sets_and_acts(sim: DlmsSimulator, secu
     assert len(rows) == len(meter.profile_rows(start, end)) == 25
     assert clock_result.result == enums.DataAccessResult.SUCCESS
     assert limit_result.result == enums.DataAccessResult.SUCCESS
-    assert meter.clock.now() == new_time
+    assert meter.now() == new_time
     assert meter.limit_w == 2000
     assert not meter.connected
 

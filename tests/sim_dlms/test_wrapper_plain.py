@@ -131,7 +131,7 @@ async def test_lls_sets_clock_and_limiter_and_disconnects(sim: DlmsSimulator) ->
     clock_result, limit_result = await asyncio.to_thread(run)
     assert clock_result.result == enums.DataAccessResult.SUCCESS
     assert limit_result.result == enums.DataAccessResult.SUCCESS
-    assert meter.clock.now() == new_time
+    assert meter.now() == new_time
     assert meter.limit_w == 1500
     assert not meter.connected
 

@@ -161,7 +161,8 @@ _WILDCARD_DATETIME = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff"
 
 
 def _clock_time(meter: SimulatedMeter) -> v.Data:
-    return v.octets(v.datetime_octets(meter.sync()))
+    meter.sync()
+    return v.octets(v.datetime_octets(meter.now()))
 
 
 def _set_clock(meter: SimulatedMeter, value: Any) -> None:
