@@ -39,6 +39,7 @@ class HdlcLink:
         server = HdlcAddress(server_logical, server_physical)
         self._client = HdlcClient(client_address, server, max_info=max_info, window=window)
         self._decoder = HdlcFrameDecoder(max_info)
+        self._was_up = False  # a meter that never answered SNRM holds no link to take down
 
     @property
     def state(self) -> ClientState:
@@ -50,6 +51,7 @@ class HdlcLink:
         self._decoder.max_info_length = self._client.proposal.max_info_rx
         await self._stream.write(self._client.connect())
         await self._run(deadline)
+        self._was_up = True
         self._decoder.max_info_length = self._client.rx_max_info
 
     async def exchange(self, apdu: bytes, deadline: float) -> bytes:
@@ -60,11 +62,12 @@ class HdlcLink:
         return step.apdu
 
     async def close(self) -> None:
-        """DISC (unless never opened), then close the stream. Never raises.
+        """DISC (if the link ever came up), then close the stream. Never raises.
 
-        A link broken by an error still gets DISC: the server may hold the link open."""
+        A link broken by an error still gets DISC: the server may hold the link open. A meter
+        that never answered SNRM gets none, so a dead meter costs no second wait."""
         try:
-            if self._client.state is not ClientState.DISCONNECTED:
+            if self._was_up and self._client.state is not ClientState.DISCONNECTED:
                 deadline = asyncio.get_running_loop().time() + DISCONNECT_TIMEOUT_S
                 await self._stream.write(self._client.disconnect())
                 await self._run(deadline)
