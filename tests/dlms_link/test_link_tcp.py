@@ -183,3 +183,23 @@ async def test_wrong_sequence_number_is_protocol_error(tcp_port):
         with pytest.raises(ProtocolError):
             await link.exchange(b"\x01", deadline(5))
         await link.close()
+
+
+async def test_a_meter_that_never_answered_snrm_gets_no_disc(tcp_port):
+    received: list[FrameKind] = []
+
+    async def mute(reader, writer):
+        decoder = HdlcFrameDecoder()
+        while data := await reader.read(4096):
+            decoder.feed(data)
+            while (frame := decoder.next_frame()) is not None:
+                received.append(frame.kind)
+
+    async with tcp_server(tcp_port, mute):
+        link = await tcp_link(tcp_port)
+        with pytest.raises(Timeout):
+            await link.open(deadline(0.3))
+        await link.close()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+    assert received == [FrameKind.SNRM]

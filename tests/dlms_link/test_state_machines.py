@@ -197,3 +197,11 @@ def test_server_rejects_a_request_without_llc():
     server = HdlcServer(Recorder())
     server.receive_frame(request(FrameKind.SNRM))
     assert one(server.receive_frame(request(FrameKind.I, info=b"\x01"))).kind is FrameKind.FRMR
+
+
+def test_client_ua_without_parameters_means_defaults():
+    client = connected_client(max_info=512, ua_info=b"")
+    assert client.params == HdlcParameters(128, 128, 1, 1)
+    assert client.tx_max_info == 128
+    segment = one(client.send_apdu(bytes(300)))
+    assert segment.segmented and len(segment.info) == 128
