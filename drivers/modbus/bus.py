@@ -2,7 +2,8 @@
 
 An RS-485 bus (or an RTU gateway in front of one) is half-duplex: one lock per channel serialises
 the requests of all sessions on it, and after each exchange the bus stays silent for 3.5
-characters plus the configured turnaround before the next request goes out.
+characters plus the configured turnaround before the next request goes out, counted from the
+last byte received and waited with `timing.sleep_until` (sub-millisecond, never early).
 
 What pymodbus 3.16 does by itself, and what is added here:
 - its response timeout is per attempt, with retries, and a reply with a bad CRC or from another
@@ -14,6 +15,10 @@ What pymodbus 3.16 does by itself, and what is added here:
 - a lost connection (`trace_connect(False)`) fails the exchange at once with `ChannelDown`;
 - pymodbus exceptions and exception responses become `drivers.errors` types naming meter + OBIS.
 Buses are shared per (event loop, channel) through `acquire_bus` / `ModbusBus.release`.
+
+RTU on a serial port stays on pymodbus: on the paced 9,600-baud bench its serial path costs
+~0.3 ms per exchange (it writes on the next loop turn, one read per reply), against ~1 ms each for
+the two millisecond-rounded `asyncio.sleep`s that `timing.sleep_until` replaced.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from drivers.errors import (
     Unsupported,
 )
 from drivers.modbus.settings import ModbusFraming, ModbusSettings
+from drivers.modbus.timing import sleep_until
 from drivers.modbus.wire import ReplyFault, Verdict, inspect_reply
 from drivers.transport.settings import SerialLink
 
@@ -215,9 +221,9 @@ class ModbusBus:
         async with self._lock:
             await self._ensure_connected()
             loop = asyncio.get_running_loop()
-            quiet_until = self._last_end + self._silence_s + self._turnaround_s
-            if quiet_until > loop.time():
-                await asyncio.sleep(quiet_until - loop.time())
+            # One absolute deadline from the last byte on the line; `sleep_until` wakes within
+            # a fraction of a millisecond of it (asyncio.sleep rounds up to whole ms).
+            await sleep_until(self._last_end + self._silence_s + self._turnaround_s)
             verdict: asyncio.Future[DriverError] = loop.create_future()
             self._verdict = verdict
             self._expect = (unit, function)
