@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drivers.dlms.settings import DlmsAuth, DlmsFraming
+from drivers.errors import Unsupported
+from drivers.modbus.registermap import load_map
 from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
 from headend.config.keys import KeyFileEntry
@@ -110,6 +112,16 @@ class ModbusMeter(_Model):
     )
     model: Identifier = Field(description="register map name under config/maps/")
     timeout_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        # Checked at load time so a typo is a config error, not a failure at the first read.
+        try:
+            load_map(value)
+        except (Unsupported, ValueError) as exc:
+            raise ValueError(getattr(exc, "cause", str(exc))) from None
+        return value
 
     @property
     def needs_key(self) -> bool:
