@@ -110,6 +110,7 @@ DRIVERS: tuple[DriverEntry, ...] = (
         "drivers.dlt645.url",
         "drivers.dlt645.session",
         "open_session",
+        parser_takes_env=True,
     ),
 )
 

@@ -4,12 +4,16 @@
     dlt645+tcp://HOST:PORT?address=123456789012
 
 Serial links default to 2400 baud 8E1 (`parity=N|E|O` to change). Optional query keys: `timeout`
-(seconds), `preamble`
-(0/1), `timezone`, `password` and `operator` (8 hex digits each, for relay control).
+(seconds), `preamble` (0/1), `timezone`. Secrets are never taken from a URL (it lands in shell
+history and process lists): the relay-control password and operator code come from the environment,
+`HEADEND_PASSWORD` and `HEADEND_OPERATOR` (8 hex digits each, e.g. `02123456` = level 02,
+password 123456), as for DLMS.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,18 +23,27 @@ from drivers.dlt645.settings import DEFAULT_BAUD, Dlt645Settings, serial_link
 from drivers.transport.settings import TcpLink
 
 SCHEMES = ("dlt645+serial", "dlt645+tcp")
-_KEYS = {"address", "baud", "parity", "timeout", "preamble", "timezone", "password", "operator"}
+_KEYS = {"address", "baud", "parity", "timeout", "preamble", "timezone"}
+_SECRET_KEYS = {"password", "operator"}
+_SECRET_ENV = (("HEADEND_PASSWORD", "password"), ("HEADEND_OPERATOR", "operator_code"))
 
 
-def parse_url(url: str) -> Dlt645Settings:
-    """Settings from a `dlt645+serial://` or `dlt645+tcp://` URL; ValueError says what is wrong.
+def parse_url(url: str, env: Mapping[str, str] | None = None) -> Dlt645Settings:
+    """Settings from a `dlt645+serial://` or `dlt645+tcp://` URL and the environment's secrets.
 
-    The error never repeats the password or operator code.
+    ValueError says what is wrong; it never repeats the password or operator code.
     """
+    environ = os.environ if env is None else env
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ValueError(f"not a DL/T 645 URL (want {' or '.join(SCHEMES)}://...)")
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    secret = sorted(set(query) & _SECRET_KEYS)
+    if secret:
+        raise ValueError(
+            f"{', '.join(secret)} is not accepted in a URL; "
+            "set HEADEND_PASSWORD / HEADEND_OPERATOR in the environment"
+        )
     unknown = sorted(set(query) - _KEYS)
     if unknown:
         raise ValueError(f"unknown DL/T 645 URL parameter(s): {', '.join(unknown)}")
@@ -56,9 +69,9 @@ def parse_url(url: str) -> Dlt645Settings:
             fields["preamble"] = query["preamble"].lower() in ("1", "true", "yes", "on")
         if "timezone" in query:
             fields["timezone"] = query["timezone"]
-        for key, name in (("password", "password"), ("operator", "operator_code")):
-            if key in query:
-                fields[name] = SecretBytes(_secret_hex(key, query[key]))
+        for variable, name in _SECRET_ENV:
+            if environ.get(variable):
+                fields[name] = SecretBytes(_secret_hex(variable, environ[variable]))
         return Dlt645Settings(**fields)
     except ValidationError as exc:
         reasons = "; ".join(

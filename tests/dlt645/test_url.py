@@ -17,8 +17,8 @@ def test_serial_url_defaults_to_2400_8e1() -> None:
 
 def test_serial_url_with_options() -> None:
     s = parse_url(
-        "dlt645+serial:///dev/pts/7?baud=9600&parity=N&address=000000000001&timeout=1.5"
-        "&preamble=0&password=02123456&operator=00000001"
+        "dlt645+serial:///dev/pts/7?baud=9600&parity=N&address=000000000001&timeout=1.5&preamble=0",
+        env={"HEADEND_PASSWORD": "02123456", "HEADEND_OPERATOR": "00000001"},
     )
     assert s.link == SerialLink(device="/dev/pts/7", baud=9600, parity="N")
     assert s.timeout_s == 1.5 and not s.preamble
@@ -50,5 +50,13 @@ def test_bad_urls_say_why(url: str, why: str) -> None:
 
 def test_bad_password_is_not_echoed() -> None:
     with pytest.raises(ValueError) as info:
-        parse_url("dlt645+tcp://h:1?address=123456789012&password=0212345")
+        parse_url("dlt645+tcp://h:1?address=123456789012", env={"HEADEND_PASSWORD": "0212345"})
     assert "0212345" not in str(info.value)
+    assert "HEADEND_PASSWORD" in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["password", "operator"])
+def test_secrets_in_a_url_are_refused_without_echo(key: str) -> None:
+    with pytest.raises(ValueError, match="environment") as info:
+        parse_url(f"dlt645+tcp://h:1?address=123456789012&{key}=02123456", env={})
+    assert "02123456" not in str(info.value)
