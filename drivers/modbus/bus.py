@@ -45,9 +45,9 @@ from drivers.errors import (
     Unsupported,
 )
 from drivers.modbus.settings import ModbusFraming, ModbusSettings
-from drivers.modbus.timing import sleep_until
 from drivers.modbus.wire import ReplyFault, Verdict, inspect_reply
 from drivers.transport.settings import SerialLink
+from drivers.transport.timing import sleep_until
 
 # pymodbus logs every dropped frame at ERROR; we report those as typed errors instead.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)

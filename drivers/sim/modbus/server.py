@@ -9,7 +9,8 @@ framers from `drivers.modbus.wire`, PDU handling in `device.py`, asyncio streams
 Pacing (`baud` given): a request of n bytes occupies the line for n character times from its
 first byte; the unit answers after the 3.5-character silence that ends the request, and its reply
 of m bytes is delivered when its last character would have arrived (m character times later).
-That instant is one absolute deadline per exchange, waited with `drivers.modbus.timing.sleep_until`
+That instant is one absolute deadline per exchange, waited with
+`drivers.transport.timing.sleep_until`
 (never early, and punctual to a fraction of a millisecond, where `asyncio.sleep` rounds up to
 whole milliseconds and cost ~1 ms per exchange on the paced bench).
 One lock serialises all connections, as one RS-485 line behind a gateway would.
@@ -23,7 +24,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 
-from drivers.modbus.timing import sleep_until
 from drivers.modbus.wire import (
     MbapRequestFramer,
     Request,
@@ -34,6 +34,7 @@ from drivers.modbus.wire import (
 )
 from drivers.sim.modbus.device import SimModbusDevice
 from drivers.transport.pty import fd_streams
+from drivers.transport.timing import sleep_until
 
 
 class Fault(StrEnum):

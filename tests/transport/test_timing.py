@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.modbus import timing
-from drivers.modbus.timing import precise_timers, sleep_until
+from drivers.transport import timing
+from drivers.transport.timing import precise_timers, sleep_until
 
 DELAYS = (0.0, 0.0004, 0.0013, 0.0036, 0.011)
 
