@@ -79,13 +79,37 @@ class DriverEntry:
 
 
 def default_points(settings: AnySettings) -> list[Point]:
-    """The meter's standard register set: a Modbus meter's is whatever its register map holds."""
+    """The meter's standard register set: a Modbus meter's is whatever its register map holds,
+    a DL/T 645 meter's every data identifier of the driver's table (and the clock)."""
     if settings.protocol == "modbus":
         from drivers.modbus.registermap import MAPS_DIR, map_points
 
         return map_points(settings.model, settings.maps_dir or MAPS_DIR)
+    if settings.protocol == "dlt645":
+        from drivers.dlt645.identifiers import default_points as dlt645_points
+
+        return dlt645_points()
     entry = driver_for_protocol(settings.protocol)
     return [Point(obis=obis) for obis in entry.default_points]
+
+
+def supported_obis(settings: AnySettings) -> frozenset[str] | None:
+    """Every OBIS code (registers and profiles) the driver can ever provide for this meter, or
+    None when only the meter itself knows (DLMS: any COSEM object may exist).
+
+    A Modbus meter provides what its register map defines (no profile); a DL/T 645 meter what the
+    driver's data identifier table defines (and the daily freeze profile). Reading plans use this
+    to skip points a meter cannot have, instead of asking for them and failing.
+    """
+    if settings.protocol == "modbus":
+        from drivers.modbus.registermap import MAPS_DIR, map_points
+
+        return frozenset(p.obis for p in map_points(settings.model, settings.maps_dir or MAPS_DIR))
+    if settings.protocol == "dlt645":
+        from drivers.dlt645.identifiers import supported_obis as dlt645_obis
+
+        return frozenset(dlt645_obis())
+    return None
 
 
 DRIVERS: tuple[DriverEntry, ...] = (
@@ -146,7 +170,7 @@ def parse_device_url(url: str, *, env: Mapping[str, str] | None = None) -> AnySe
             return parser(url, env=env)
         return parser(url)
     except ValueError as exc:
-        raise DeviceUrlError(f"{redact_url(url)}: {exc}") from None
+        raise DeviceUrlError(f"{redact_url(url)}: {_reason(url, exc)}") from None
 
 
 async def open_meter_session(
@@ -164,6 +188,14 @@ async def open_meter_session(
     if inspect.isawaitable(session):
         session = await session
     return cast(MeterSession, session)
+
+
+def _reason(url: str, exc: ValueError) -> str:
+    """The parser's message without a repeated URL prefix or pydantic's "Value error, " noise."""
+    text = str(exc)
+    for prefix in (f"{url}: ", f"{redact_url(url)}: ", "url: "):
+        text = text.removeprefix(prefix)
+    return text.replace("Value error, ", "")
 
 
 _USERINFO = re.compile(r"(://)[^/@]*@")

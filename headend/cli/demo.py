@@ -1,4 +1,5 @@
-"""`headend demo` and `headend simulate`: the configured fleet as simulated DLMS meters.
+"""`headend demo` and `headend simulate`: the configured fleet as simulated meters (DLMS/COSEM,
+Modbus and DL/T 645, as declared in the fleet file).
 
 `demo` starts the simulated fleet on free loopback ports, reads it through the fleet config with
 the reading service, stores the readings in SQLite and prints a summary. `simulate` serves the
@@ -11,16 +12,18 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from collections import Counter
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from headend.cli.output import console, meters_table, summary_table
+from headend.cli.output import console, meters_table, protocols_table, summary_table
 from headend.cli.read import UsageError
 from headend.config import HeadendConfig, ReadingPlan, load_config
-from headend.config.fleet import DlmsMeter
+from headend.config.fleet import DlmsMeter, Dlt645Meter, ModbusMeter
 from headend.reading import MeterReport, MeterStatus, ReadingService
 from headend.simulation import simulated_fleet
+from headend.simulation.fleet import SimulatedFleet
 from headend.store import SqliteStore
 
 DEFAULT_DB = "var/demo.sqlite3"
@@ -28,9 +31,9 @@ DEFAULT_DB = "var/demo.sqlite3"
 
 def pick_meters(config: HeadendConfig, count: int | None) -> HeadendConfig:
     """The first `count` meters taken round-robin over the channels, so a small demo still has
-    wrapper meters and concentrator meters, LLS and HLS ones."""
+    wrapper meters and concentrator meters, LLS and HLS ones, Modbus and DL/T 645 ones."""
     fleet = config.fleet
-    meters = [m for m in fleet.meters if isinstance(m, DlmsMeter)]
+    meters = list(fleet.meters)
     if count is None or count >= len(meters):
         chosen = meters
     else:
@@ -69,8 +72,10 @@ async def run_demo(args: argparse.Namespace) -> int:
     out = console()
     sim_cfg = config.fleet.simulation
     factor = sim_cfg.factor if sim_cfg else 1.0
+    kinds = Counter(_PROTOCOL_NAMES[m.protocol] for m in config.fleet.meters)
     out.print(
-        f"[bold]headend demo[/]: {len(config.fleet.meters)} simulated DLMS meters on "
+        f"[bold]headend demo[/]: {len(config.fleet.meters)} simulated meters "
+        f"({', '.join(f'{n} {k}' for k, n in kinds.items())}) on "
         f"{len(config.fleet.channels)} channels (clock x{factor:g}), plan {plan.name!r}"
     )
     with out.status("starting the simulated fleet..."):
@@ -99,6 +104,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         await fleet_cm.__aexit__(None, None, None)
     if len(report.meters) <= 60:
         out.print(meters_table(report))
+    protocols = {m.id: _PROTOCOL_NAMES[m.protocol] for m in config.fleet.meters}
+    out.print(protocols_table(report, protocols))
     out.print(summary_table(report, f"demo: plan {plan.name!r}"))
     out.print(f"readings in {args.db}: {total}")
     return 0 if report.count(MeterStatus.FAILED) == 0 else 1
@@ -109,19 +116,19 @@ async def run_simulate(args: argparse.Namespace) -> int:
     out = console()
     async with simulated_fleet(config, configured_ports=True, host=args.host) as (sim, served):
         table = Table(title=f"simulated fleet from {config.path} (Ctrl-C stops)")
-        for column in ("meter", "channel", "endpoint", "framing", "physical", "auth"):
+        for column in ("meter", "protocol", "channel", "endpoint", "framing", "address", "auth"):
             table.add_column(column)
         for meter in served.fleet.meters:
-            if not isinstance(meter, DlmsMeter):
-                continue
             channel = served.fleet.channel(meter.channel)
+            framing, where, auth = _describe(meter, sim)
             table.add_row(
                 meter.id,
+                _PROTOCOL_NAMES[meter.protocol],
                 channel.id,
                 channel.link().describe(),
-                meter.framing.value if meter.framing else "",
-                str(sim.physical_address(meter.id)) if meter.server_physical is not None else "",
-                meter.auth.value + (" +cipher" if meter.cipher else ""),
+                framing,
+                where,
+                auth,
             )
         out.print(table)
         stop = asyncio.Event()
@@ -134,15 +141,32 @@ async def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+_PROTOCOL_NAMES = {"dlms": "DLMS", "modbus": "Modbus", "dlt645": "DL/T 645"}
+
+
+def _describe(meter: DlmsMeter | ModbusMeter | Dlt645Meter, sim: SimulatedFleet) -> tuple[str, ...]:
+    """(framing, address on the channel, authentication) for the `simulate` table."""
+    if isinstance(meter, ModbusMeter):
+        return (meter.framing or "", f"unit {meter.unit_id} ({meter.model})", "")
+    if isinstance(meter, Dlt645Meter):
+        return ("", meter.address, "")
+    physical = (
+        f"physical {sim.physical_address(meter.id)}" if meter.server_physical is not None else ""
+    )
+    auth = meter.auth.value + (" +cipher" if meter.cipher else "")
+    return (meter.framing.value if meter.framing else "", physical, auth)
+
+
 def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
         "demo",
-        help="simulate a DLMS fleet on loopback, read it, store to SQLite, print a summary",
+        help="simulate a mixed fleet on loopback, read it, store to SQLite, print a summary",
         description=(
-            "Start the fleet of the config's [simulation] as simulated DLMS meters on free\n"
-            "loopback ports (wrapper meters and HDLC concentrators, no auth, LLS and HLS-GMAC\n"
-            "ciphered, with the demo keys of the config), read them with the reading service,\n"
-            "store the readings and print a summary.\n\n"
+            "Start the fleet of the config as simulated meters on free loopback ports: DLMS\n"
+            "(wrapper meters and HDLC concentrators, no auth, LLS and HLS-GMAC ciphered, with the\n"
+            "demo keys of the config), Modbus units behind TCP/RS-485 gateways and DL/T 645\n"
+            "meters on a line; read them with the reading service, store the readings and print\n"
+            "a summary per meter and per protocol.\n\n"
             "  headend demo --config config/demo.toml --meters 6 --db /tmp/demo.sqlite3"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -157,10 +181,11 @@ def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
     simulate = commands.add_parser(
         "simulate",
-        help="serve the configured fleet as simulated DLMS meters until Ctrl-C",
+        help="serve the configured fleet as simulated meters until Ctrl-C",
         description=(
-            "Serve every DLMS meter of the fleet file on its configured channel (TCP port or a\n"
-            "pseudo-terminal for serial channels) until Ctrl-C; then, from another shell:\n"
+            "Serve every meter of the fleet file (DLMS, Modbus, DL/T 645) on its configured\n"
+            "channel (TCP port, or a pseudo-terminal for serial channels) until Ctrl-C; then,\n"
+            "from another shell:\n"
             "  headend read --config config/demo.toml gprs-0001 --json"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TextIO
@@ -100,9 +100,30 @@ def summary_table(report: RunReport, title: str) -> Table:
     return table
 
 
+def protocols_table(report: RunReport, protocols: Mapping[str, str]) -> Table:
+    """Meters ok / partial / failed and values read per protocol (`protocols`: meter -> name)."""
+    table = Table(title="per protocol")
+    table.add_column("protocol")
+    table.add_column("meters", justify="right")
+    table.add_column("ok", justify="right", style="green")
+    table.add_column("partial", justify="right", style="yellow")
+    table.add_column("failed", justify="right", style="red")
+    table.add_column("values read", justify="right")
+    names = list(dict.fromkeys(protocols.get(m.meter_id, "?") for m in report.meters))
+    for name in names:
+        mine = [m for m in report.meters if protocols.get(m.meter_id, "?") == name]
+        table.add_row(
+            name,
+            str(len(mine)),
+            *(str(sum(1 for m in mine if m.status is s)) for s in MeterStatus),
+            str(sum(m.readings for m in mine)),
+        )
+    return table
+
+
 def meters_table(report: RunReport) -> Table:
     table = Table(title="per meter")
-    for column in ("meter", "channel", "status", "values", "attempts", "reason"):
+    for column in ("meter", "channel", "status", "values", "skipped", "attempts", "reason"):
         table.add_column(column)
     for m in report.meters:
         table.add_row(
@@ -110,6 +131,7 @@ def meters_table(report: RunReport) -> Table:
             m.channel_id,
             f"[{_STYLE[m.status]}]{m.status.value}[/]",
             str(m.readings),
+            str(len(m.skipped)),
             str(m.attempts),
             m.error or (m.failures[0].reason if m.failures else ""),
         )

@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from drivers.contract import Point, Reading
 from drivers.registry import (
-    STANDARD_REGISTERS,
     AnySettings,
     default_points,
     parse_device_url,
@@ -105,7 +104,9 @@ async def _read_url(args: argparse.Namespace) -> tuple[list[Reading], list[Meter
     points = [Point(obis=o) for o in args.obis] if args.obis else []
     if not args.obis and args.profile is None:
         points = default_points(settings)
-    plan = ReadingPlan(name="cli", points=[p.obis for p in points], profile=args.profile)
+    plan = ReadingPlan(
+        name="cli", points=[p.obis for p in points], profile=args.profile, skip_unsupported=False
+    )
     store = await _open_store(args.db)
     try:
         collector = Collector(store)
@@ -140,13 +141,18 @@ async def _read_config(args: argparse.Namespace) -> tuple[list[Reading], list[Me
         except KeyError:
             names = ", ".join(p.name for p in fleet.plans) or "none"
             raise UsageError(f"{args.config}: no plan {args.plan!r} (plans: {names})") from None
-        if args.obis:
-            plan = plan.model_copy(update={"points": args.obis})
+        if args.obis:  # asked for by name: a meter that cannot have them reports a failure
+            plan = plan.model_copy(update={"points": args.obis, "skip_unsupported": False})
         if args.profile:
             plan = plan.model_copy(update={"profile": args.profile})
     else:
-        points = args.obis or ([] if args.profile else list(STANDARD_REGISTERS))
-        plan = ReadingPlan(name="cli", points=points, profile=args.profile)
+        # No points and no profile: each meter's standard set (a Modbus meter's whole map).
+        plan = ReadingPlan(
+            name="cli",
+            points=args.obis or [],
+            profile=args.profile,
+            skip_unsupported=not args.obis,
+        )
     window = profile_window(args) if args.profile else None
 
     def resolve(meter_id: str) -> AnySettings:

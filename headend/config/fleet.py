@@ -144,11 +144,21 @@ Meter = Annotated[Union[DlmsMeter, ModbusMeter, Dlt645Meter], Field(discriminato
 
 
 class ReadingPlan(_Model):
-    """What to read: points by OBIS code, optionally a load profile over a window before now."""
+    """What to read: points by OBIS code, optionally a load profile over a window before now.
+
+    One plan serves a fleet that mixes protocols: with `skip_unsupported` (the default) a point or
+    profile that a meter's driver can never provide (not in a Modbus register map, not in the
+    DL/T 645 table, a profile Modbus does not have) is skipped for that meter and listed in its
+    report as skipped, not failed. DLMS meters are always asked: only the meter knows its objects.
+    A plan with neither points nor a profile reads each meter's standard register set.
+    """
 
     name: Identifier
     points: list[ObisCode] = Field(default_factory=list)
     profile: ObisCode | None = None
+    skip_unsupported: bool = Field(
+        default=True, description="skip points a meter's protocol or register map cannot provide"
+    )
     profile_window: timedelta = Field(
         default=timedelta(days=1), description="ISO 8601 duration such as PT6H or P1D"
     )
@@ -225,18 +235,24 @@ class Fleet(_Model):
         raise KeyError(name)
 
     def concurrency(self, channel_id: str) -> int:
-        """Sessions at once on a channel: 1 on a half-duplex one (serial, HDLC concentrator)."""
+        """Sessions at once on a channel: 1 on a half-duplex one (serial, HDLC concentrator,
+        RS-485 gateway carrying Modbus RTU or DL/T 645 meters)."""
         channel = self.channel(channel_id)
         if isinstance(channel, SerialChannel):
             return 1
         for meter in self.meters:
-            if (
-                meter.channel == channel_id
-                and isinstance(meter, DlmsMeter)
-                and meter.framing is DlmsFraming.HDLC
-            ):
+            if meter.channel == channel_id and _half_duplex(meter):
                 return 1
         return channel.max_connections
+
+
+def _half_duplex(meter: DlmsMeter | ModbusMeter | Dlt645Meter) -> bool:
+    """Whether the meter sits on a shared bus behind its TCP channel (a gateway or concentrator)."""
+    if isinstance(meter, DlmsMeter):
+        return meter.framing is DlmsFraming.HDLC
+    if isinstance(meter, ModbusMeter):
+        return meter.framing == "rtu"
+    return True  # DL/T 645 is RS-485 only: over TCP it is a serial-to-Ethernet converter
 
 
 def _system_title(value: str | None) -> str | None:

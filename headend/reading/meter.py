@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from drivers.contract import CounterStore, PartialRead, Point, Reading
 from drivers.errors import AuthenticationFailed, DriverError, ObjectUnavailable, Unsupported
-from drivers.registry import AnySettings, open_meter_session
+from drivers.registry import AnySettings, default_points, open_meter_session, supported_obis
 from headend.config.fleet import ReadingPlan, ReadingPolicy
 from headend.reading.report import MeterReport, MeterStatus, PointFailure
 from headend.store.base import ContactLog, ReadingSink
@@ -131,6 +131,28 @@ def _failure_for(partial: PartialRead, obis: str) -> DriverError:
     return partial
 
 
+def applicable(
+    plan: ReadingPlan, points: list[Point], settings: AnySettings
+) -> tuple[list[Point], bool, list[str]]:
+    """What to ask this meter for: (points, read the profile?, skipped OBIS codes).
+
+    A plan with neither points nor a profile means the meter's standard register set. With
+    `plan.skip_unsupported`, points and a profile that the meter's driver can never provide are
+    dropped (and returned as skipped); DLMS meters report None (unknown) and are always asked.
+    """
+    if not points and plan.profile is None:
+        points = default_points(settings)
+    supported = supported_obis(settings) if plan.skip_unsupported else None
+    if supported is None:
+        return points, plan.profile is not None, []
+    keep = [p for p in points if p.obis in supported]
+    skipped = [p.obis for p in points if p.obis not in supported]
+    profile = plan.profile is not None and plan.profile in supported
+    if plan.profile is not None and not profile:
+        skipped.append(plan.profile)
+    return keep, profile, skipped
+
+
 def backoff_delay(policy: ReadingPolicy, attempt: int) -> float:
     """Exponential backoff after the `attempt`-th failure (1-based), capped."""
     return float(min(policy.backoff_s * 2 ** (attempt - 1), policy.backoff_max_s))
@@ -154,8 +176,11 @@ async def read_meter(
     state = MeterRead(meter_id, channel_id, plan, points, window, sink)
     last_error: BaseException | None = None
     attempts = 0
+    skipped: list[str] = []
     try:
         settings = resolve(meter_id)
+        state.remaining, with_profile, skipped = applicable(plan, points, settings)
+        state.profile_pending = state.profile_pending and with_profile
     except Exception as exc:  # a config problem fails this meter only
         last_error = exc
     else:
@@ -194,6 +219,7 @@ async def read_meter(
         stored=state.stored,
         attempts=attempts,
         failures=failures,
+        skipped=skipped,
         error=reason_of(last_error) if last_error else None,
         duration_s=time.monotonic() - started,
     )

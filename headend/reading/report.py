@@ -31,6 +31,9 @@ class MeterReport(BaseModel):
     stored: int = Field(default=0, description="new rows in the store (re-reads are not new)")
     attempts: int = 0
     failures: list[PointFailure] = Field(default_factory=list)
+    skipped: list[str] = Field(
+        default_factory=list, description="plan points this meter's driver cannot provide"
+    )
     error: str | None = Field(default=None, description="why the last attempt failed")
     duration_s: float = 0.0
 

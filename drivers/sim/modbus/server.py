@@ -86,15 +86,21 @@ class ModbusSimServer:
         self._writers.append(writer)
         self._spawn(self._serve(reader, writer, RtuRequestFramer()))
 
-    async def serve_tcp(self, host: str, port: int, *, rtu: bool = False) -> None:
-        """Serve Modbus TCP (MBAP) or, with `rtu`, RTU frames over TCP (a serial gateway)."""
+    async def serve_tcp(self, host: str, port: int, *, rtu: bool = False) -> int:
+        """Serve Modbus TCP (MBAP) or, with `rtu`, RTU frames over TCP (a serial gateway).
+
+        Returns the port bound (useful with `port=0`: a free one).
+        """
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.append(writer)
             framer: _Framer = RtuRequestFramer() if rtu else MbapRequestFramer()
             await self._serve(reader, writer, framer)
 
-        self._servers.append(await asyncio.start_server(on_connect, host, port))
+        server = await asyncio.start_server(on_connect, host, port)
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
 
     async def close(self) -> None:
         for server in self._servers:
