@@ -27,6 +27,20 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
     """
 
     cipher_apdus: bool = True
+    _control: tuple[tuple[int, bool, bool], Any] | None = None
+
+    @property
+    def security_control(self) -> Any:
+        """The security control byte, built once per security context instead of on every
+        use (dlms-cosem rebuilds it three times per ciphered request)."""
+        key = (
+            self.security_suite,
+            bool(self.global_encryption_key),
+            bool(self.global_authentication_key),
+        )
+        if self._control is None or self._control[0] != key:
+            self._control = (key, super().security_control)
+        return self._control[1]
 
     @property
     def use_protection(self) -> bool:

@@ -6,7 +6,9 @@ A `Point` may name its class; when it does not, the usual class for that OBIS gr
 
 from __future__ import annotations
 
-from drivers.obis import parse_obis
+import functools
+
+from drivers.obis import normalize_obis, parse_obis
 
 DATA = 1
 REGISTER = 3
@@ -39,6 +41,20 @@ REPLY_TO_HLS = 1
 SCALED_CLASSES = frozenset({REGISTER, EXTENDED_REGISTER, DEMAND_REGISTER})
 
 
+def canonical_obis(obis: str | bytes | tuple[int, ...] | list[int]) -> str:
+    """`normalize_obis`, cached for strings: a session names the same few dozen codes over and
+    over, and parsing them was a tenth of the client's CPU per session."""
+    if isinstance(obis, str):
+        return _canonical_text(obis)
+    return normalize_obis(obis)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_text(obis: str) -> str:
+    return normalize_obis(obis)
+
+
+@functools.lru_cache(maxsize=4096)
 def default_class(obis: str) -> int:
     """The interface class a meter most likely uses for `obis` (canonical dotted form)."""
     a, b, c, d, e, _f = parse_obis(obis)

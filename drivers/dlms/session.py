@@ -40,7 +40,7 @@ from drivers.errors import (
     ProtocolError,
     Unsupported,
 )
-from drivers.obis import normalize_obis, parse_obis
+from drivers.obis import parse_obis
 from drivers.transport.settings import TcpLink
 from drivers.transport.stream import open_stream
 
@@ -187,7 +187,7 @@ class DlmsSession:
             raise self._fail(AuthenticationFailed(f"cannot compute HLS reply: {exc}")) from exc
         method = CosemMethod(
             dlms_enums.CosemInterface.ASSOCIATION_LN,
-            Obis(*parse_obis(objects.CURRENT_ASSOCIATION_OBIS)),
+            _obis(objects.CURRENT_ASSOCIATION_OBIS),
             objects.REPLY_TO_HLS,
         )
         try:
@@ -206,7 +206,7 @@ class DlmsSession:
 
     async def get_raw(self, class_id: int, obis: str, attribute: int, access: Any = None) -> bytes:
         """GET one attribute, following data blocks; the attribute's A-XDR encoding."""
-        obis = normalize_obis(obis)
+        obis = objects.canonical_obis(obis)
         target = cosem_attribute(class_id, obis, attribute)
         reply = await self._transact(
             xdlms.GetRequestNormal(cosem_attribute=target, access_selection=access), obis
@@ -247,11 +247,11 @@ class DlmsSession:
         try:
             return axdr.decode(raw)
         except MalformedFrame as err:
-            raise err.about(meter=self.meter_id, obis=normalize_obis(obis)) from None
+            raise err.about(meter=self.meter_id, obis=objects.canonical_obis(obis)) from None
 
     async def set(self, class_id: int, obis: str, attribute: int, data: bytes) -> None:
         """SET one attribute to an A-XDR encoded value; a refusal raises a typed error."""
-        obis = normalize_obis(obis)
+        obis = objects.canonical_obis(obis)
         request = xdlms.SetRequestNormal(
             cosem_attribute=cosem_attribute(class_id, obis, attribute), data=data
         )
@@ -267,7 +267,7 @@ class DlmsSession:
         self, class_id: int, obis: str, method: int, data: bytes | None = None
     ) -> bytes | None:
         """Invoke a method; returns the A-XDR return data if the meter sent any."""
-        obis = normalize_obis(obis)
+        obis = objects.canonical_obis(obis)
         target = CosemMethod(_interface(class_id, obis), _obis(obis), method)
         reply = await self._transact(xdlms.ActionRequestNormal(target, data=data), obis)
         if isinstance(reply, xdlms.ActionResponseNormalWithError):
