@@ -13,6 +13,7 @@ Each channel of the fleet becomes one simulated endpoint, serving the meters of 
 - DL/T 645: the meters of a channel are several addresses on one simulated RS-485 line
   (`Dlt645Simulator`), behind a serial-to-Ethernet converter on TCP or on a pseudo-terminal.
   Pseudo-terminals refuse even parity, so a simulated serial line runs 8N1 whatever the file says.
+  DL/T 645 meters get at least 26 hours of history, so their last daily freeze exists.
 
 A channel mixing protocols is a configuration error for the simulator. Every simulated meter has
 the same consumption model and shares the simulation clock (`[simulation] factor`). Meters named
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from drivers.dlms.server import DlmsMeterSecrets
@@ -52,6 +54,8 @@ from headend.config.fleet import (
 from headend.config.loader import HeadendConfig
 
 AnyMeter = DlmsMeter | ModbusMeter | Dlt645Meter
+DLT645_MIN_HISTORY = timedelta(hours=26)
+"""A DL/T 645 meter's last daily freeze (taken at local midnight) must exist from the start."""
 
 
 def _secrets(config: HeadendConfig, meter: DlmsMeter) -> DlmsMeterSecrets:
@@ -101,8 +105,11 @@ async def simulated_fleet(
     sim_cfg = fleet.simulation or Simulation()
     handle = SimulatedFleet(SimClock(factor=sim_cfg.factor))
     for i, m in enumerate(fleet.meters):
+        history = sim_cfg.history
+        if m.protocol == "dlt645":
+            history = max(history, DLT645_MIN_HISTORY)
         handle.meters[m.id] = SimulatedMeter(
-            m.id, handle.clock, seed=sim_cfg.seed + i, history=sim_cfg.history
+            m.id, handle.clock, seed=sim_cfg.seed + i, history=history
         )
         handle.protocols[m.id] = m.protocol
     dead = set(silent)
