@@ -84,3 +84,33 @@ def test_other_protocols_share_the_registry():
     assert default_points(modbus)
     dlt = parse_device_url("dlt645+tcp://127.0.0.1:8001?address=123456789012")
     assert dlt.protocol == "dlt645"
+
+
+def test_dlt645_default_points_are_the_whole_table():
+    from drivers.dlt645 import default_points as table_points
+    from drivers.registry import supported_obis
+
+    s = parse_device_url("dlt645+tcp://10.0.0.9:8899?address=123456789012", env={})
+    assert [p.obis for p in default_points(s)] == [p.obis for p in table_points()]
+    supported = supported_obis(s)
+    assert supported is not None and "1.0.99.2.0.255" in supported
+    assert "1.0.99.1.0.255" not in supported
+
+
+def test_supported_obis_per_protocol():
+    from drivers.modbus import map_points
+    from drivers.registry import supported_obis
+
+    modbus = parse_device_url("modbus+tcp://10.0.0.9?unit=1&model=sdm120", env={})
+    assert supported_obis(modbus) == {p.obis for p in map_points("sdm120")}
+    dlms = parse_device_url("dlms+tcp://10.0.0.7:4059", env={})
+    assert supported_obis(dlms) is None  # only the meter knows its objects
+
+
+def test_bad_model_message_names_the_url_once():
+    url = "modbus+tcp://10.0.0.9:502?unit=1&model=nosuch"
+    with pytest.raises(DeviceUrlError) as info:
+        parse_device_url(url, env={})
+    text = str(info.value)
+    assert text.count(url) == 1 and "Value error" not in text
+    assert text.endswith("known models: dtsu666, sdm120, sdm630")
