@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import sqlite3
-import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,29 +13,9 @@ from drivers.sim.clock import SimClock
 from drivers.sim.dlms_sim import DlmsSimulator
 from drivers.sim.physics import SimulatedMeter
 from tests.conftest import free_port
+from tests.headend.subprocess_cli import ROOT, headend
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = b"cli-pass-42"
-
-
-async def headend(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    """Run `python -m headend.cli.main ARGS`; returns (status, stdout, stderr)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HEADEND_")}
-    full_env.update(env or {})
-    full_env["COLUMNS"] = "200"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "headend.cli.main",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=full_env,
-        cwd=cwd or ROOT,
-    )
-    async with asyncio.timeout(60):  # hang guard only
-        out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
