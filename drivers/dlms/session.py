@@ -343,26 +343,36 @@ class DlmsSession:
         await self.close()
 
 
-def _make_link(settings: DlmsSettings, stream: Any) -> ApduLink:
+async def _open_link(settings: DlmsSettings) -> ApduLink:
+    """Connect the byte stream and put the framing on it (the link layer is not up yet)."""
     client = settings.effective_client_address
     if settings.framing is DlmsFraming.WRAPPER:
         if not isinstance(settings.link, TcpLink):
             raise Unsupported("the wrapper framing runs over TCP only")
-        from drivers.dlms.wrapper import WrapperLink
+        from drivers.dlms.wrapper import WrapperTcpLink
 
-        return WrapperLink(
-            stream, client, settings.server_logical, settings.max_pdu_size + CIPHER_OVERHEAD
+        return await WrapperTcpLink.connect(
+            settings.link,
+            settings.connect_timeout_s,
+            client,
+            settings.server_logical,
+            settings.max_pdu_size + CIPHER_OVERHEAD,
         )
     from drivers.dlms.hdlc.link import HdlcLink
 
-    link: ApduLink = HdlcLink(
-        stream,
-        client_address=client,
-        server_logical=settings.server_logical,
-        server_physical=settings.server_physical,
-        max_info=settings.hdlc_max_info,
-        window=settings.hdlc_window,
-    )
+    stream = await open_stream(settings.link, settings.connect_timeout_s)
+    try:
+        link: ApduLink = HdlcLink(
+            stream,
+            client_address=client,
+            server_logical=settings.server_logical,
+            server_physical=settings.server_physical,
+            max_info=settings.hdlc_max_info,
+            window=settings.hdlc_window,
+        )
+    except BaseException:
+        await stream.close()
+        raise
     return link
 
 
@@ -381,13 +391,11 @@ async def open_dlms_session(
         )
         await reservation.begin()
     try:
-        stream = await open_stream(settings.link, settings.connect_timeout_s)
+        link = await _open_link(settings)
     except DriverError as err:
         raise err.about(meter=meter_id) from err.__cause__
-    link: ApduLink | None = None
     session: DlmsSession | None = None
     try:
-        link = _make_link(settings, stream)
         deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s
         await link.open(deadline)
         connection = make_connection(
@@ -401,10 +409,8 @@ async def open_dlms_session(
     except BaseException as exc:
         if session is not None:
             await session.close()
-        elif link is not None:
-            await link.close()
         else:
-            await stream.close()
+            await link.close()
         if isinstance(exc, DriverError):
             raise exc.about(meter=meter_id) from exc.__cause__
         raise
