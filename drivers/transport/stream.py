@@ -7,6 +7,7 @@ cannot keep a session open. EOF is `ChannelDown` at once, never a retry loop.
 from __future__ import annotations
 
 import asyncio
+import termios
 from typing import Protocol, TypeVar
 
 from drivers.errors import ChannelDown, Timeout
@@ -103,6 +104,11 @@ async def open_stream(link: LinkSettings, timeout: float) -> ByteStream:
         raise Timeout(f"{name}: connect timed out after {timeout:g} s") from None
     except (ConnectionError, OSError) as exc:
         raise ChannelDown(f"{name}: cannot connect: {exc.strerror or exc}") from exc
+    except termios.error as exc:
+        # A port that refuses the line settings (e.g. a pty asked for even parity).
+        raise ChannelDown(f"{name}: cannot configure the port: {exc}") from exc
+    except ValueError as exc:
+        raise ChannelDown(f"{name}: cannot open the port: {exc}") from exc
     return ByteStream(reader, writer, name)
 
 

@@ -97,3 +97,12 @@ async def test_silent_peer_times_out_and_closing_peer_is_channel_down():
 async def test_connection_refused_is_channel_down(tcp_port):
     with pytest.raises(ChannelDown, match=f"127.0.0.1:{tcp_port}"):
         await open_stream(TcpLink(host="127.0.0.1", port=tcp_port), 2)
+
+
+async def test_port_refusing_line_settings_is_channel_down(pty_pair):
+    from drivers.transport.settings import SerialLink
+
+    # Linux ptys refuse even parity (EINVAL from termios): the failure must be typed.
+    with pytest.raises(ChannelDown, match="cannot configure the port") as info:
+        await open_stream(SerialLink(device=pty_pair.slave_path, parity="E"), 2)
+    assert pty_pair.slave_path in str(info.value)
