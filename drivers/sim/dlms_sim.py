@@ -6,6 +6,12 @@ simulator only does I/O. Per meter it keeps a few references (its COSEM device i
 use), so one process can serve thousands. Failure knobs for tests are `DlmsFaults`: a meter that
 closes the connection after N requests, one that never answers, one that answers garbage.
 
+Response delay: real meters answer each request after 10-100+ ms (processing plus the modem's
+round trip). `response_delay_s` (default 0) holds every reply back that long, on the event loop's
+timers (never a blocking sleep), replies keeping their order; it applies to connections and lines
+opened after it is set. On the wrapper each connection is a plain asyncio Protocol
+(`WrapperServerProtocol`), which costs the simulator less CPU per request than streams.
+
 HDLC addressing: meter i gets physical address 16 + i (order of `add_meter`) unless given one;
 its management logical device is logical address 1. On the wrapper the destination wPort is the
 logical device (1).
@@ -16,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from drivers.dlms.hdlc.link import serve_hdlc
 from drivers.dlms.link import ApduHandler, ServerAddress
 from drivers.dlms.server import CosemDevice, CosemServer, DlmsMeterSecrets
-from drivers.dlms.wrapper import serve_wrapper
+from drivers.dlms.wrapper import WrapperServerProtocol
 from drivers.sim.clock import SimClock
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import PtyPair, fd_streams, open_pty
@@ -82,9 +89,15 @@ class _Entry:
 class DlmsSimulator:
     """Serves simulated DLMS meters; an async context manager, `close()` stops everything."""
 
-    def __init__(self, clock: SimClock, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, clock: SimClock, host: str = "127.0.0.1", *, response_delay_s: float = 0.0
+    ) -> None:
+        if response_delay_s < 0:
+            raise ValueError("response_delay_s must be >= 0")
         self.clock = clock
         self.host = host
+        self.response_delay_s = response_delay_s
+        self._connections: set[WrapperServerProtocol | _Misbehaving] = set()
         self._entries: dict[str, _Entry] = {}
         self._by_physical: dict[int, _Entry] = {}
         self._servers: list[asyncio.Server] = []
@@ -152,17 +165,28 @@ class DlmsSimulator:
         """Listen for one meter on a TCP port (0 = a free one); returns the port."""
         entry = self._entry(meter_id)
 
-        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def connection() -> asyncio.Protocol:
             faults = entry.faults or DlmsFaults()
             if faults.silent or faults.garbage:
-                await self._misbehave(reader, writer, faults)
-                return
+                misbehaving = _Misbehaving(faults, self._connections.discard)
+                self._connections.add(misbehaving)
+                return misbehaving
             device = entry.cosem()
             server = CosemServer(lambda a: device if a.logical == LOGICAL_DEVICE else None)
-            handler = _closing_after(server.handle, faults.close_after, writer)
-            await serve_wrapper(reader, writer, handler, server.disconnect)
+            protocol = WrapperServerProtocol(
+                server.handle,
+                server.disconnect,
+                delay_s=self.response_delay_s,
+                on_closed=self._connections.discard,
+            )
+            protocol.handler = _closing_after(server.handle, faults.close_after, protocol.close)
+            self._connections.add(protocol)
+            return protocol
 
-        return await self._listen(connected, port)
+        server = await asyncio.get_running_loop().create_server(connection, self.host, port)
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
 
     # -- HDLC --------------------------------------------------------------------------------
 
@@ -171,7 +195,7 @@ class DlmsSimulator:
         line = self._line(meter_ids)
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._serve_line(line, reader, writer)
+            await self._serve_line(line, reader, self._delayed(writer))
 
         return await self._listen(connected, port)
 
@@ -182,8 +206,14 @@ class DlmsSimulator:
         self._ptys.append(pair)
         reader, writer = await fd_streams(pair.master_fd)
         self._writers.add(writer)
-        self._spawn(self._serve_line(line, reader, writer))
+        self._spawn(self._serve_line(line, reader, self._delayed(writer)))
         return pair.slave_path
+
+    def _delayed(self, writer: asyncio.StreamWriter) -> asyncio.StreamWriter:
+        if self.response_delay_s <= 0:
+            return writer
+        # duck-typed: serve_hdlc only writes, drains and closes
+        return cast(asyncio.StreamWriter, _DelayedWriter(writer, self.response_delay_s))
 
     def _line(self, meter_ids: Sequence[str]) -> dict[int, _Entry]:
         entries = [self._entry(m) for m in meter_ids]
@@ -257,15 +287,6 @@ class DlmsSimulator:
         bound: int = server.sockets[0].getsockname()[1]
         return bound
 
-    async def _misbehave(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, faults: DlmsFaults
-    ) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while await reader.read(4096):
-                if faults.garbage:
-                    writer.write(GARBAGE + os.urandom(8))
-                    await writer.drain()
-
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._line_tasks.add(task)
@@ -275,6 +296,8 @@ class DlmsSimulator:
         """Stop listening, drop every connection and line, close the ptys."""
         for server in self._servers:
             server.close()
+        for connection in list(self._connections):
+            connection.close(abort=True)
         for writer in list(self._writers):
             writer.close()
         # A pty's read side does not see the writer close: its loop is cancelled instead.
@@ -296,11 +319,12 @@ class DlmsSimulator:
             pair.close()
         self._servers.clear()
         self._writers.clear()
+        self._connections.clear()
         self._ptys.clear()
 
 
 def _closing_after(
-    handle: ApduHandler, limit: int | None, writer: asyncio.StreamWriter
+    handle: ApduHandler, limit: int | None, close: Callable[[], None]
 ) -> ApduHandler:
     if limit is None:
         return handle
@@ -310,8 +334,86 @@ def _closing_after(
         nonlocal count
         count += 1
         if count > limit:
-            writer.close()
+            close()
             return None
         return handle(address, apdu)
 
     return handler
+
+
+class _Misbehaving(asyncio.Protocol):
+    """A wrapper connection of a faulty meter: silent, or answering line noise."""
+
+    def __init__(self, faults: DlmsFaults, on_closed: Callable[[_Misbehaving], None]) -> None:
+        self.faults = faults
+        self.on_closed = on_closed
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.faults.garbage and self.transport is not None:
+            self.transport.write(GARBAGE + os.urandom(8))
+
+    def close(self, *, abort: bool = False) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_closed(self)
+
+
+class _DelayedWriter:
+    """A StreamWriter stand-in that writes each chunk `delay_s` after it is given, in order,
+    on the loop's timers. Closing waits for the replies already given, as a meter would."""
+
+    def __init__(self, writer: asyncio.StreamWriter, delay_s: float) -> None:
+        self._writer = writer
+        self._delay_s = delay_s
+        self._due: deque[tuple[float, bytes]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._close_when_sent = False
+
+    def write(self, data: bytes) -> None:
+        if self._writer.is_closing() or self._close_when_sent:
+            return
+        loop = asyncio.get_running_loop()
+        self._due.append((loop.time() + self._delay_s, data))
+        if self._timer is None:
+            self._timer = loop.call_at(self._due[0][0], self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        if self._writer.is_closing():
+            self._due.clear()
+            return
+        loop = asyncio.get_running_loop()
+        while self._due and self._due[0][0] <= loop.time():
+            self._writer.write(self._due.popleft()[1])
+        if self._due:
+            self._timer = loop.call_at(self._due[0][0], self._flush)
+        elif self._close_when_sent:
+            self._writer.close()
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def is_closing(self) -> bool:
+        return self._writer.is_closing()
+
+    def close(self) -> None:
+        if self._due and not self._writer.is_closing():
+            self._close_when_sent = True
+        else:
+            self._writer.close()
+
+    async def wait_closed(self) -> None:
+        try:
+            await self._writer.wait_closed()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._due.clear()

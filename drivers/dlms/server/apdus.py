@@ -7,6 +7,7 @@ parser cannot read entry descriptors or selected columns. Replies are encoded he
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +67,13 @@ def _descriptor(raw: bytes) -> tuple[int, str, int]:
     if len(raw) < DESCRIPTOR_SIZE:
         raise BadRequest("truncated attribute descriptor")
     class_id = int.from_bytes(raw[0:2], "big")
-    obis = ".".join(str(b) for b in raw[2:8])
-    return class_id, obis, raw[8]
+    return class_id, _obis_text(bytes(raw[2:8])), raw[8]
+
+
+@functools.lru_cache(maxsize=4096)
+def _obis_text(groups: bytes) -> str:
+    # cached: every meter is asked for the same few dozen logical names
+    return ".".join(str(b) for b in groups)
 
 
 def _attribute_with_selection(raw: bytes) -> tuple[AttributeRef, bytes]:

@@ -9,6 +9,7 @@ handler never raises, because a bad request must not take the line down.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -113,7 +114,7 @@ class CosemServer:
             title, control, counter, ciphered = apdus.parse_general_glo_cipher(apdu)
             if title != association.client_title:
                 raise DecryptionError("system title is not the associated client's")
-            control_field = SecurityControlField.from_bytes(bytes([control]))
+            control_field = _control_field(control)
             plain = security.decipher(title, control_field, counter, ciphered)
         except InvocationCounterError as replay:
             log.info("meter %s: replayed invocation counter", device.meter.meter_id)
@@ -128,6 +129,12 @@ class CosemServer:
         return apdus.general_glo_cipher(
             security.secrets.system_title, ENCRYPTED_AND_AUTHENTICATED.to_bytes(), counter, sealed
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _control_field(control: int) -> SecurityControlField:
+    # parsed once per value: every ciphered request carries the same security control byte
+    return SecurityControlField.from_bytes(bytes([control]))
 
 
 def _exception(service: ServiceException, counter: int | None = None) -> bytes:
