@@ -28,7 +28,8 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	$(BIN)/python bench/dlms_read.py 50
+	$(BIN)/python bench/dlms_read.py 100
+	$(BIN)/python bench/rs485_bus.py 200
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
