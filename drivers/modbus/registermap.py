@@ -115,6 +115,7 @@ class RegisterMap(BaseModel):
     description: str = ""
     max_registers_per_request: int = Field(default=125, ge=1, le=125)
     max_gap: int = Field(default=8, ge=0, description="unused registers worth reading through")
+    phases: Literal[1, 3] = Field(default=3, description="1: single-phase meter (L1 = totals)")
     registers: tuple[RegisterEntry, ...]
     commands: tuple[CommandEntry, ...] = ()
 

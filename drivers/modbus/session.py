@@ -8,6 +8,7 @@ the remaining points; a refused or NaN register fails only its own points.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,11 +33,22 @@ from drivers.errors import (
 )
 from drivers.modbus.bus import ModbusBus, acquire_bus
 from drivers.modbus.codec import NotFinite, decode, encode
-from drivers.modbus.plan import plan_reads
+from drivers.modbus.plan import Block, plan_reads
 from drivers.modbus.registermap import CommandEntry, RegisterEntry, RegisterMap
 from drivers.modbus.settings import ModbusSettings
 
 _FATAL = (Timeout, ChannelDown)
+
+
+def _split(block: Block) -> list[Block]:
+    """Smaller reads for a refused block: its gap-free runs, else one read per address;
+    [] when the block is a single quantity already (the refusal is about that register)."""
+    runs = plan_reads(block.entries, block.count, 0)
+    if len(runs) > 1:
+        return runs
+    widest = max(e.count for e in block.entries)
+    singles = plan_reads(block.entries, widest, 0)
+    return singles if len(singles) > 1 else []
 
 
 def _again(error: DriverError, meter: str, obis: str) -> DriverError:
@@ -53,12 +65,18 @@ class ModbusSession:
         self.register_map: RegisterMap = settings.register_map()
         self.bus = bus
         self._closed = False
+        self._gaps_refused = False
 
     def __repr__(self) -> str:
         return (
             f"ModbusSession({self.meter_id!r}, {self.settings.channel_key()}, "
             f"unit={self.settings.unit}, model={self.settings.model})"
         )
+
+    @property
+    def max_gap(self) -> int:
+        """Unused registers read through; 0 once the unit has refused a read across a gap."""
+        return 0 if self._gaps_refused else self.register_map.max_gap
 
     @property
     def max_registers(self) -> int:
@@ -88,7 +106,9 @@ class ModbusSession:
                 entries.append(entry)
         values: dict[str, Reading] = {}
         fatal: DriverError | None = None
-        for block in plan_reads(entries, self.max_registers, self.register_map.max_gap):
+        pending = deque(plan_reads(entries, self.max_registers, self.max_gap))
+        while pending:
+            block = pending.popleft()
             if fatal is not None:
                 failures.extend(_again(fatal, self.meter_id, e.obis) for e in block.entries)
                 continue
@@ -100,6 +120,16 @@ class ModbusSession:
                     block.count,
                     timeout=self.settings.timeout_s,
                 )
+            except ObjectUnavailable as exc:
+                smaller = _split(block)
+                if smaller:
+                    # The unit refuses a coalesced read (a reserved register in the gap, or a
+                    # block it will not serve at once): from now on read only what is mapped.
+                    self._gaps_refused = True
+                    pending.extendleft(reversed(smaller))
+                else:
+                    failures.extend(_again(exc, self.meter_id, e.obis) for e in block.entries)
+                continue
             except DriverError as exc:
                 failures.extend(_again(exc, self.meter_id, e.obis) for e in block.entries)
                 if isinstance(exc, _FATAL):

@@ -30,6 +30,26 @@ VOLTAGE = ("1.0.32.7.0.255", "1.0.52.7.0.255", "1.0.72.7.0.255")
 CURRENT = ("1.0.31.7.0.255", "1.0.51.7.0.255", "1.0.71.7.0.255")
 POWER_PHASE = ("1.0.21.7.0.255", "1.0.41.7.0.255", "1.0.61.7.0.255")
 FREQUENCY = "1.0.14.7.0.255"
+# Derived quantities (served by the Modbus simulator's richer maps). The household load is
+# inductive at a fixed power factor, so Q = |P|·tan φ (lagging: quadrant I while importing,
+# quadrant II while exporting) and S = |P| / PF; the PF carries the sign of the active power
+# (Eastron convention: negative for reverse current); 1 with no load.
+POWER_FACTOR_MAGNITUDE = 0.95
+REACTIVE_IMPORT_POWER = "1.0.3.7.0.255"  # Q+
+REACTIVE_EXPORT_POWER = "1.0.4.7.0.255"  # Q-
+APPARENT_POWER = "1.0.9.7.0.255"  # S+
+POWER_FACTOR = "1.0.13.7.0.255"
+REACTIVE_PHASE = ("1.0.23.7.0.255", "1.0.43.7.0.255", "1.0.63.7.0.255")
+APPARENT_PHASE = ("1.0.29.7.0.255", "1.0.49.7.0.255", "1.0.69.7.0.255")
+POWER_FACTOR_PHASE = ("1.0.33.7.0.255", "1.0.53.7.0.255", "1.0.73.7.0.255")
+# No IEC 62056-6-1 code exists for line-to-line voltage; C = 124/125/126 as some utilities use.
+VOLTAGE_LINE = ("1.0.124.7.0.255", "1.0.125.7.0.255", "1.0.126.7.0.255")  # L1-L2, L2-L3, L3-L1
+IMPORT_PHASE = ("1.0.21.8.0.255", "1.0.41.8.0.255", "1.0.61.8.0.255")
+EXPORT_PHASE = ("1.0.22.8.0.255", "1.0.42.8.0.255", "1.0.62.8.0.255")
+ABSOLUTE_TOTAL = "1.0.15.8.0.255"  # |+A| + |-A|
+REACTIVE_IMPORT_TOTAL = "1.0.3.8.0.255"  # Q+ = QI + QII
+REACTIVE_EXPORT_TOTAL = "1.0.4.8.0.255"  # Q- = QIII + QIV
+REACTIVE_QUADRANT = ("1.0.5.8.0.255", "1.0.6.8.0.255", "1.0.7.8.0.255", "1.0.8.8.0.255")
 LOAD_PROFILE = "1.0.99.1.0.255"
 CLOCK = "0.0.1.0.0.255"
 
@@ -144,9 +164,14 @@ class SimulatedMeter:
 
     # -- observation -------------------------------------------------------------------------
 
-    def value(self, obis: str) -> Decimal | datetime | None:
-        """The current value of a quantity by OBIS code, in base units (Wh, W, V, A, Hz)."""
+    def value(self, obis: str, *, phases: int = 3) -> Decimal | datetime | None:
+        """The current value of a quantity by OBIS code, in base units (Wh, W, V, A, Hz, var,
+        VA, varh). `phases=1` describes a single-phase meter: the whole load is on L1."""
         now = self.sync()
+        if phases == 1:
+            single = self._single_phase(obis, now)
+            if single is not None:
+                return single
         if obis == CLOCK:
             return now + self.clock_offset
         if obis == IMPORT_TOTAL:
@@ -171,6 +196,63 @@ class SimulatedMeter:
             return Decimal(round((imp - exp) / 3.0))
         if obis == FREQUENCY:
             return Decimal("50.00")
+        return self._derived(obis, now, imp, exp)
+
+    def _derived(self, obis: str, now: datetime, imp: float, exp: float) -> Decimal | None:
+        """Quantities derived from V, A, W and the energy registers (see POWER_FACTOR_MAGNITUDE)."""
+        tan_phi = math.tan(math.acos(POWER_FACTOR_MAGNITUDE))
+        flow = imp + exp
+        if obis == REACTIVE_IMPORT_POWER:
+            return Decimal(round(flow * tan_phi))
+        if obis == REACTIVE_EXPORT_POWER:
+            return Decimal(0)
+        if obis in REACTIVE_PHASE:
+            return Decimal(round(flow / 3.0 * tan_phi))
+        if obis == APPARENT_POWER:
+            return Decimal(round(flow / POWER_FACTOR_MAGNITUDE))
+        if obis in APPARENT_PHASE:
+            return Decimal(round(flow / 3.0 / POWER_FACTOR_MAGNITUDE))
+        if obis == POWER_FACTOR or obis in POWER_FACTOR_PHASE:
+            return _power_factor(imp, exp)
+        if obis in VOLTAGE_LINE:
+            i = VOLTAGE_LINE.index(obis)
+            va, vb = self._voltage(now, i), self._voltage(now, (i + 1) % 3)
+            # phasors 120° apart: |Va - Vb| = sqrt(Va² + Vb² + Va·Vb)
+            return Decimal(str(round(math.sqrt(va * va + vb * vb + va * vb), 1)))
+        if obis in IMPORT_PHASE:
+            return _wh(self.total_import_wh / 3.0)
+        if obis in EXPORT_PHASE:
+            return _wh(self.export_wh / 3.0)
+        if obis == ABSOLUTE_TOTAL:
+            return _wh(self.total_import_wh + self.export_wh)
+        if obis in REACTIVE_QUADRANT:
+            quadrant = REACTIVE_QUADRANT.index(obis)
+            energy = (self.total_import_wh, self.export_wh, 0.0, 0.0)[quadrant]
+            return _wh(energy * tan_phi)
+        if obis == REACTIVE_IMPORT_TOTAL:
+            return _wh((self.total_import_wh + self.export_wh) * tan_phi)
+        if obis == REACTIVE_EXPORT_TOTAL:
+            return Decimal(0)
+        return None
+
+    def _single_phase(self, obis: str, now: datetime) -> Decimal | None:
+        """L1 quantities of a single-phase meter (the totals); None: same as three-phase."""
+        imp, exp = self.power_at(now)
+        if obis == CURRENT[0]:
+            return Decimal(str(round((imp + exp) / self._voltage(now, 0), 3)))
+        if obis == POWER_PHASE[0]:
+            return Decimal(round(imp - exp))
+        if obis in (REACTIVE_PHASE[0], APPARENT_PHASE[0], IMPORT_PHASE[0], EXPORT_PHASE[0]):
+            total = {
+                REACTIVE_PHASE[0]: REACTIVE_IMPORT_POWER,
+                APPARENT_PHASE[0]: APPARENT_POWER,
+                IMPORT_PHASE[0]: IMPORT_TOTAL,
+                EXPORT_PHASE[0]: EXPORT_TOTAL,
+            }[obis]
+            value = self.value(total)
+            return value if isinstance(value, Decimal) else None
+        if obis in CURRENT[1:] + POWER_PHASE[1:] + VOLTAGE[1:] + VOLTAGE_LINE:
+            return Decimal(0)
         return None
 
     def _voltage(self, at: datetime, phase: int) -> float:
@@ -206,6 +288,14 @@ class SimulatedMeter:
         self.sync()
         self.clock_offset = when.astimezone(UTC) - self.clock.now()
         self.events.append(MeterEvent(self.now(), EVENT_CLOCK_ADJUSTED))
+
+
+def _power_factor(imp: float, exp: float) -> Decimal:
+    if imp > 0:
+        return Decimal(str(POWER_FACTOR_MAGNITUDE))
+    if exp > 0:
+        return -Decimal(str(POWER_FACTOR_MAGNITUDE))
+    return Decimal(1)
 
 
 def _wh(value: float) -> Decimal:

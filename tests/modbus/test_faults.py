@@ -112,7 +112,7 @@ async def test_order_and_type_variants(tmp_path: Path, tcp_port: int) -> None:
             readings = await s.read(s.points())
     assert len(readings) == 6
     for reading in readings:
-        assert reading.value == dev.meter.value(reading.obis), reading.obis
+        assert reading.value == dev.value(reading.obis), reading.obis
     # 10 holding registers in one request, the input register in another
     assert [(e.function, e.request_bytes) for e in server.wire] == [(3, 12), (4, 12)]
 
@@ -211,7 +211,7 @@ async def test_bad_replies_on_a_serial_line(
             # the bus stays usable: the next exchange with a healthy reply works
             del server.faults[2]
             (reading,) = await s.read([Point(obis="1.0.1.8.0.255")])
-            assert reading.value == dev.meter.value("1.0.1.8.0.255")
+            assert reading.value == dev.value("1.0.1.8.0.255")
 
 
 async def test_wrong_unit_over_modbus_tcp(tcp_port: int) -> None:

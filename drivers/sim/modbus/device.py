@@ -37,6 +37,11 @@ class SimModbusDevice:
             if entry.value is not None and entry.kind is CommandKind.RECONNECT:
                 self._store(entry, encode(Decimal(entry.value) * entry.scale, entry))
 
+    def value(self, obis: str) -> Decimal | None:
+        """What this unit serves for a quantity, in head-end units (None: not a number)."""
+        value = self.meter.value(obis, phases=self.map.phases)
+        return value if isinstance(value, Decimal) else None
+
     def handle(self, pdu: bytes) -> bytes:
         """Reply PDU for a request PDU (always a reply: silence is the server's business)."""
         if not pdu:
@@ -87,7 +92,7 @@ class SimModbusDevice:
             return encode_raw(math.nan, first) if first.data_type.is_float else [0] * first.count
         total = Decimal(0)
         for entry in entries:
-            value = self.meter.value(entry.obis)
+            value = self.meter.value(entry.obis, phases=self.map.phases)
             number = value if isinstance(value, Decimal) else Decimal(0)
             total += -number if entry.part == "negative" else number
         return encode(total, first)
