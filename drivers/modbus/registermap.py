@@ -7,6 +7,8 @@ raw number into the head-end's unit: `value = raw × scale`. Energies are Wh in 
 DLMS meters report them), so a meter that counts kWh has `scale = 1000`; a register in 0.1 V has
 `scale = 0.1`. `part` splits a signed register into two quantities (import = positive part,
 export = negative part), so one signed "total active power" feeds both 1.7.0 and 2.7.0.
+`phases = 1` marks a single-phase meter (its L1 values are the totals; the simulator serves
+them so, V·I = P).
 
 Commands (`[[commands]]`) name registers that `execute()` may write: a fixed value (relay open or
 closed) or the command's argument divided by `scale` (a load limit in W).

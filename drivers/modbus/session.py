@@ -4,6 +4,9 @@ Points are looked up in the meter model's register map, coalesced into as few re
 map and settings allow, and decoded to Decimals in head-end units. A timeout or a dead channel
 ends the read at once (the unit is not answering: the bus moves on to the next unit) and fails
 the remaining points; a refused or NaN register fails only its own points.
+A unit that refuses a coalesced read with exception 02 (many meters do when the block spans
+reserved registers the manual leaves out) is asked again in gap-free runs, then one quantity at
+a time, and the session reads without gaps from then on.
 """
 
 from __future__ import annotations

@@ -78,3 +78,21 @@ async def test_one_quantity_at_a_time(tcp_port: int) -> None:
             (reading,) = await _read(url, [Point(obis=obis)])
             assert (reading.value, reading.unit) == (value, unit), obis
             assert isinstance(reading.value, Decimal)
+
+
+async def test_refused_gap_is_not_asked_again(tcp_port: int) -> None:
+    """After the strict peer refuses a read across reserved registers, the session reads only
+    gap-free runs: the second read costs exactly one request per run."""
+    from drivers.modbus.plan import plan_reads
+
+    register_map = load_map("sdm630")
+    runs = plan_reads(register_map.registers, register_map.max_registers_per_request, 0)
+    url = f"modbus+tcp://127.0.0.1:{tcp_port}?model=sdm630&unit={IMPORTING_UNIT}"
+    async with tcp_peer("sdm630", tcp_port):
+        async with await open_session(parse_url(url), meter_id="peer") as session:
+            first = await session.read(session.points())
+            before = session.bus.requests
+            second = await session.read(session.points())
+            assert session.bus.requests - before == len(runs)
+    check_manual("sdm630", first)
+    check_manual("sdm630", second)
