@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drivers.contract import Point
+from drivers.modbus.registermap import map_points
 from drivers.registry import parse_device_url
 from headend.config import ReadingPlan
 from headend.reading.meter import applicable
@@ -49,4 +50,5 @@ def test_points_by_name_are_not_skipped():
 def test_empty_plan_reads_the_standard_set():
     p = ReadingPlan(name="p")
     points, profile, skipped = applicable(p, [], MODBUS)
-    assert len(points) == 14 and not profile and skipped == []
+    assert obis(points) == [p.obis for p in map_points("dtsu666")]
+    assert not profile and skipped == []
