@@ -17,6 +17,7 @@ from dlms_cosem.security import (
 )
 
 from drivers.dlms.settings import DlmsAuth, DlmsSettings
+from drivers.errors import ProtocolError
 
 
 class CipheringConnection(DlmsConnection):  # type: ignore[misc]
@@ -48,6 +49,35 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"CipheringConnection(cipher_apdus={self.cipher_apdus})"
+
+
+# Service-specific global ciphering of the replies a client gets (Green Book: glo-get-response,
+# glo-set-response, glo-action-response), as Gurux's and many meters' servers answer ciphered
+# requests; dlms-cosem 25.1 parses only general-glo-ciphering (0xDB).
+GLO_GET_RESPONSE = 0xCC
+GLO_SET_RESPONSE = 0xCD
+GLO_ACTION_RESPONSE = 0xCF
+SERVICE_SPECIFIC_GLO_REPLIES = frozenset({GLO_GET_RESPONSE, GLO_SET_RESPONSE, GLO_ACTION_RESPONSE})
+GENERAL_GLO_CIPHERING = 0xDB
+
+
+def as_general_glo(apdu: bytes, meter_system_title: bytes | None) -> bytes:
+    """A service-specific glo-xxx-response as the general-glo-ciphering APDU it is equivalent to.
+
+    Both carry `length, security control, invocation counter, ciphertext and tag`; the general
+    form adds the sender's system title in front, which for a reply is the meter's (from the
+    AARE). The GCM nonce (system title + counter) and the authenticated data (security control
+    + authentication key) are the same in both, so the meter's tag still verifies. Other APDUs
+    pass through unchanged.
+    """
+    if not apdu or apdu[0] not in SERVICE_SPECIFIC_GLO_REPLIES:
+        return apdu
+    if not meter_system_title:
+        raise ProtocolError(
+            f"ciphered reply (tag {apdu[0]:#04x}) before the meter's system title is known"
+        )
+    title = bytes(meter_system_title)
+    return bytes([GENERAL_GLO_CIPHERING, len(title)]) + title + apdu[1:]
 
 
 def make_conformance(*, ciphered: bool) -> Conformance:

@@ -1,6 +1,7 @@
 """Two-way commands over DLMS: disconnect control (class 70), limiter (class 71), clock (class 8).
 
-Every command is confirmed by reading back what it changed (output_state, threshold_active), so
+Every command is confirmed by reading back what it changed (output_state, threshold_active, or
+threshold_normal when the meter leaves threshold_active null), so
 `ok` means "the meter is now in the commanded state", not merely "the meter said yes".
 A refusal by the meter gives `ok=False` with the reason; a failure of the channel (timeout,
 closed connection) raises, because then nobody knows whether the command took effect and the
@@ -98,8 +99,16 @@ async def _limit(session: DlmsSession, limit_w: int) -> tuple[bool, str]:
     value = await session.get(
         objects.LIMITER, objects.LIMITER_OBIS, objects.LIMITER_THRESHOLD_ACTIVE
     )
+    checked = "threshold_active"
+    if value is None:
+        # a limiter that leaves threshold_active null-data (Gurux's class 71 only stores what
+        # it is given) does not report the limit in force: confirm what it keeps instead
+        checked = "threshold_normal"
+        value = await session.get(
+            objects.LIMITER, objects.LIMITER_OBIS, objects.LIMITER_THRESHOLD_NORMAL
+        )
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return False, f"threshold_active reads back as {value!r}"
+        return False, f"{checked} reads back as {value!r}"
     if Decimal(value) != Decimal(limit_w):
-        return False, f"threshold_active reads back as {value}, not {limit_w}"
+        return False, f"{checked} reads back as {value}, not {limit_w}"
     return True, "limit cleared" if limit_w == NO_LIMIT else f"limit {limit_w} W active"

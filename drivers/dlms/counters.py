@@ -13,7 +13,8 @@ in a `CounterStore` and moves strictly upwards across process restarts, even aft
   to know whether the previous process exited cleanly.
 
 The meter's counter (the highest one seen in its replies) is persisted under a second key, so a
-reply replayed from an earlier session is refused (`ReplayDetected`).
+reply replayed from an earlier session is refused (`ReplayDetected`). Until a meter's first reply
+its counter is `NEVER_SEEN` (-1), so a first reply with counter 0 is accepted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from drivers.errors import ProtocolError
 
 RESERVATION = 256
 MAX_COUNTER = 0xFFFFFFFF
+# the meter's counter before any reply was seen: its first ciphered APDU may carry 0 (a meter
+# with fresh keys, e.g. Gurux's server, starts there), which "above the last one" must accept
+NEVER_SEEN = -1
 
 
 class MemoryCounters:
@@ -50,12 +54,13 @@ class CounterReservation:
         self.meter_key = f"{client_key}:meter"
         self.next_client = 0
         self.reserved_until = 0
-        self.meter_seen = 0
+        self.meter_seen = NEVER_SEEN
 
     async def begin(self) -> None:
         """Load both counters and reserve the first block; call before any ciphered APDU."""
         self.next_client = await self._store.load_counter(self.client_key) or 0
-        self.meter_seen = await self._store.load_counter(self.meter_key) or 0
+        seen = await self._store.load_counter(self.meter_key)
+        self.meter_seen = NEVER_SEEN if seen is None else seen
         await self._reserve(self.next_client)
 
     async def ensure(self, next_client: int, headroom: int = 8) -> None:

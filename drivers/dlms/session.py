@@ -28,8 +28,8 @@ from dlms_cosem.protocol import acse, xdlms
 
 from drivers.contract import Command, CommandResult, CounterStore, Point, Reading
 from drivers.dlms import axdr, faults, objects
-from drivers.dlms.association import CipheringConnection, make_connection
-from drivers.dlms.counters import PROCESS_COUNTERS, CounterReservation
+from drivers.dlms.association import CipheringConnection, as_general_glo, make_connection
+from drivers.dlms.counters import NEVER_SEEN, PROCESS_COUNTERS, CounterReservation
 from drivers.dlms.link import ApduLink
 from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
 from drivers.errors import (
@@ -138,6 +138,7 @@ class DlmsSession:
                 except Exception as exc:
                     raise ProtocolError(f"cannot send {type(request).__name__}: {exc}") from exc
                 reply = await self._link.exchange(out, deadline)
+                reply = as_general_glo(reply, self._conn.meter_system_title)
                 self._conn.clear_buffer()
                 self._conn.receive_data(reply)
                 try:
@@ -401,7 +402,7 @@ async def open_dlms_session(
         connection = make_connection(
             settings,
             client_counter=reservation.next_client if reservation else 0,
-            meter_counter=reservation.meter_seen if reservation else 0,
+            meter_counter=reservation.meter_seen if reservation else NEVER_SEEN,
         )
         session = DlmsSession(settings, link, connection, meter_id=meter_id, counters=reservation)
         await session.associate()

@@ -11,6 +11,7 @@ Frames from other stations (our own echo on a bus, another meter's reply) are ig
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import Enum
 
@@ -22,8 +23,10 @@ from drivers.dlms.hdlc.frames import (
     FrameKind,
     HdlcFrame,
 )
-from drivers.dlms.hdlc.params import MAX_WINDOW, HdlcParameters
+from drivers.dlms.hdlc.params import DEFAULT_MAX_INFO, MAX_WINDOW, HdlcParameters
 from drivers.errors import MalformedFrame, ProtocolError
+
+LOG = logging.getLogger(__name__)
 
 MAX_APDU = 0xFFFF
 
@@ -123,12 +126,32 @@ class HdlcClient:
 
     def _on_connect_reply(self, frame: HdlcFrame) -> ClientStep:
         if frame.kind is FrameKind.UA:
-            self.params = HdlcParameters.decode(frame.info)
+            self.params = self._ua_parameters(frame.info)
             self.state = ClientState.IDLE
             return ClientStep(done=True)
         if frame.kind in (FrameKind.DM, FrameKind.FRMR):
             raise ProtocolError(f"server refused SNRM with {frame.kind.value}")
         return ClientStep()
+
+    def _ua_parameters(self, info: bytes) -> HdlcParameters:
+        """The server's UA parameters. One malformation is tolerated: a group length that does
+        not count the parameters which follow, well-formed (Gurux's Python server, a common
+        meter simulator, sends group length 0 and a clobbered window byte). That UA is still a
+        yes to the SNRM, but its values are not trusted: the defaults every station must accept
+        (128 bytes, window 1), capped by our own proposal, are used. Anything else that does not
+        parse stays a MalformedFrame."""
+        try:
+            return HdlcParameters.decode(info)
+        except MalformedFrame as err:
+            body = len(info) - 3
+            if not (info[:2] == b"\x81\x80" and 0 <= body <= 0xFF and info[2] != body):
+                raise
+            HdlcParameters.decode(info[:2] + bytes([body]) + info[3:])  # else MalformedFrame
+            LOG.warning("HDLC UA parameters ignored, using the defaults: %s", err.cause)
+            return HdlcParameters(
+                max_info_tx=min(DEFAULT_MAX_INFO, self.proposal.max_info_rx),
+                max_info_rx=min(DEFAULT_MAX_INFO, self.proposal.max_info_tx),
+            )
 
     def _on_sending(self, frame: HdlcFrame) -> ClientStep:
         if frame.kind is FrameKind.RR:
