@@ -100,6 +100,8 @@ def decode_at(data: bytes, pos: int, depth: int = 0) -> tuple[Value, int]:
         fmt = _FIXED[tag]
         raw = _take(data, pos, fmt.size)
         number: int | float = fmt.unpack(raw)[0]
+        if tag == FLOAT32:
+            number = _shortest_float32(raw, number)
         return number, pos + fmt.size
     if tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING):
         size, pos = _length(data, pos)
@@ -119,6 +121,18 @@ def decode_at(data: bytes, pos: int, depth: int = 0) -> tuple[Value, int]:
         size = _FIXED_OCTETS[tag]
         return _take(data, pos, size), pos + size
     raise MalformedFrame(f"unknown COSEM data tag {tag}")
+
+
+def _shortest_float32(raw: bytes, value: float) -> float:
+    """A float32 as the shortest decimal that is the same float32: a meter's 230.1 V arrives as
+    230.10000610351562 when widened to a double, which no one wrote and no one should bill."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return value
+    for digits in range(6, 10):
+        shorter = float(f"{value:.{digits}g}")
+        if _FIXED[FLOAT32].pack(shorter) == raw:
+            return shorter
+    return value
 
 
 def _byte(data: bytes, pos: int) -> int:
