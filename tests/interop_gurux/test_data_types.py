@@ -20,6 +20,7 @@ from .conftest import CLOCK, meter_config, our_settings, register
 from .gurux_server import GuruxMeterConfig, GuruxTcpServer
 
 Start = Callable[[GuruxMeterConfig], GuruxTcpServer]
+# scalers are cached per (meter id, OBIS) for the process: this meter has its own id
 LOCAL = timezone(timedelta(hours=2))
 WHEN = datetime(2025, 7, 1, 14, 30, 15, tzinfo=LOCAL)
 TYPED = {
@@ -74,7 +75,9 @@ async def test_numbers_clock_enum_extended_register_and_long_values(
     points += [Point(obis=CLOCK), Point(obis=EXTENDED, class_id=4), Point(obis=STATUS)]
     points += [Point(obis=LONG_TEXT)]
     async with asyncio.timeout(10):
-        async with await open_dlms_session(settings, meter_id="g1", counters=counters) as session:
+        async with await open_dlms_session(
+            settings, meter_id="g-types", counters=counters
+        ) as session:
             readings = {r.obis: r for r in await session.read(points)}
     for obis, (*_, expected) in TYPED.items():
         assert readings[obis].value == expected, obis

@@ -25,6 +25,10 @@ GET_REQUEST, SET_REQUEST, ACTION_REQUEST = 0xC0, 0xC1, 0xC3
 GET_RESPONSE, SET_RESPONSE, ACTION_RESPONSE = 0xC4, 0xC5, 0xC7
 EXCEPTION_RESPONSE = 0xD8
 GENERAL_GLO_CIPHER = 0xDB
+# service-specific global ciphering: glo-get/set/action-request, and the reply tag for each plain
+# response (get-response C4 -> glo-get-response CC, set C5 -> CD, action C7 -> CF)
+GLO_REQUESTS = frozenset({0xC8, 0xC9, 0xCB})
+GLO_RESPONSES = {0xC4: 0xCC, 0xC5: 0xCD, 0xC7: 0xCF}
 AARQ, AARE, RLRQ, RLRE = 0x60, 0x61, 0x62, 0x63
 
 NORMAL, NEXT, WITH_LIST = 1, 2, 3
@@ -218,3 +222,18 @@ def parse_general_glo_cipher(apdu: bytes) -> tuple[bytes, int, int, bytes]:
     if length != len(content) or length < 5:
         raise BadRequest("ciphered content length does not match")
     return title, content[0], int.from_bytes(content[1:5], "big"), content[5:]
+
+
+def parse_glo_request(apdu: bytes) -> tuple[int, int, bytes]:
+    """(security control byte, invocation counter, ciphered text) of a glo-xxx-request."""
+    if len(apdu) < 2 or apdu[0] not in GLO_REQUESTS:
+        raise BadRequest("not a service-specific glo request")
+    length, content = _variable_integer(apdu[1:])
+    if length != len(content) or length < 5:
+        raise BadRequest("ciphered content length does not match")
+    return content[0], int.from_bytes(content[1:5], "big"), content[5:]
+
+
+def glo_response(tag: int, control: bytes, counter: int, ciphered: bytes) -> bytes:
+    content = control + counter.to_bytes(4, "big") + ciphered
+    return bytes([tag]) + bytes(encode_variable_integer(len(content))) + content

@@ -106,12 +106,22 @@ class CosemServer:
         return SERVICES[tag](services.Session(device.meter, device.security, current), apdu)
 
     def _ciphered(self, device: CosemDevice, association: Association, apdu: bytes) -> bytes:
-        if apdu[0] != apdus.GENERAL_GLO_CIPHER:
+        # general-glo-ciphering (what dlms-cosem sends) or service-specific glo-get/set/action
+        # requests (what Gurux and many head-ends send when general protection is not agreed);
+        # a reply goes back in the form its request came in
+        specific = apdu[0] in apdus.GLO_REQUESTS
+        if apdu[0] != apdus.GENERAL_GLO_CIPHER and not specific:
             # The association's security policy requires every xDLMS APDU to be ciphered.
             return _exception(ServiceException.OTHER_REASON)
         security = device.security
         try:
-            title, control, counter, ciphered = apdus.parse_general_glo_cipher(apdu)
+            if specific:
+                if association.client_title is None:
+                    raise DecryptionError("no client system title in this association")
+                title = association.client_title
+                control, counter, ciphered = apdus.parse_glo_request(apdu)
+            else:
+                title, control, counter, ciphered = apdus.parse_general_glo_cipher(apdu)
             if title != association.client_title:
                 raise DecryptionError("system title is not the associated client's")
             control_field = _control_field(control)
@@ -126,8 +136,12 @@ class CosemServer:
         else:
             reply = SERVICES[plain[0]](services.Session(device.meter, security, association), plain)
         counter, sealed = security.cipher(reply)
+        control_byte = ENCRYPTED_AND_AUTHENTICATED.to_bytes()
+        glo_reply = apdus.GLO_RESPONSES.get(reply[0]) if specific else None
+        if glo_reply is not None:
+            return apdus.glo_response(glo_reply, control_byte, counter, sealed)
         return apdus.general_glo_cipher(
-            security.secrets.system_title, ENCRYPTED_AND_AUTHENTICATED.to_bytes(), counter, sealed
+            security.secrets.system_title, control_byte, counter, sealed
         )
 
 
