@@ -139,4 +139,8 @@ def meters_table(report: RunReport) -> Table:
 
 
 def console(err: bool = False) -> Console:
-    return Console(stderr=err, highlight=False)
+    # Piped into a file or a log, rich would fold tables at 80 columns and hide endpoints and
+    # reasons behind ellipses; a terminal keeps its own width.
+    stream = sys.stderr if err else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=err, highlight=False, width=width)

@@ -130,31 +130,39 @@ async def simulated_fleet(
                     f"the simulator serves one protocol per channel, found {sorted(protocols)}",
                 )
             port = channel.port if configured_ports and isinstance(channel, TcpChannel) else 0
-            if protocols == {"dlms"}:
-                dlms = [m for m in on_channel if isinstance(m, DlmsMeter)]
-                served = await _serve_dlms(
-                    stack, handle, config, where, channel, dlms, port, host, faults or {}, dead
-                )
-                channels.append(served)
-                for meter in dlms:
-                    if meter.framing is DlmsFraming.HDLC:
-                        # HDLC meters without a configured physical address got one from the sim
-                        update = {"server_physical": handle.physical_address(meter.id)}
-                        served_meters[meter.id] = meter.model_copy(update=update)
-            elif protocols == {"modbus"}:
-                units = [m for m in on_channel if isinstance(m, ModbusMeter)]
-                channels.append(
-                    await _serve_modbus(
-                        stack, handle, config, where, channel, units, port, host, dead
+            try:
+                if protocols == {"dlms"}:
+                    dlms = [m for m in on_channel if isinstance(m, DlmsMeter)]
+                    served = await _serve_dlms(
+                        stack, handle, config, where, channel, dlms, port, host, faults or {}, dead
                     )
-                )
-            else:
-                lines = [m for m in on_channel if isinstance(m, Dlt645Meter)]
-                channels.append(
-                    await _serve_dlt645(
-                        stack, handle, config, where, channel, lines, port, host, dead
+                    channels.append(served)
+                    for meter in dlms:
+                        if meter.framing is DlmsFraming.HDLC:
+                            # HDLC meters without a configured physical address got one from the sim
+                            update = {"server_physical": handle.physical_address(meter.id)}
+                            served_meters[meter.id] = meter.model_copy(update=update)
+                elif protocols == {"modbus"}:
+                    units = [m for m in on_channel if isinstance(m, ModbusMeter)]
+                    channels.append(
+                        await _serve_modbus(
+                            stack, handle, config, where, channel, units, port, host, dead
+                        )
                     )
-                )
+                else:
+                    lines = [m for m in on_channel if isinstance(m, Dlt645Meter)]
+                    channels.append(
+                        await _serve_dlt645(
+                            stack, handle, config, where, channel, lines, port, host, dead
+                        )
+                    )
+            except OSError as exc:
+                # A port taken by another process is the operator's config problem, not a crash.
+                raise ConfigError.one(
+                    config.path,
+                    f"{where}.port",
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                ) from None
         all_meters = [served_meters.get(m.id, m) for m in fleet.meters]
         served_fleet = fleet.model_copy(update={"channels": channels, "meters": all_meters})
         yield handle, HeadendConfig(config.path, served_fleet, config.keys)
