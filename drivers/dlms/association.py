@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlms_cosem.connection import DlmsConnection
+from dlms_cosem.connection import DlmsConnection, XDlmsApduFactory
+from dlms_cosem.protocol import xdlms
 from dlms_cosem.protocol.xdlms.conformance import Conformance
 from dlms_cosem.security import (
     HighLevelSecurityGmacAuthentication,
@@ -16,6 +17,7 @@ from dlms_cosem.security import (
     NoSecurityAuthentication,
 )
 
+from drivers.dlms import get_list
 from drivers.dlms.settings import DlmsAuth, DlmsSettings
 from drivers.errors import ProtocolError
 
@@ -46,6 +48,34 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
     @property
     def use_protection(self) -> bool:
         return self.cipher_apdus and self.global_encryption_key is not None
+
+    # -- replies dlms-cosem cannot parse --------------------------------------------------------
+
+    def next_event(self) -> Any:
+        """As dlms-cosem's, except that a get-response-with-list is parsed by our A-XDR code
+        (`drivers.dlms.get_list`; dlms-cosem's parser fails on float32 and compact arrays)."""
+        if not self.use_protection and get_list.is_list_response(self.buffer):
+            apdu = get_list.parse_response(bytes(self.buffer))
+            self.state.process_event(apdu)
+            self.clear_buffer()
+            return apdu
+        return super().next_event()
+
+    def unprotect(self, event: Any) -> Any:
+        if isinstance(event, xdlms.GeneralGlobalCipher):
+            # dlms-cosem's own steps (counter check before deciphering), then our list parser
+            self.update_meter_invocation_counter(event.invocation_counter)
+            plain = self.decrypt(event.ciphered_text)
+            if get_list.is_list_response(plain):
+                return get_list.parse_response(bytes(plain))
+            return XDlmsApduFactory.apdu_from_bytes(plain)
+        return super().unprotect(event)
+
+    @property
+    def granted(self) -> Conformance:
+        """The conformance block: what we proposed until the AARE, then what the meter granted
+        (dlms-cosem replaces it with the negotiated one when it reads the AARE)."""
+        return self.conformance
 
     def __repr__(self) -> str:
         return f"CipheringConnection(cipher_apdus={self.cipher_apdus})"
@@ -82,7 +112,8 @@ def as_general_glo(apdu: bytes, meter_system_title: bytes | None) -> bytes:
 
 def make_conformance(*, ciphered: bool) -> Conformance:
     """What we propose in the AARQ. General block transfer is deliberately absent: dlms-cosem
-    cannot do it, and a meter that chose it would send blocks we cannot reassemble."""
+    cannot do it, and a meter that chose it would send blocks we cannot reassemble. Multiple
+    references (GET-with-list) is proposed; whether the session uses it depends on the grant."""
     conformance: Conformance = Conformance(
         general_protection=ciphered,
         general_block_transfer=False,
@@ -90,7 +121,7 @@ def make_conformance(*, ciphered: bool) -> Conformance:
         block_transfer_with_get_or_read=True,
         block_transfer_with_set_or_write=False,
         block_transfer_with_action=False,
-        multiple_references=False,
+        multiple_references=True,
         access=False,
         get=True,
         set=True,

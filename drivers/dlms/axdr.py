@@ -159,6 +159,16 @@ def _length(data: bytes, pos: int) -> tuple[int, int]:
     return int.from_bytes(_take(data, pos, size), "big"), pos + size
 
 
+def read_length(data: bytes, pos: int) -> tuple[int, int]:
+    """An A-XDR length (or element count) at `pos`: (value, position after it)."""
+    return _length(data, pos)
+
+
+def read_byte(data: bytes, pos: int) -> int:
+    """One byte at `pos`; MalformedFrame when the buffer ends before it."""
+    return _byte(data, pos)
+
+
 def encode_length(length: int) -> bytes:
     if length < 0x80:
         return bytes([length])

@@ -10,6 +10,7 @@ stores them under).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,7 @@ async def scaler_unit(session: DlmsSession, class_id: int, obis: str) -> ScalerU
     cached = _SCALERS.get(key)
     if cached is not None:
         return cached
-    attribute = 4 if class_id == objects.DEMAND_REGISTER else objects.SCALER_UNIT_ATTRIBUTE
+    attribute = _scaler_attribute(class_id)
     try:
         result = ScalerUnit.from_value(await session.get(class_id, obis, attribute))
     except DriverError as err:
@@ -100,20 +101,34 @@ def plain_value(value: axdr.Value) -> Decimal | str:
     return repr(value)
 
 
-async def read_point(session: DlmsSession, point: Point, meter_time: datetime | None) -> Reading:
-    class_id = class_of(point)
-    obis = objects.canonical_obis(point.obis)
-    if class_id == objects.PROFILE_GENERIC and point.attribute == objects.PROFILE_BUFFER:
+def _scaler_attribute(class_id: int) -> int:
+    return 4 if class_id == objects.DEMAND_REGISTER else objects.SCALER_UNIT_ATTRIBUTE
+
+
+def _is_scaled(class_id: int, attribute: int) -> bool:
+    return class_id in objects.SCALED_CLASSES and attribute == objects.VALUE_ATTRIBUTE
+
+
+def _check_readable(class_id: int, attribute: int, obis: str) -> None:
+    if class_id == objects.PROFILE_GENERIC and attribute == objects.PROFILE_BUFFER:
         raise Unsupported("a profile buffer is read with read_profile", obis=obis)
-    value = await session.get(class_id, obis, point.attribute)
-    received = datetime.now(UTC)
-    if class_id == objects.CLOCK and point.attribute == objects.VALUE_ATTRIBUTE:
+
+
+def _value_reading(
+    session: DlmsSession,
+    class_id: int,
+    obis: str,
+    attribute: int,
+    value: axdr.Value,
+    scale: ScalerUnit,
+    meter_time: datetime | None,
+    received: datetime,
+) -> Reading:
+    if class_id == objects.CLOCK and attribute == objects.VALUE_ATTRIBUTE:
         return clock_reading(session, obis, value, received)
-    scale = UNSCALED
-    if class_id in objects.SCALED_CLASSES and point.attribute == objects.VALUE_ATTRIBUTE:
-        scale = await scaler_unit(session, class_id, obis)
-        number = to_decimal(value, scale.scaler) if value is not None else plain_value(value)
-        result: Decimal | str = number
+    result: Decimal | str
+    if _is_scaled(class_id, attribute) and value is not None:
+        result = to_decimal(value, scale.scaler)
     else:
         result = plain_value(value)
     return _reading(
@@ -126,9 +141,41 @@ async def read_point(session: DlmsSession, point: Point, meter_time: datetime | 
     )
 
 
+async def read_point(session: DlmsSession, point: Point, meter_time: datetime | None) -> Reading:
+    class_id = class_of(point)
+    obis = objects.canonical_obis(point.obis)
+    _check_readable(class_id, point.attribute, obis)
+    value = await session.get(class_id, obis, point.attribute)
+    received = datetime.now(UTC)
+    scale = UNSCALED
+    if _is_scaled(class_id, point.attribute):
+        scale = await scaler_unit(session, class_id, obis)
+    return _value_reading(
+        session, class_id, obis, point.attribute, value, scale, meter_time, received
+    )
+
+
 async def read_points(session: DlmsSession, points: Sequence[Point]) -> list[Reading]:
-    """The contract's `read()`: every reading that succeeded, or PartialRead carrying them."""
+    """The contract's `read()`: every reading that succeeded, or PartialRead carrying them.
+
+    With GET-with-list (the meter granted multiple-references) the values and the scalers not
+    cached yet go in as few requests as `max_list` allows; otherwise one GET per attribute.
+    """
     ordered = sorted(points, key=lambda p: 0 if is_clock(p) else 1)
+    if session.uses_get_list and len(ordered) > 1:
+        readings, failures = await _read_listed(session, ordered)
+    else:
+        readings, failures = await _read_one_by_one(session, ordered)
+    if failures:
+        raise PartialRead(
+            readings, failures, fatal=session.broken is not None, meter=session.meter_id
+        )
+    return readings
+
+
+async def _read_one_by_one(
+    session: DlmsSession, ordered: Sequence[Point]
+) -> tuple[list[Reading], list[DriverError]]:
     readings: list[Reading] = []
     failures: list[DriverError] = []
     meter_time: datetime | None = None
@@ -148,8 +195,87 @@ async def read_points(session: DlmsSession, points: Sequence[Point]) -> list[Rea
         if is_clock(point) and isinstance(reading.value, datetime):
             meter_time = reading.value
         readings.append(reading)
-    if failures:
-        raise PartialRead(
-            readings, failures, fatal=session.broken is not None, meter=session.meter_id
-        )
-    return readings
+    return readings, failures
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    class_id: int
+    obis: str
+    attribute: int
+    value_at: int
+    scaler_at: int | None
+
+
+async def _read_listed(
+    session: DlmsSession, ordered: Sequence[Point]
+) -> tuple[list[Reading], list[DriverError]]:
+    from drivers.dlms.session import AttributeRef
+
+    refs: list[AttributeRef] = []
+    scaler_refs: dict[str, int] = {}
+    plan: list[_Planned] = []
+    failures: list[DriverError] = []
+    for point in ordered:
+        class_id = class_of(point)
+        obis = objects.canonical_obis(point.obis)
+        try:
+            _check_readable(class_id, point.attribute, obis)
+        except DriverError as err:
+            failures.append(err.about(meter=session.meter_id))
+            continue
+        value_at = len(refs)
+        refs.append(AttributeRef(class_id, obis, point.attribute))
+        scaler_at: int | None = None
+        if _is_scaled(class_id, point.attribute) and (session.meter_id, obis) not in _SCALERS:
+            scaler_at = scaler_refs.get(obis)
+            if scaler_at is None:
+                scaler_at = scaler_refs[obis] = len(refs)
+                refs.append(AttributeRef(class_id, obis, _scaler_attribute(class_id)))
+        plan.append(_Planned(class_id, obis, point.attribute, value_at, scaler_at))
+    results = await session.get_attributes(refs)
+    received = datetime.now(UTC)
+    readings: list[Reading] = []
+    meter_time: datetime | None = None
+    for item in plan:
+        try:
+            value = results[item.value_at]
+            if isinstance(value, DriverError):
+                raise value
+            scale = UNSCALED
+            if _is_scaled(item.class_id, item.attribute):
+                scale = _scaler_from(session, item, results)
+            reading = _value_reading(
+                session,
+                item.class_id,
+                item.obis,
+                item.attribute,
+                value,
+                scale,
+                meter_time,
+                received,
+            )
+        except DriverError as err:
+            failures.append(err.about(meter=session.meter_id, obis=item.obis))
+            continue
+        if item.class_id == objects.CLOCK and isinstance(reading.value, datetime):
+            meter_time = meter_time or reading.value
+        readings.append(reading)
+    return readings, failures
+
+
+def _scaler_from(
+    session: DlmsSession, item: _Planned, results: Sequence[axdr.Value | DriverError]
+) -> ScalerUnit:
+    key = (session.meter_id, item.obis)
+    cached = _SCALERS.get(key)
+    if cached is not None:
+        return cached
+    if item.scaler_at is None:  # pragma: no cover - planned whenever it was not cached
+        raise Unsupported("scaler was not read", obis=item.obis)
+    raw = results[item.scaler_at]
+    if isinstance(raw, DriverError):
+        raise raw
+    result = ScalerUnit.from_value(raw)
+    _SCALERS[key] = result
+    return result

@@ -17,17 +17,18 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
 import structlog
 from dlms_cosem import enumerations as dlms_enums
 from dlms_cosem import state as dlms_state
-from dlms_cosem.cosem import CosemAttribute, CosemMethod, Obis
+from dlms_cosem.cosem import CosemAttribute, CosemAttributeWithSelection, CosemMethod, Obis
 from dlms_cosem.protocol import acse, xdlms
 
 from drivers.contract import Command, CommandResult, CounterStore, Point, Reading
-from drivers.dlms import axdr, faults, objects
+from drivers.dlms import axdr, faults, get_list, objects
 from drivers.dlms.association import CipheringConnection, as_general_glo, make_connection
 from drivers.dlms.counters import NEVER_SEEN, PROCESS_COUNTERS, CounterReservation
 from drivers.dlms.link import ApduLink
@@ -50,6 +51,35 @@ LOG = logging.getLogger(__name__)
 MAX_ATTRIBUTE_BYTES = 8 * 1024 * 1024
 # room for the general-glo-ciphering header and tag above the APDU size we negotiate
 CIPHER_OVERHEAD = 64
+# a GET-with-list request: header, count and ciphering around 10 bytes per attribute descriptor
+LIST_REQUEST_OVERHEAD = 48
+LIST_ITEM_BYTES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeRef:
+    """One attribute to GET (canonical OBIS)."""
+
+    class_id: int
+    obis: str
+    attribute: int
+
+
+class _ListRefused(Exception):
+    """The meter answered a GET-with-list request as a whole with an error."""
+
+
+def _describe(reply: Any) -> str:
+    if isinstance(reply, xdlms.ExceptionResponse):
+        return f"exception-response {reply.state_error.name}/{reply.service_error.name}"
+    return f"data-access-result {faults.access_result_name(int(reply.error))}"
+
+
+def _too_long(reply: Any) -> bool:
+    return (
+        isinstance(reply, xdlms.ExceptionResponse)
+        and reply.service_error is dlms_enums.ServiceException.PDU_TOO_LONG
+    )
 
 
 def _quiet_dlms_cosem() -> None:
@@ -115,6 +145,7 @@ class DlmsSession:
         self.broken: DriverError | None = None
         self.associated = False
         self._closed = False
+        self._list_refused = False
 
     # -- one request ------------------------------------------------------------------------
 
@@ -212,11 +243,15 @@ class DlmsSession:
         reply = await self._transact(
             xdlms.GetRequestNormal(cosem_attribute=target, access_selection=access), obis
         )
+        if isinstance(reply, xdlms.GetResponseNormal):
+            return bytes(reply.data)
+        return await self._blocks(reply, "GET", obis)
+
+    async def _blocks(self, reply: Any, service: str, obis: str | None) -> bytes:
+        """The raw data of a GET reply sent in data blocks, asking for each next block."""
         data = bytearray()
         expected_block = 1
         while True:
-            if isinstance(reply, xdlms.GetResponseNormal):
-                return bytes(reply.data)
             if isinstance(reply, xdlms.GetResponseNormalWithError):
                 raise faults.get_error(int(reply.error)).about(meter=self.meter_id, obis=obis)
             if isinstance(reply, xdlms.GetResponseLastBlockWithError):
@@ -240,7 +275,121 @@ class DlmsSession:
                 expected_block += 1
                 reply = await self._transact(next_request, obis)
                 continue
-            raise self._fail(self._unexpected(reply, "GET")).about(obis=obis)
+            if _too_long(reply) and not self.grants("block_transfer_with_get_or_read"):
+                # the association is still usable: the meter refused this one reply
+                raise Unsupported(
+                    f"{service}: the reply does not fit one APDU and the meter did not grant "
+                    "block-transfer-with-get",
+                    meter=self.meter_id,
+                    obis=obis,
+                )
+            raise self._fail(self._unexpected(reply, service)).about(obis=obis)
+
+    # -- GET-with-list ----------------------------------------------------------------------
+
+    def grants(self, service: str) -> bool:
+        """Whether the negotiated conformance block has `service` (a dlms-cosem Conformance
+        field name such as "multiple_references" or "selective_access")."""
+        return bool(getattr(self._conn.granted, service, False))
+
+    @property
+    def uses_get_list(self) -> bool:
+        """GET-with-list is used when the meter granted multiple-references, `max_list` allows
+        more than one attribute, and the meter has not refused a list in this session."""
+        return (
+            self.settings.max_list > 1
+            and not self._list_refused
+            and self.grants("multiple_references")
+        )
+
+    def _list_size(self) -> int:
+        # a request must fit the meter's receive size: 10 bytes per attribute descriptor
+        meter_pdu: int = self._conn.max_pdu_size
+        room = (meter_pdu - LIST_REQUEST_OVERHEAD) // LIST_ITEM_BYTES
+        return max(1, min(self.settings.max_list, room))
+
+    async def get_attributes(self, refs: Sequence[AttributeRef]) -> list[axdr.Value | DriverError]:
+        """GET several attributes, one result per attribute: its value or a typed error.
+
+        With GET-with-list (see `uses_get_list`) in requests of at most `max_list` attributes,
+        otherwise one GET each. A meter that answers a list request with an error (an
+        exception-response, a data-access-result for the whole request) has the rest read one
+        by one, for the rest of the session. When the session breaks, every attribute not yet
+        read gets an error of the same kind.
+        """
+        results: list[axdr.Value | DriverError] = []
+        pos = 0
+        while pos < len(refs):
+            if self.broken is not None:
+                err = self.broken
+                results.extend(
+                    type(err)(f"not read: {err.cause}", meter=self.meter_id, obis=ref.obis)
+                    for ref in refs[pos:]
+                )
+                break
+            size = self._list_size() if self.uses_get_list else 1
+            if size > 1 and len(refs) - pos > 1:
+                batch = refs[pos : pos + size]
+                try:
+                    results.extend(await self._get_with_list(batch))
+                except _ListRefused as refused:
+                    LOG.info("meter %s: GET-with-list refused (%s)", self.meter_id, refused)
+                    self._list_refused = True
+                    continue
+                except DriverError as err:
+                    results.append(err.about(meter=self.meter_id, obis=batch[0].obis))
+                    results.extend(
+                        type(err)(f"not read: {err.cause}", meter=self.meter_id, obis=ref.obis)
+                        for ref in batch[1:]
+                    )
+                pos += len(batch)
+                continue
+            ref = refs[pos]
+            try:
+                results.append(await self.get(ref.class_id, ref.obis, ref.attribute))
+            except DriverError as err:
+                results.append(err.about(meter=self.meter_id, obis=ref.obis))
+            pos += 1
+        return results
+
+    async def _get_with_list(self, batch: Sequence[AttributeRef]) -> list[axdr.Value | DriverError]:
+        request = xdlms.GetRequestWithList(
+            cosem_attributes_with_selection=[
+                CosemAttributeWithSelection(
+                    cosem_attribute(ref.class_id, ref.obis, ref.attribute), None
+                )
+                for ref in batch
+            ]
+        )
+        reply = await self._transact(request)
+        if isinstance(reply, xdlms.GetResponseWithList):
+            items: list[get_list.ListResult] = list(reply.response_data)
+        elif isinstance(reply, xdlms.GetResponseWithBlock | xdlms.GetResponseLastBlock):
+            # a with-list reply in data blocks: the raw data is the encoded list of results
+            raw = await self._blocks(reply, "GET-with-list", None)
+            items = get_list.parse_results(raw)
+        elif isinstance(
+            reply,
+            xdlms.ExceptionResponse
+            | xdlms.GetResponseNormalWithError
+            | xdlms.GetResponseLastBlockWithError,
+        ):
+            raise _ListRefused(_describe(reply))
+        else:
+            raise self._fail(self._unexpected(reply, "GET-with-list"))
+        if len(items) != len(batch):
+            raise self._fail(
+                ProtocolError(f"GET-with-list: {len(items)} results for {len(batch)} attributes")
+            )
+        results: list[axdr.Value | DriverError] = []
+        for ref, item in zip(batch, items, strict=True):
+            if isinstance(item, get_list.AccessError):
+                results.append(
+                    faults.get_error(item.code).about(meter=self.meter_id, obis=ref.obis)
+                )
+            else:
+                results.append(item)
+        return results
 
     async def get(self, class_id: int, obis: str, attribute: int, access: Any = None) -> axdr.Value:
         """GET one attribute, decoded (see `drivers.dlms.axdr`)."""

@@ -46,6 +46,9 @@ class DlmsSettings(BaseModel):
     max_pdu_size: int = Field(default=1024, ge=64, le=65535)
     hdlc_max_info: int = Field(default=128, ge=32, le=2030)
     hdlc_window: int = Field(default=1, ge=1, le=7)
+    # attributes per GET-with-list request (when the meter grants multiple-references); 1 = one
+    # GET per attribute
+    max_list: int = Field(default=10, ge=1, le=127)
 
     @model_validator(mode="after")
     def _check_security(self) -> DlmsSettings:

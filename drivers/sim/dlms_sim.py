@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
@@ -49,22 +49,30 @@ CLOSE_GRACE_S = 2.0
 class DlmsFaults:
     """Misbehaviour of one meter, for failure tests.
 
-    close_after: answer this many requests, then close the connection on the next one.
+    close_after: answer this many requests, then close the connection on the next one. Such a
+        meter does not grant multiple-references (GET-with-list) unless `lists` is set, so that
+        N counts requests of one attribute each, whichever client reads it (a list of ten
+        attributes would otherwise get a read past the N meant to cut it).
+    lists: grant multiple-references to a meter with `close_after` too (N then counts lists).
     silent: accept the connection and the requests, never answer.
     garbage: answer every request with bytes that are no valid frame (wrapper) or no valid APDU
         inside valid frames (HDLC, where the line is shared with well-behaved meters).
+    refuse_lists: grant multiple-references but answer every GET-with-list request with an
+        exception-response (service-not-supported), as some meters' stacks do.
     """
 
     close_after: int | None = None
     silent: bool = False
     garbage: bool = False
+    refuse_lists: bool = False
+    lists: bool = False
 
 
 GARBAGE = b"\x7e\xa0\x00\xde\xad\xbe\xef\x00\x01\xff\xff\xff\xff"
 
 
 class _Entry:
-    __slots__ = ("device", "faults", "meter", "physical", "secrets")
+    __slots__ = ("device", "faults", "meter", "physical", "secrets", "withheld")
 
     def __init__(
         self,
@@ -72,17 +80,23 @@ class _Entry:
         secrets: DlmsMeterSecrets | None,
         faults: DlmsFaults | None,
         physical: int,
+        withheld: frozenset[str] = frozenset(),
     ) -> None:
         self.meter = meter
         self.secrets = secrets
         self.faults = faults
         self.physical = physical
+        self.withheld = withheld
         self.device: CosemDevice | None = None
 
     def cosem(self) -> CosemDevice:
         if self.device is None:
             secrets = self.secrets or DlmsMeterSecrets.for_meter(self.meter.meter_id)
-            self.device = CosemDevice(self.meter, secrets)
+            withheld = self.withheld
+            if self.faults and self.faults.close_after is not None and not self.faults.lists:
+                withheld = withheld | {"multiple_references"}
+            self.device = CosemDevice(self.meter, secrets, withheld)
+            self.device.refuse_lists = bool(self.faults and self.faults.refuse_lists)
         return self.device
 
 
@@ -126,8 +140,14 @@ class DlmsSimulator:
         *,
         faults: DlmsFaults | None = None,
         physical_address: int | None = None,
+        withhold: Collection[str] = (),
     ) -> None:
-        """Add a meter; without `secrets` it gets demo secrets with its own system title."""
+        """Add a meter; without `secrets` it gets demo secrets with its own system title.
+
+        A meter offers GET, SET, ACTION, selective access, block transfer with GET and
+        multiple references (GET-with-list); `withhold` names conformance bits it does not
+        grant (dlms-cosem's field names: "multiple_references", "selective_access",
+        "block_transfer_with_get_or_read"), like a meter with a smaller DLMS stack."""
         if meter.meter_id in self._entries:
             raise ValueError(f"meter {meter.meter_id} is already simulated")
         physical = (
@@ -139,12 +159,17 @@ class DlmsSimulator:
             raise ValueError(f"HDLC physical address {physical} is outside 0..{MAX_PHYSICAL}")
         if physical in self._by_physical:
             raise ValueError(f"HDLC physical address {physical} is already used")
-        entry = _Entry(meter, secrets, faults, physical)
+        entry = _Entry(meter, secrets, faults, physical, frozenset(withhold))
         self._entries[meter.meter_id] = entry
         self._by_physical[physical] = entry
 
     def meter(self, meter_id: str) -> SimulatedMeter:
         return self._entry(meter_id).meter
+
+    def requests(self, meter_id: str) -> Counter[str]:
+        """xDLMS requests the meter served so far, by kind: "get", "get-next", "get-list",
+        "set", "action" (association requests are not counted)."""
+        return self._entry(meter_id).cosem().requests
 
     def physical_address(self, meter_id: str) -> int:
         return self._entry(meter_id).physical

@@ -64,10 +64,15 @@ async def test_wrong_key_is_refused(rig: Rig, framing: str, key: str):
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)
-async def test_meter_closing_mid_read_gives_the_readings_so_far(rig: Rig, framing: str):
-    # AARQ, clock, energy value, then the scaler request finds the connection closed
-    meter_id = add_faulty(rig, DlmsFaults(close_after=3))
-    settings = await rig.settings(framing, "none", meter_id=meter_id)
+@pytest.mark.parametrize("max_list", [1, 2])
+async def test_meter_closing_mid_read_gives_the_readings_so_far(
+    rig: Rig, framing: str, max_list: int
+):
+    # one GET each: AARQ, clock, energy value, then the scaler request finds the connection
+    # closed; GET-with-list by two: AARQ, [clock, energy value], then [energy scaler, voltage]
+    close_after = 3 if max_list == 1 else 2
+    meter_id = add_faulty(rig, DlmsFaults(close_after=close_after, lists=True))
+    settings = await rig.settings(framing, "none", meter_id=meter_id, max_list=max_list)
     points = [Point(obis=CLOCK), Point(obis=IMPORT_TOTAL), Point(obis=VOLTAGE[0])]
     async with asyncio.timeout(HANG_GUARD_S):
         session = await rig.open(settings, meter_id)

@@ -16,6 +16,7 @@ decipher or replays an old invocation counter, a rejection carrying a ConfirmedS
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from dlms_cosem.enumerations import (
@@ -117,16 +118,36 @@ def _reject(
     return Rejected(aare.to_bytes(), why)
 
 
-def _intersect(proposed: xdlms.Conformance, ciphered: bool) -> xdlms.Conformance:
+def offered_conformance(withheld: Collection[str] = ()) -> xdlms.Conformance:
+    """`SERVER_CONFORMANCE` without the `withheld` bits (dlms-cosem Conformance field names)."""
+    if not withheld:
+        return SERVER_CONFORMANCE
     names = xdlms.Conformance.conformance_bit_position
-    granted = {n: bool(getattr(proposed, n) and getattr(SERVER_CONFORMANCE, n)) for n in names}
+    unknown = set(withheld) - set(names)
+    if unknown:
+        raise ValueError(f"unknown conformance bits: {', '.join(sorted(unknown))}")
+    bits = {n: bool(getattr(SERVER_CONFORMANCE, n)) and n not in withheld for n in names}
+    return xdlms.Conformance(**bits)
+
+
+def _intersect(
+    proposed: xdlms.Conformance, ciphered: bool, offered: xdlms.Conformance = SERVER_CONFORMANCE
+) -> xdlms.Conformance:
+    names = xdlms.Conformance.conformance_bit_position
+    granted = {n: bool(getattr(proposed, n) and getattr(offered, n)) for n in names}
     # general-glo-cipher APDUs sit under the general-protection bit.
     granted["general_protection"] = bool(ciphered and proposed.general_protection)
     return xdlms.Conformance(**granted)
 
 
-def associate(client: int, aarq_bytes: bytes, device: DeviceSecurity) -> tuple[Association, bytes]:
-    """Accept the AARQ (returning the association and the AARE) or raise Rejected."""
+def associate(
+    client: int,
+    aarq_bytes: bytes,
+    device: DeviceSecurity,
+    offered: xdlms.Conformance = SERVER_CONFORMANCE,
+) -> tuple[Association, bytes]:
+    """Accept the AARQ (returning the association and the AARE) or raise Rejected. The
+    conformance granted is the client's proposal within what the device `offered`."""
     try:
         aarq = acse.ApplicationAssociationRequest.from_bytes(aarq_bytes)
     except (ValueError, KeyError, IndexError, TypeError, NotImplementedError) as exc:
@@ -181,7 +202,7 @@ def associate(client: int, aarq_bytes: bytes, device: DeviceSecurity) -> tuple[A
             ciphered=policy.ciphered,
             error=InitiateError.PDU_SIZE_TOO_SHORT,
         )
-    conformance = _intersect(initiate.proposed_conformance, policy.ciphered)
+    conformance = _intersect(initiate.proposed_conformance, policy.ciphered, offered)
     if not (conformance.get or conformance.set or conformance.action):
         raise _reject(
             AcseServiceUserDiagnostics.NO_REASON_GIVEN,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 
 from dlms_cosem.enumerations import ReleaseResponseReason, ServiceException, StateException
 from dlms_cosem.exceptions import DecryptionError
@@ -20,7 +21,12 @@ from dlms_cosem.security import SecurityControlField
 
 from drivers.dlms.link import ServerAddress
 from drivers.dlms.server import apdus, services
-from drivers.dlms.server.association import Association, Rejected, associate
+from drivers.dlms.server.association import (
+    Association,
+    Rejected,
+    associate,
+    offered_conformance,
+)
 from drivers.dlms.server.security import (
     ENCRYPTED_AND_AUTHENTICATED,
     DeviceSecurity,
@@ -39,13 +45,27 @@ SERVICES: dict[int, Callable[[services.Session, bytes], bytes]] = {
 
 
 class CosemDevice:
-    """One logical device: a simulated meter with its secrets and security counters."""
+    """One logical device: a simulated meter with its secrets and security counters.
 
-    __slots__ = ("meter", "security")
+    It offers `SERVER_CONFORMANCE` less the `withheld` bits (the AARE grants the intersection
+    with the client's proposal); `requests` counts the xDLMS requests it served, by kind ("get",
+    "get-next", "get-list", "set", "action"), for tests and benchmarks.
+    """
 
-    def __init__(self, meter: SimulatedMeter, secrets: DlmsMeterSecrets) -> None:
+    __slots__ = ("conformance", "meter", "refuse_lists", "requests", "security")
+
+    def __init__(
+        self,
+        meter: SimulatedMeter,
+        secrets: DlmsMeterSecrets,
+        withheld: Collection[str] = (),
+    ) -> None:
         self.meter = meter
         self.security = DeviceSecurity(secrets)
+        self.conformance = offered_conformance(withheld)
+        self.requests: Counter[str] = Counter()
+        # a fault for tests: multiple-references granted, every GET-with-list refused
+        self.refuse_lists = False
 
     def __repr__(self) -> str:
         return f"CosemDevice({self.meter.meter_id!r})"
@@ -84,7 +104,9 @@ class CosemServer:
         if tag == apdus.AARQ:
             self._associations.pop(address, None)
             try:
-                association, aare = associate(address.client, apdu, device.security)
+                association, aare = associate(
+                    address.client, apdu, device.security, device.conformance
+                )
             except Rejected as rejected:
                 log.info("meter %s: association refused: %s", device.meter.meter_id, rejected)
                 return rejected.aare
@@ -101,9 +123,7 @@ class CosemServer:
             return _exception(ServiceException.OPERATION_NOT_POSSIBLE)
         if current.ciphered:
             return self._ciphered(device, current, apdu)
-        if tag not in SERVICES:
-            return _unknown(tag)
-        return SERVICES[tag](services.Session(device.meter, device.security, current), apdu)
+        return _serve(device, current, apdu)
 
     def _ciphered(self, device: CosemDevice, association: Association, apdu: bytes) -> bytes:
         # general-glo-ciphering (what dlms-cosem sends) or service-specific glo-get/set/action
@@ -131,10 +151,7 @@ class CosemServer:
             return _exception(ServiceException.INVOCATION_COUNTER_ERROR, replay.expected)
         except (DecryptionError, apdus.BadRequest):
             return _exception(ServiceException.DECIPHERING_ERROR)
-        if not plain or plain[0] not in SERVICES:
-            reply = _unknown(plain[0] if plain else 0)
-        else:
-            reply = SERVICES[plain[0]](services.Session(device.meter, security, association), plain)
+        reply = _serve(device, association, plain)
         counter, sealed = security.cipher(reply)
         control_byte = ENCRYPTED_AND_AUTHENTICATED.to_bytes()
         glo_reply = apdus.GLO_RESPONSES.get(reply[0]) if specific else None
@@ -143,6 +160,27 @@ class CosemServer:
         return apdus.general_glo_cipher(
             security.secrets.system_title, control_byte, counter, sealed
         )
+
+
+_KINDS = {
+    (apdus.GET_REQUEST, apdus.NORMAL): "get",
+    (apdus.GET_REQUEST, apdus.NEXT): "get-next",
+    (apdus.GET_REQUEST, apdus.WITH_LIST): "get-list",
+}
+
+
+def _serve(device: CosemDevice, association: Association, plain: bytes) -> bytes:
+    """A plain xDLMS request of an association: counted by kind, then served."""
+    tag = plain[0] if plain else 0
+    if tag not in SERVICES:
+        return _unknown(tag)
+    kind = _KINDS.get((tag, plain[1] if len(plain) > 1 else 0))
+    if kind is None:
+        kind = {apdus.SET_REQUEST: "set", apdus.ACTION_REQUEST: "action"}.get(tag, "get")
+    device.requests[kind] += 1
+    if kind == "get-list" and device.refuse_lists:
+        return services.not_supported()
+    return SERVICES[tag](services.Session(device.meter, device.security, association), plain)
 
 
 @functools.lru_cache(maxsize=256)
