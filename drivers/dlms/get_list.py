@@ -63,9 +63,35 @@ def parse_results(raw: bytes) -> list[ListResult]:
 
 def parse_response(apdu: bytes) -> Any:
     """A plain get-response-with-list APDU as dlms-cosem's `GetResponseWithList` (the type its
-    state machine expects), carrying our parsed results in `response_data`."""
+    state machine expects), carrying our parsed results in `response_data`.
+
+    Gurux's servers (the Python one, and its C#/Java stacks share the code) send the first
+    block of a long with-list reply under response type 3 rather than 2 (with-datablock), and
+    without the raw-data choice byte: `C4 03 invoke last-block block-number length raw`. Such
+    an APDU does not parse as a list of results; when it parses exactly as that block form it
+    is taken as the first `GetResponseWithBlock`.
+    """
     if not is_list_response(apdu) or len(apdu) < 3:
         raise MalformedFrame("not a get-response-with-list")
     invoke = xdlms.InvokeIdAndPriority.from_bytes(apdu[2:3])
-    results = parse_results(bytes(apdu[3:]))
+    try:
+        results = parse_results(bytes(apdu[3:]))
+    except MalformedFrame:
+        block = _gurux_first_block(bytes(apdu[3:]), invoke)
+        if block is None:
+            raise
+        return block
     return xdlms.GetResponseWithList(response_data=results, invoke_id_and_priority=invoke)
+
+
+def _gurux_first_block(body: bytes, invoke: Any) -> Any:
+    if len(body) < 6 or body[0] != 0:
+        return None
+    number = int.from_bytes(body[1:5], "big")
+    try:
+        length, pos = axdr.read_length(body, 5)
+    except MalformedFrame:
+        return None
+    if number != 1 or length != len(body) - pos or length == 0:
+        return None
+    return xdlms.GetResponseWithBlock(bytes(body[pos:]), number, invoke)

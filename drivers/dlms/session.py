@@ -51,9 +51,12 @@ LOG = logging.getLogger(__name__)
 MAX_ATTRIBUTE_BYTES = 8 * 1024 * 1024
 # room for the general-glo-ciphering header and tag above the APDU size we negotiate
 CIPHER_OVERHEAD = 64
-# a GET-with-list request: header, count and ciphering around 10 bytes per attribute descriptor
-LIST_REQUEST_OVERHEAD = 48
+# a GET-with-list request: tag, type, invoke id and count around 10 bytes per attribute
+# descriptor (class, logical name, attribute, no access selection); general-glo-ciphering adds
+# its header (tag, system title, length, security control, invocation counter) and the GCM tag
+LIST_REQUEST_OVERHEAD = 4
 LIST_ITEM_BYTES = 10
+GLO_OVERHEAD = 28
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +308,8 @@ class DlmsSession:
     def _list_size(self) -> int:
         # a request must fit the meter's receive size: 10 bytes per attribute descriptor
         meter_pdu: int = self._conn.max_pdu_size
-        room = (meter_pdu - LIST_REQUEST_OVERHEAD) // LIST_ITEM_BYTES
+        overhead = LIST_REQUEST_OVERHEAD + (GLO_OVERHEAD if self._conn.use_protection else 0)
+        room = (meter_pdu - overhead) // LIST_ITEM_BYTES
         return max(1, min(self.settings.max_list, room))
 
     async def get_attributes(self, refs: Sequence[AttributeRef]) -> list[axdr.Value | DriverError]:
@@ -366,7 +370,14 @@ class DlmsSession:
             items: list[get_list.ListResult] = list(reply.response_data)
         elif isinstance(reply, xdlms.GetResponseWithBlock | xdlms.GetResponseLastBlock):
             # a with-list reply in data blocks: the raw data is the encoded list of results
-            raw = await self._blocks(reply, "GET-with-list", None)
+            try:
+                raw = await self._blocks(reply, "GET-with-list", None)
+            except DriverError as err:
+                if self.broken is not None:
+                    raise
+                # the meter ended its blocks with a data-access-result for the whole list
+                # (Gurux's Python server cannot continue a list in blocks): read one by one
+                raise _ListRefused(f"blocks ended with {err.cause}") from None
             items = get_list.parse_results(raw)
         elif isinstance(
             reply,

@@ -22,6 +22,7 @@ import contextlib
 import socket
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,7 @@ from gurux_dlms.enums import (
     Authentication,
     Conformance,
     DataType,
+    ErrorCode,
     InterfaceType,
     MethodAccessMode,
     ObjectType,
@@ -51,6 +53,8 @@ from gurux_dlms.internal._GXCommon import _GXCommon
 from gurux_dlms.internal._GXDataInfo import _GXDataInfo
 from gurux_dlms.objects import GXDLMSAssociationLogicalName
 from gurux_dlms.secure import GXDLMSSecureServer
+
+GET_REQUEST = 0xC0
 
 
 class _Reply(GXServerReply):  # type: ignore[misc]
@@ -151,6 +155,8 @@ class GuruxMeterConfig:
     on_action: Callable[[Any], Any] | None = None
     # what each connection's server saw, for assertions
     log: list[str] = field(default_factory=list)
+    # GET requests served, by kind ("get", "get-next", "get-list"), over all connections
+    requests: Counter[str] = field(default_factory=Counter)
     # exceptions inside Gurux's own handlers (it answers them with hardware-fault)
     faults: list[str] = field(default_factory=list)
 
@@ -199,6 +205,9 @@ class GuruxMeter(GXDLMSSecureServer):  # type: ignore[misc]
 
     def handleCommand(self, cmd: Any, data: Any, sr: Any) -> Any:
         # Gurux turns any exception into a hardware-fault reply: keep it for the test to see
+        if int(cmd) == GET_REQUEST and data is not None and data.size > data.position:
+            kind = {1: "get", 2: "get-next", 3: "get-list"}.get(data.getUInt8(data.position))
+            self.config.requests[kind or "get-other"] += 1
         try:
             return super().handleCommand(cmd, data, sr)
         except Exception as exc:
@@ -235,6 +244,8 @@ class GuruxMeter(GXDLMSSecureServer):  # type: ignore[misc]
     def onGetAttributeAccess(self, arg: Any) -> int:
         # a plain GET never reaches onPreRead (Gurux calls a `notifyRead()` without the event),
         # and this is the last hook that sees the event before the value is encoded
+        if arg.target is None:  # an object this meter does not have (GET-with-list asks too)
+            return AccessMode.NO_ACCESS
         if arg.target.objectType == ObjectType.PROFILE_GENERIC and arg.index == 2:
             self._select_rows(arg)
         return AccessMode.READ_WRITE
@@ -253,6 +264,14 @@ class GuruxMeter(GXDLMSSecureServer):  # type: ignore[misc]
 
     def onPreRead(self, args: Any) -> None:
         for e in args:
+            if e.target is None:
+                # GET-with-list of an object this meter does not have: Gurux's Python list
+                # handler writes the item's error code where the Get-Data-Result choice goes,
+                # then encodes the missing object's value (a hardware-fault byte). Hand it the
+                # two bytes a meter sends: choice 1 (data-access-result), object-undefined.
+                code = int(e.error) or int(ErrorCode.UNDEFINED_OBJECT)
+                e.error, e.handled, e.byteArray, e.value = 1, True, True, bytes([code])
+                continue
             if e.target.objectType == ObjectType.PROFILE_GENERIC and e.index == 2:
                 self._select_rows(e)
 
