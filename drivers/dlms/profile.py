@@ -3,6 +3,8 @@
 The columns come from the profile's capture_objects (attribute 3), read once per (meter, profile)
 and cached for the process like scalers. The buffer is read with a RangeDescriptor on the clock
 column, so the meter sends only the rows asked for, in data blocks when they do not fit one APDU.
+A meter that does not grant selective access is asked for the whole buffer, and the rows are
+filtered by their clock here (the same inclusive from/to as the range descriptor).
 Each captured value becomes one Reading, its capture time the row's clock, scaled by the scaler
 of the register it captures. A row with a null clock (compressed profiles) is one capture
 period after the row before it.
@@ -125,8 +127,11 @@ async def _read_profile(
             scales.append(await scaler_unit(session, column.class_id, column.obis))
         else:
             scales.append(UNSCALED)
-    access = range_descriptor(columns[clock_index], start, end)
+    # without selective access granted, the whole buffer is read and filtered here
+    selective = session.grants("selective_access")
+    access = range_descriptor(columns[clock_index], start, end) if selective else None
     buffer = await session.get(objects.PROFILE_GENERIC, obis, objects.PROFILE_BUFFER, access)
+    low, high = _aware(start), _aware(end)
     received = datetime.now(UTC)
     if not isinstance(buffer, list):
         raise MalformedFrame("profile buffer is not an array")
@@ -145,6 +150,8 @@ async def _read_profile(
             if status & 0x03:
                 quality = Quality.SUSPECT
         previous = when
+        if not selective and not low <= _aware(when) <= high:
+            continue
         for index, (column, value) in enumerate(zip(columns, row, strict=True)):
             if index == clock_index or value is None:
                 continue

@@ -57,6 +57,9 @@ CIPHER_OVERHEAD = 64
 LIST_REQUEST_OVERHEAD = 4
 LIST_ITEM_BYTES = 10
 GLO_OVERHEAD = 28
+# data-access-results with which meters refuse a reply too long for one APDU when block
+# transfer is not granted: hardware-fault, temporary-failure, other-reason
+BLOCKLESS_REFUSALS = frozenset({1, 2, 250})
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +259,7 @@ class DlmsSession:
         expected_block = 1
         while True:
             if isinstance(reply, xdlms.GetResponseNormalWithError):
-                raise faults.get_error(int(reply.error)).about(meter=self.meter_id, obis=obis)
+                raise self._get_refused(int(reply.error), service, obis)
             if isinstance(reply, xdlms.GetResponseLastBlockWithError):
                 raise faults.get_error(int(reply.error)).about(meter=self.meter_id, obis=obis)
             if isinstance(reply, xdlms.GetResponseWithBlock | xdlms.GetResponseLastBlock):
@@ -287,6 +290,20 @@ class DlmsSession:
                     obis=obis,
                 )
             raise self._fail(self._unexpected(reply, service)).about(obis=obis)
+
+    def _get_refused(self, code: int, service: str, obis: str | None) -> DriverError:
+        """A GET refused with a data-access-result. Without block transfer granted, meters
+        that cannot fit a reply in one APDU answer a generic failure (Gurux: hardware-fault;
+        others other-reason or temporary-failure): that is reported as `Unsupported`, naming
+        the result and the missing conformance bit."""
+        if code in BLOCKLESS_REFUSALS and not self.grants("block_transfer_with_get_or_read"):
+            return Unsupported(
+                f"{service}: meter answered {faults.access_result_name(code)}; a reply longer "
+                "than one APDU needs block-transfer-with-get, which the meter did not grant",
+                meter=self.meter_id,
+                obis=obis,
+            )
+        return faults.get_error(code).about(meter=self.meter_id, obis=obis)
 
     # -- GET-with-list ----------------------------------------------------------------------
 
