@@ -1,5 +1,12 @@
 """COSEM `Data` values in A-XDR (IEC 62056-6-2 / Green Book): a small sans-IO decoder and encoder.
 
+Compact arrays (tag 19, used by some meters for load-profile buffers) are decoded into the same
+list of elements an ordinary array gives: `19, contents-description, array-contents`, where the
+contents description is a TypeDescription (a simple type's tag; `1, number-of-elements
+(2 bytes), element description` for an array; `2, count, descriptions` for a structure) and the
+array contents an octet string (A-XDR length, then the elements packed one after the other
+without their tags; variable-length types keep their length prefix).
+
 Our own codec rather than dlms_cosem's, so that any truncated or unknown encoding is one typed
 `MalformedFrame` (the library raises IndexError, KeyError, ValueError...) and decoding stays cheap.
 Decoded values are plain Python: int, bool, bytes (octet-string), str, float, None, list
@@ -29,6 +36,7 @@ INTEGER = 15
 LONG = 16
 UNSIGNED = 17
 LONG_UNSIGNED = 18
+COMPACT_ARRAY = 19
 LONG64 = 20
 LONG64_UNSIGNED = 21
 ENUM = 22
@@ -94,6 +102,17 @@ def decode_at(data: bytes, pos: int, depth: int = 0) -> tuple[Value, int]:
             item, pos = decode_at(data, pos, depth + 1)
             items.append(item)
         return items, pos
+    if tag == COMPACT_ARRAY:
+        return _compact_array(data, pos, depth)
+    return _simple(tag, data, pos)
+
+
+def _simple(tag: int, data: bytes, pos: int) -> tuple[Value, int]:
+    """A value of a simple (non-constructed) type whose tag has been read; `pos` is after it.
+    The same bytes follow the tag in a Data value and stand alone in a compact array's
+    contents."""
+    if tag == NULL or tag == DONT_CARE:
+        return None, pos
     if tag == BOOLEAN:
         return _byte(data, pos) != 0, pos + 1
     if tag in _FIXED:
@@ -121,6 +140,94 @@ def decode_at(data: bytes, pos: int, depth: int = 0) -> tuple[Value, int]:
         size = _FIXED_OCTETS[tag]
         return _take(data, pos, size), pos + size
     raise MalformedFrame(f"unknown COSEM data tag {tag}")
+
+
+@dataclass(frozen=True, slots=True)
+class _ArrayOf:
+    count: int
+    element: Description
+
+
+@dataclass(frozen=True, slots=True)
+class _StructureOf:
+    members: tuple[Description, ...]
+
+
+# A TypeDescription: a simple type's tag, an array of n elements, or a structure.
+Description: TypeAlias = "int | _ArrayOf | _StructureOf"
+_VARIABLE = frozenset({OCTET_STRING, VISIBLE_STRING, UTF8_STRING, BIT_STRING})
+
+
+def _compact_array(data: bytes, pos: int, depth: int) -> tuple[Value, int]:
+    description, pos = _type_description(data, pos, depth)
+    if _min_size(description) == 0:
+        # elements of no bytes could not be counted: no meter sends them
+        raise MalformedFrame("compact array of elements that take no bytes")
+    size, pos = _length(data, pos)
+    contents = _take(data, pos, size)
+    items: list[Value] = []
+    at = 0
+    while at < size:
+        item, at = _packed(contents, at, description)
+        items.append(item)
+    return items, pos + size
+
+
+def _type_description(data: bytes, pos: int, depth: int) -> tuple[Description, int]:
+    if depth > _MAX_DEPTH:
+        raise MalformedFrame("compact array description nested too deeply")
+    tag = _byte(data, pos)
+    pos += 1
+    if tag == ARRAY:
+        count = int.from_bytes(_take(data, pos, 2), "big")
+        element, pos = _type_description(data, pos + 2, depth + 1)
+        return _ArrayOf(count, element), pos
+    if tag == STRUCTURE:
+        count, pos = _length(data, pos)
+        if count > len(data) - pos:
+            raise MalformedFrame(f"compact array structure of {count} members in a short buffer")
+        members: list[Description] = []
+        for _ in range(count):
+            member, pos = _type_description(data, pos, depth + 1)
+            members.append(member)
+        return _StructureOf(tuple(members)), pos
+    if tag in _FIXED or tag in _FIXED_OCTETS or tag in _VARIABLE or tag in (NULL, BOOLEAN):
+        return tag, pos
+    raise MalformedFrame(f"compact array cannot describe type {tag}")
+
+
+def _min_size(description: Description) -> int:
+    """Fewest bytes one packed element of this description takes."""
+    if isinstance(description, int):
+        if description == NULL:
+            return 0
+        if description == BOOLEAN or description in _VARIABLE:
+            return 1
+        if description in _FIXED:
+            return _FIXED[description].size
+        return _FIXED_OCTETS[description]
+    if isinstance(description, _ArrayOf):
+        return description.count * _min_size(description.element)
+    return sum(_min_size(m) for m in description.members)
+
+
+def _packed(data: bytes, pos: int, description: Description) -> tuple[Value, int]:
+    """One element of a compact array's contents, laid out as `description` says."""
+    if isinstance(description, int):
+        return _simple(description, data, pos)
+    if isinstance(description, _ArrayOf):
+        if description.count * _min_size(description.element) > len(data) - pos:
+            raise MalformedFrame("compact array contents truncated")
+        items: list[Value] = []
+        for _ in range(description.count):
+            item, pos = _packed(data, pos, description.element)
+            items.append(item)
+        return items, pos
+    members: list[Value] = []
+    for member in description.members:
+        value, pos = _packed(data, pos, member)
+        members.append(value)
+    return members, pos
 
 
 def _shortest_float32(raw: bytes, value: float) -> float:
