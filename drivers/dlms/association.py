@@ -6,8 +6,10 @@ logged, formatted or kept on our own objects.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from dlms_cosem.connection import DlmsConnection, XDlmsApduFactory
 from dlms_cosem.protocol import xdlms
 from dlms_cosem.protocol.xdlms.conformance import Conformance
@@ -30,6 +32,7 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
     """
 
     cipher_apdus: bool = True
+    client_invocation_counter: int  # dlms-cosem's attribute, typed for our override
     _control: tuple[tuple[int, bool, bool], Any] | None = None
 
     @property
@@ -48,6 +51,29 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
     @property
     def use_protection(self) -> bool:
         return self.cipher_apdus and self.global_encryption_key is not None
+
+    # -- ciphering ----------------------------------------------------------------------------
+
+    def encrypt(self, plain_text: bytes) -> tuple[bytes, int]:
+        """As dlms-cosem's (suite 0: AES-GCM-128, authenticated encryption, the same nonce,
+        additional data and counter step), with one `AESGCM` per key instead of a new
+        `Cipher` object per APDU. AESGCM gives the full 16-byte tag; DLMS sends 12, and a GCM
+        tag truncated is the same as one computed to 12 bytes. Deciphering stays with
+        dlms-cosem (AESGCM cannot verify a truncated tag)."""
+        key = self.global_encryption_key
+        auth_key = self.global_authentication_key
+        control = self.security_control
+        if not key or not auth_key or not (control.encrypted and control.authenticated):
+            result: tuple[bytes, int] = super().encrypt(plain_text)
+            return result
+        title = self.client_system_title
+        if title is None or len(title) != 8:
+            raise ProtocolError("client system title must be 8 bytes to cipher")
+        counter: int = self.client_invocation_counter
+        nonce = bytes(title) + counter.to_bytes(4, "big")
+        sealed = _aesgcm(bytes(key)).encrypt(nonce, plain_text, control.to_bytes() + auth_key)
+        self.client_invocation_counter = counter + 1
+        return sealed[:-16] + sealed[-16:-4], counter
 
     # -- replies dlms-cosem cannot parse --------------------------------------------------------
 
@@ -79,6 +105,12 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"CipheringConnection(cipher_apdus={self.cipher_apdus})"
+
+
+@functools.lru_cache(maxsize=64)
+def _aesgcm(key: bytes) -> AESGCM:
+    # one per key (the key schedule is computed once); the object holds the key, never logged
+    return AESGCM(key)
 
 
 # Service-specific global ciphering of the replies a client gets (Green Book: glo-get-response,
