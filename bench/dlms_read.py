@@ -15,8 +15,11 @@ faces. The same runs are then repeated against meters that answer at once (0 ms)
 comparison is purely CPU-bound, so both figures are reported. `--latency-ms 0` runs only that.
 
 Every async run starts with an empty scaler/unit cache, so each session reads the 10 scalers as
-the blocking client does (23 requests per session); the row "scalers cached" shows the steady
-state of a head-end that reads the same meters again (13 requests). Each run is repeated
+the blocking client does: 21 attributes, which the async client (the simulator grants
+multiple-references) sends as GET-with-list requests of up to 10, so 5 requests per session
+(AARQ, two lists, one GET, RLRQ; HLS adds one) against the blocking client's 23; the row
+"scalers cached" shows the steady state of a head-end that reads the same meters again
+(11 attributes: 4 requests). Each run is repeated
 `--rounds` times and the round with the median CPU time is reported (CPU figures on a shared
 machine vary between runs). CPU figures are this process's own (the simulator runs in its
 child), so they are the client's cost; the simulator's CPU per session (all runs) is shown
