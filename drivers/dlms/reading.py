@@ -25,6 +25,7 @@ from drivers.dlms.cosem_values import (
     as_datetime,
     to_decimal,
 )
+from drivers.dlms.get_many import AttributeRef
 from drivers.errors import DriverError, ObjectUnavailable, Unsupported
 
 if TYPE_CHECKING:
@@ -210,8 +211,6 @@ class _Planned:
 async def _read_listed(
     session: DlmsSession, ordered: Sequence[Point]
 ) -> tuple[list[Reading], list[DriverError]]:
-    from drivers.dlms.session import AttributeRef
-
     refs: list[AttributeRef] = []
     scaler_refs: dict[str, int] = {}
     plan: list[_Planned] = []

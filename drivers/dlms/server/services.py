@@ -201,18 +201,29 @@ def _object_entry(obj: objects.CosemObject, assoc: Association) -> v.Data:
 # -- SET -------------------------------------------------------------------------------------
 
 
-def set_(session: Session, apdu: bytes) -> bytes:
+def _change_request(
+    session: Session, apdu: bytes, factory: Any, service: str
+) -> tuple[Any, bytes | None]:
+    """A SET or ACTION request decoded, or else the reply that refuses it (undecodable, or
+    `service` not in the granted conformance). Either abandons a GET block transfer."""
     try:
-        request = xdlms.SetRequestFactory.from_bytes(apdu)
+        request = factory.from_bytes(apdu)
     except NotImplementedError:
-        return not_supported()
+        return None, not_supported()
     except (ValueError, KeyError, IndexError):
-        return apdus.exception(StateException.SERVICE_NOT_ALLOWED, ServiceException.OTHER_REASON)
-    invoke = apdu[2]
+        refusal = apdus.exception(StateException.SERVICE_NOT_ALLOWED, ServiceException.OTHER_REASON)
+        return None, refusal
     session.association.long_get = None
-    if not session.association.conformance.set:
-        return not_supported()
-    return apdus.set_normal(invoke, _write(session, request))
+    if not getattr(session.association.conformance, service):
+        return None, not_supported()
+    return request, None
+
+
+def set_(session: Session, apdu: bytes) -> bytes:
+    request, refusal = _change_request(session, apdu, xdlms.SetRequestFactory, "set")
+    if refusal is not None:
+        return refusal
+    return apdus.set_normal(apdu[2], _write(session, request))
 
 
 def _write(session: Session, request: Any) -> DataAccessResult:
@@ -239,16 +250,10 @@ def _write(session: Session, request: Any) -> DataAccessResult:
 
 
 def action(session: Session, apdu: bytes) -> bytes:
-    try:
-        request = xdlms.ActionRequestFactory.from_bytes(apdu)
-    except NotImplementedError:
-        return not_supported()
-    except (ValueError, KeyError, IndexError):
-        return apdus.exception(StateException.SERVICE_NOT_ALLOWED, ServiceException.OTHER_REASON)
+    request, refusal = _change_request(session, apdu, xdlms.ActionRequestFactory, "action")
+    if refusal is not None:
+        return refusal
     invoke = apdu[2]
-    session.association.long_get = None
-    if not session.association.conformance.action:
-        return not_supported()
     method = request.cosem_method
     obis = ".".join(str(b) for b in method.instance.to_bytes())
     params = bytes(request.data) if request.data is not None else None
