@@ -10,7 +10,7 @@ read to confirm it took effect; anything else is `Unsupported`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Self
@@ -220,16 +220,7 @@ class Dlt645Session:
         def accept(frame: Frame) -> bool:
             return frame.from_meter and frame.function == Function.READ_ADDRESS
 
-        reply = await self._bus.transact(
-            encode_frame(request, preamble=self.settings.preamble),
-            accept,
-            self._deadline(),
-            meter=self.meter_id,
-        )
-        if reply.abnormal:
-            raise ObjectUnavailable(
-                f"read address refused: {self._err(reply)}", meter=self.meter_id
-            )
+        reply = await self._transact(request, accept, "read address")
         if len(reply.data) != 6:
             raise MalformedFrame(
                 f"read-address reply carries {len(reply.data)} bytes, not 6", meter=self.meter_id
@@ -252,6 +243,10 @@ class Dlt645Session:
                 and (frame.abnormal or frame.data[:4] == wanted)
             )
 
+        return await self._transact(request, accept, f"DI {format_di(di)}")
+
+    async def _transact(self, request: Frame, accept: Callable[[Frame], bool], what: str) -> Frame:
+        """One request on the shared line; an abnormal reply is ObjectUnavailable naming `what`."""
         reply = await self._bus.transact(
             encode_frame(request, preamble=self.settings.preamble),
             accept,
@@ -260,7 +255,7 @@ class Dlt645Session:
         )
         if reply.abnormal:
             raise ObjectUnavailable(
-                f"meter refused DI {format_di(di)}: {self._err(reply)}", meter=self.meter_id
+                f"meter refused {what}: {self._err(reply)}", meter=self.meter_id
             )
         return reply
 
