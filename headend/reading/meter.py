@@ -153,6 +153,18 @@ def applicable(
     return keep, profile, skipped
 
 
+def cause_of(err: BaseException) -> str:
+    """The kind of a final error, for per-cause counts: a driver error's kind, else 'config'
+    for a meter whose settings cannot be built, else 'error'."""
+    from headend.config.errors import ConfigError
+
+    if isinstance(err, DriverError):
+        return err.kind
+    if isinstance(err, ConfigError):
+        return "config"
+    return "error"
+
+
 def backoff_delay(policy: ReadingPolicy, attempt: int) -> float:
     """Exponential backoff after the `attempt`-th failure (1-based), capped."""
     return float(min(policy.backoff_s * 2 ** (attempt - 1), policy.backoff_max_s))
@@ -221,5 +233,6 @@ async def read_meter(
         failures=failures,
         skipped=skipped,
         error=reason_of(last_error) if last_error else None,
+        cause=cause_of(last_error) if last_error else None,
         duration_s=time.monotonic() - started,
     )

@@ -35,6 +35,11 @@ class MeterReport(BaseModel):
         default_factory=list, description="plan points this meter's driver cannot provide"
     )
     error: str | None = Field(default=None, description="why the last attempt failed")
+    cause: str | None = Field(
+        default=None,
+        description="the kind of the final error: 'timeout', 'channel down', 'authentication "
+        "failed', 'object unavailable', 'config', ... (None when ok)",
+    )
     duration_s: float = 0.0
 
 
