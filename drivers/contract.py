@@ -145,3 +145,9 @@ class CounterStore(Protocol):
     async def save_counter(self, key: str, value: int) -> None:
         """Persist `value`; implementations must never move a counter backwards."""
         ...
+
+    async def reserve_counters(self, key: str, count: int) -> int:
+        """Atomically and durably reserve `count` consecutive values of counter `key` and return the
+        first; the stored value becomes first + count (the next value nobody holds). Two callers,
+        in one process or two, never get overlapping blocks. Durable (fsync'd) before it returns."""
+        ...

@@ -41,6 +41,12 @@ class MemoryCounters:
     async def save_counter(self, key: str, value: int) -> None:
         self._values[key] = max(value, self._values.get(key, value))
 
+    async def reserve_counters(self, key: str, count: int) -> int:
+        # no await between read and write: atomic on the event loop
+        first = self._values.get(key, 0)
+        self._values[key] = first + count
+        return first
+
 
 PROCESS_COUNTERS: CounterStore = MemoryCounters()
 

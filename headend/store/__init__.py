@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headend.store.base import ContactLog, LastContact, ReadingSink, Store
+from headend.store.base import (
+    ContactLog,
+    LastContact,
+    ReadingConflict,
+    ReadingSink,
+    SaveResult,
+    Store,
+    StoreError,
+)
 from headend.store.sqlite import SqliteStore
 
 
@@ -18,4 +26,14 @@ async def open_store(target: Path | str) -> Store:
     return await SqliteStore.open(text)
 
 
-__all__ = ["ContactLog", "LastContact", "ReadingSink", "SqliteStore", "Store", "open_store"]
+__all__ = [
+    "ContactLog",
+    "LastContact",
+    "ReadingConflict",
+    "ReadingSink",
+    "SaveResult",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "open_store",
+]

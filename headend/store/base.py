@@ -7,7 +7,13 @@ later. Everything is async and every write is idempotent:
   A value without a capture time from the meter (an instantaneous register) is keyed on the time it
   was *received*, so two reads of a register at different moments are two observations, while a
   retried save of one read is not a duplicate. `capture_time` stays None on read-back.
-* counters never move backwards (DLMS invocation counters; see `drivers.contract.CounterStore`).
+* a reading with the key of a stored one but a *different* value is a conflict: the stored value
+  stays, the new one is kept in a conflicts table and returned (`SaveResult.conflicts`), never
+  silently dropped.
+* a failed write raises `StoreError` after rolling back: nothing of the batch is half-written, and
+  the caller still holds the readings (keep them for a retry and fail the run loudly).
+* counters never move backwards (DLMS invocation counters; see `drivers.contract.CounterStore`);
+  client counters are handed out in blocks by one atomic, durable step (`reserve_counters`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,37 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from drivers.contract import Reading
+
+
+class StoreError(Exception):
+    """A store operation failed; the message names the operation, the database and the cause.
+
+    Raised after the transaction was rolled back, so nothing of the failed write is stored.
+    Never carries a secret (no keys, no passwords of a database URL).
+    """
+
+
+class ReadingConflict(BaseModel):
+    """A reading whose key (meter, OBIS, capture time) is stored with a different value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    meter_id: str
+    obis: str
+    capture_time: datetime  # the key: the meter's capture time, else the receive time
+    stored_value: str
+    new_value: str
+    unit: str | None
+    receive_time: datetime  # when the conflicting value was received
+
+
+class SaveResult(BaseModel):
+    """What a batch save did: rows new to the store, and readings that conflicted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    new: int
+    conflicts: list[ReadingConflict] = []
 
 
 class LastContact(BaseModel):
@@ -49,6 +86,16 @@ class ContactLog(Protocol):
 
 @runtime_checkable
 class Store(ReadingSink, ContactLog, Protocol):
+    async def save_batch(self, readings: Sequence[Reading]) -> SaveResult:
+        """Store a batch in one transaction (idempotent); conflicts are kept and returned.
+
+        Raises `StoreError` (after a rollback) when the write fails."""
+        ...
+
+    async def conflicts(self, *, meter_id: str | None = None) -> list[ReadingConflict]:
+        """Stored conflicts, oldest first."""
+        ...
+
     async def readings(
         self,
         *,
@@ -66,6 +113,10 @@ class Store(ReadingSink, ContactLog, Protocol):
 
     async def save_counter(self, key: str, value: int) -> None:
         """Persist `value` unless the stored one is larger (atomic; never backwards)."""
+        ...
+
+    async def reserve_counters(self, key: str, count: int) -> int:
+        """Atomically and durably reserve `count` values of `key`; returns the first."""
         ...
 
     async def last_contact(self, meter_id: str) -> LastContact | None: ...

@@ -17,7 +17,7 @@ from typing import Any, Self
 import aiosqlite
 
 from drivers.contract import Quality, Reading
-from headend.store.base import LastContact
+from headend.store.base import LastContact, ReadingConflict, SaveResult
 
 SCHEMA_VERSION = 1
 
@@ -150,6 +150,15 @@ class SqliteStore:
     # -- readings ------------------------------------------------------------------------------
 
     async def save_readings(self, readings: Sequence[Reading]) -> int:
+        return (await self.save_batch(readings)).new
+
+    async def conflicts(self, *, meter_id: str | None = None) -> list[ReadingConflict]:
+        return []
+
+    async def save_batch(self, readings: Sequence[Reading]) -> SaveResult:
+        return SaveResult(new=await self._save(readings))
+
+    async def _save(self, readings: Sequence[Reading]) -> int:
         if not readings:
             return 0
         rows = [_row(r) for r in readings]
@@ -219,6 +228,16 @@ class SqliteStore:
         async with self._db.execute("SELECT value FROM counters WHERE key = ?", (key,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else int(row[0])
+
+    async def reserve_counters(self, key: str, count: int) -> int:
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO counters (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+                (key, count),
+            )
+            await self._db.commit()
+        return (await self.load_counter(key) or count) - count
 
     async def save_counter(self, key: str, value: int) -> None:
         if value < 0:
