@@ -2,14 +2,19 @@
 
 No secret is ever held here: a meter names a *key reference* whose material comes from a keys file
 or the environment (see `keys.py`). Client system titles are not secret and may stay in the file.
+
+Lookups by id (meters, channels, segments, plans), the meters of a channel and whether a channel is
+half-duplex come from an index built once per Fleet (rebuilt only when a copy replaces its lists),
+so planning a 100,000-meter run is linear, not quadratic.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from drivers.dlms.settings import DlmsAuth, DlmsFraming
 from drivers.errors import Unsupported
@@ -47,6 +52,12 @@ class TcpChannel(_Model):
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     max_connections: int = Field(default=1, ge=1, le=1000)
+    connect_rate_per_s: float | None = Field(
+        default=None, gt=0, description="at most this many new connections per second"
+    )
+    segment: Identifier | None = Field(
+        default=None, description="the network segment (concentrator, gateway, cell) it is in"
+    )
 
     def link(self) -> LinkSettings:
         return TcpLink(host=self.host, port=self.port)
@@ -62,6 +73,7 @@ class SerialChannel(_Model):
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
+    segment: Identifier | None = None
 
     def link(self) -> LinkSettings:
         return SerialLink(
@@ -74,6 +86,15 @@ class SerialChannel(_Model):
 
 
 Channel = Annotated[Union[TcpChannel, SerialChannel], Field(discriminator="kind")]  # noqa: UP007
+
+
+class Segment(_Model):
+    """A network segment shared by several channels (a concentrator, a gateway, a radio cell):
+    its limits bound the sessions and new connections of all its channels together."""
+
+    id: Identifier
+    max_sessions: int = Field(default=16, ge=1, le=100_000)
+    connect_rate_per_s: float | None = Field(default=None, gt=0)
 
 
 class DlmsMeter(_Model):
@@ -117,15 +138,25 @@ class ModbusMeter(_Model):
     @classmethod
     def _known_model(cls, value: str) -> str:
         # Checked at load time so a typo is a config error, not a failure at the first read.
-        try:
-            load_map(value)
-        except (Unsupported, ValueError) as exc:
-            raise ValueError(getattr(exc, "cause", str(exc))) from None
+        problem = _map_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property
     def needs_key(self) -> bool:
         return False
+
+
+@functools.lru_cache(maxsize=256)
+def _map_problem(model: str) -> str | None:
+    """Why a register map cannot be loaded, or None; cached: a 100,000-meter file names a handful
+    of models, and loading a map for every meter was most of the load time."""
+    try:
+        load_map(model)
+    except (Unsupported, ValueError) as exc:
+        return str(getattr(exc, "cause", exc))
+    return None
 
 
 class Dlt645Meter(_Model):
@@ -173,7 +204,13 @@ class ReadingPlan(_Model):
 
 
 class ReadingPolicy(_Model):
-    """How hard to try: per-meter retries with exponential backoff, channel concurrency."""
+    """How hard to try: per-meter retries with exponential backoff (a failed meter goes to the back
+    of its channel's queue), the circuit breaker of each channel, and process-wide limits.
+
+    `max_channels` bounds the channel jobs in progress at once (each job's sessions are further
+    bounded by its channel, its segment and `max_sessions`); `max_sessions` bounds the sessions in
+    flight in the whole process (file descriptors): a larger fleet is read in waves.
+    """
 
     retries: int = Field(default=2, ge=0, le=10)
     backoff_s: float = Field(default=0.5, ge=0, le=300)
@@ -181,7 +218,13 @@ class ReadingPolicy(_Model):
     meter_budget_s: float = Field(
         default=120.0, gt=0, description="hang guard: one meter's whole attempt"
     )
-    max_channels: int = Field(default=64, ge=1, le=10_000)
+    max_channels: int = Field(default=64, ge=1, le=100_000)
+    max_sessions: int = Field(default=512, ge=1, le=100_000)
+    breaker_failures: int = Field(
+        default=3, ge=1, le=1000, description="channel-level failures in a row that open it"
+    )
+    breaker_backoff_s: float = Field(default=30.0, gt=0, description="first open period")
+    breaker_backoff_max_s: float = Field(default=600.0, gt=0)
 
 
 class Simulation(_Model):
@@ -201,9 +244,11 @@ class Fleet(_Model):
     site: Site = Field(default_factory=Site)
     reading: ReadingPolicy = Field(default_factory=ReadingPolicy)
     channels: list[Channel] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
     meters: list[Meter] = Field(default_factory=list)
     plans: list[ReadingPlan] = Field(default_factory=list)
     simulation: Simulation | None = None
+    _cache: _FleetIndex | None = PrivateAttr(default=None)
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -216,34 +261,78 @@ class Fleet(_Model):
             ]
         return value
 
+    @property
+    def index(self) -> _FleetIndex:
+        """The lookup tables, built on first use; a copy with other lists gets its own."""
+        cache = self._cache
+        if cache is None or not cache.built_from(self):
+            cache = _FleetIndex(self)
+            self._cache = cache
+        return cache
+
     def channel(self, channel_id: str) -> TcpChannel | SerialChannel:
-        for channel in self.channels:
-            if channel.id == channel_id:
-                return channel
-        raise KeyError(channel_id)
+        return self.index.channels[channel_id]
 
     def meter(self, meter_id: str) -> DlmsMeter | ModbusMeter | Dlt645Meter:
-        for meter in self.meters:
-            if meter.id == meter_id:
-                return meter
-        raise KeyError(meter_id)
+        return self.index.meters[meter_id][1]
+
+    def meter_position(self, meter_id: str) -> int:
+        """The meter's index in `meters` (for error key paths such as `meters[12]`)."""
+        return self.index.meters[meter_id][0]
+
+    def meters_on(self, channel_id: str) -> list[DlmsMeter | ModbusMeter | Dlt645Meter]:
+        return list(self.index.by_channel.get(channel_id, ()))
+
+    def segment(self, segment_id: str) -> Segment:
+        return self.index.segments[segment_id]
 
     def plan(self, name: str) -> ReadingPlan:
-        for plan in self.plans:
+        for plan in self.plans:  # a handful of plans: a scan is fine
             if plan.name == name:
                 return plan
         raise KeyError(name)
 
+    def half_duplex(self, channel_id: str) -> bool:
+        """One session at a time: a serial line, an HDLC concentrator, an RS-485 gateway carrying
+        Modbus RTU or DL/T 645 meters."""
+        self.index.channels[channel_id]  # KeyError for an unknown channel
+        return channel_id in self.index.half_duplex
+
     def concurrency(self, channel_id: str) -> int:
-        """Sessions at once on a channel: 1 on a half-duplex one (serial, HDLC concentrator,
-        RS-485 gateway carrying Modbus RTU or DL/T 645 meters)."""
+        """Sessions at once on a channel: 1 on a half-duplex one, else its connection limit."""
         channel = self.channel(channel_id)
-        if isinstance(channel, SerialChannel):
+        if self.half_duplex(channel_id) or isinstance(channel, SerialChannel):
             return 1
-        for meter in self.meters:
-            if meter.channel == channel_id and _half_duplex(meter):
-                return 1
         return channel.max_connections
+
+
+class _FleetIndex:
+    """Lookup tables of one Fleet's lists (first occurrence wins for a duplicate id: the
+    loader's cross-check reports duplicates)."""
+
+    __slots__ = ("_sources", "by_channel", "channels", "half_duplex", "meters", "segments")
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._sources = (fleet.meters, fleet.channels, fleet.segments)
+        self.channels: dict[str, TcpChannel | SerialChannel] = {}
+        for channel in fleet.channels:
+            self.channels.setdefault(channel.id, channel)
+        self.segments: dict[str, Segment] = {}
+        for segment in fleet.segments:
+            self.segments.setdefault(segment.id, segment)
+        self.meters: dict[str, tuple[int, DlmsMeter | ModbusMeter | Dlt645Meter]] = {}
+        self.by_channel: dict[str, list[DlmsMeter | ModbusMeter | Dlt645Meter]] = {}
+        self.half_duplex: set[str] = {c.id for c in fleet.channels if isinstance(c, SerialChannel)}
+        for i, meter in enumerate(fleet.meters):
+            self.meters.setdefault(meter.id, (i, meter))
+            self.by_channel.setdefault(meter.channel, []).append(meter)
+            if _half_duplex(meter):
+                self.half_duplex.add(meter.channel)
+
+    def built_from(self, fleet: Fleet) -> bool:
+        # Identity, not equality: a model_copy(update=...) brings new lists, a plain copy does not.
+        meters, channels, segments = self._sources
+        return meters is fleet.meters and channels is fleet.channels and segments is fleet.segments
 
 
 def _half_duplex(meter: DlmsMeter | ModbusMeter | Dlt645Meter) -> bool:

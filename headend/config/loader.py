@@ -137,12 +137,25 @@ def cross_check(fleet: Fleet) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     channels = {c.id: c for c in fleet.channels}
     protocols = {entry.protocol for entry in DRIVERS}
-    for kind, items in (("channels", fleet.channels), ("meters", fleet.meters)):
+    kinds: tuple[tuple[str, list[Any]], ...] = (
+        ("channels", fleet.channels),
+        ("segments", fleet.segments),
+        ("meters", fleet.meters),
+    )
+    for kind, items in kinds:
         seen: set[str] = set()
         for i, item in enumerate(items):
             if item.id in seen:
                 problems.append(ConfigProblem(f"{kind}[{i}].id", f"duplicate id {item.id!r}"))
             seen.add(item.id)
+    segments = {s.id for s in fleet.segments}
+    for i, defined in enumerate(fleet.channels):
+        if defined.segment is not None and defined.segment not in segments:
+            problems.append(
+                ConfigProblem(
+                    f"channels[{i}].segment", f"no segment {defined.segment!r} is defined"
+                )
+            )
     names: set[str] = set()
     for i, plan in enumerate(fleet.plans):
         if plan.name in names:

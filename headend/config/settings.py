@@ -27,9 +27,10 @@ def meter_settings(config: HeadendConfig, meter_id: str) -> AnySettings:
     """Driver settings for one configured meter; `ConfigError` if it cannot be built."""
     fleet = config.fleet
     try:
-        index, meter = next((i, m) for i, m in enumerate(fleet.meters) if m.id == meter_id)
-    except StopIteration:
+        index = fleet.meter_position(meter_id)
+    except KeyError:
         raise ConfigError.one(config.path, "meters", f"no meter {meter_id!r} is defined") from None
+    meter = fleet.meters[index]
     where = f"meters[{index}]"
     channel = fleet.channel(meter.channel)
     if not isinstance(meter, DlmsMeter):
