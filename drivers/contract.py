@@ -24,6 +24,9 @@ class Quality(StrEnum):
     ESTIMATED = "estimated"
     SUSPECT = "suspect"
     CLOCK_ADJUSTED = "clock-adjusted"
+    # the meter's clock said invalid/doubtful or had drifted: the value is keyed on the
+    # receive time (capture_time None), not on a meter time that may repeat
+    CLOCK_SUSPECT = "clock-suspect"
 
 
 class Point(BaseModel):
