@@ -1,9 +1,10 @@
 """The DLMS meter simulator: simulated meters served over the IEC 62056-47 wrapper (one TCP port
-per meter) and over HDLC (a concentrator's transparent channel on TCP, or a serial line on a pty).
+per meter, or many meters on one port told apart by the loopback address dialled, see
+`drivers.sim.by_address`) and over HDLC (a concentrator's transparent channel on TCP, or a serial line on a pty).
 
 Each meter is a `SimulatedMeter` behind the sans-IO `CosemServer` (drivers.dlms.server); the
 simulator only does I/O. Per meter it keeps a few references (its COSEM device is built on first
-use), so one process can serve thousands. Failure knobs for tests are `DlmsFaults`: a meter that
+use; with `add_deferred_meter` even the `SimulatedMeter` is), so one process can serve thousands. Failure knobs for tests are `DlmsFaults`: a meter that
 closes the connection after N requests, one that never answers, one that answers garbage.
 
 Response delay: real meters answer each request after 10-100+ ms (processing plus the modem's
@@ -22,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
@@ -32,7 +33,9 @@ from drivers.dlms.hdlc.link import serve_hdlc
 from drivers.dlms.link import ApduHandler, ServerAddress
 from drivers.dlms.server import CosemDevice, CosemServer, DlmsMeterSecrets
 from drivers.dlms.wrapper import WrapperServerProtocol
+from drivers.sim.by_address import AddressDispatch
 from drivers.sim.clock import SimClock
+from drivers.sim.delayed_writer import DelayedWriter
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import PtyPair, fd_streams, open_pty
 
@@ -43,6 +46,8 @@ FIRST_PHYSICAL = 16
 MAX_PHYSICAL = 0x3FFF
 HDLC_MAX_INFO = 128
 CLOSE_GRACE_S = 2.0
+WRAPPER_PORT = 4059  # IANA's port for DLMS/COSEM over TCP
+WIDE_BACKLOG = 4096  # a head-end dialling thousands of meters at once must not see SYNs dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,26 +77,47 @@ GARBAGE = b"\x7e\xa0\x00\xde\xad\xbe\xef\x00\x01\xff\xff\xff\xff"
 
 
 class _Entry:
-    __slots__ = ("device", "faults", "meter", "physical", "secrets", "withheld")
+    __slots__ = (
+        "_build",
+        "_meter",
+        "device",
+        "faults",
+        "meter_id",
+        "physical",
+        "secrets",
+        "withheld",
+    )
 
     def __init__(
         self,
-        meter: SimulatedMeter,
+        meter: SimulatedMeter | tuple[str, Callable[[], SimulatedMeter]],
         secrets: DlmsMeterSecrets | None,
         faults: DlmsFaults | None,
         physical: int,
         withheld: frozenset[str] = frozenset(),
     ) -> None:
-        self.meter = meter
+        self._meter: SimulatedMeter | None
+        self._build: Callable[[], SimulatedMeter] | None
+        if isinstance(meter, SimulatedMeter):
+            self.meter_id, self._meter, self._build = meter.meter_id, meter, None
+        else:
+            (self.meter_id, self._build), self._meter = meter, None
         self.secrets = secrets
         self.faults = faults
         self.physical = physical
         self.withheld = withheld
         self.device: CosemDevice | None = None
 
+    @property
+    def meter(self) -> SimulatedMeter:
+        if self._meter is None:
+            assert self._build is not None
+            self._meter, self._build = self._build(), None
+        return self._meter
+
     def cosem(self) -> CosemDevice:
         if self.device is None:
-            secrets = self.secrets or DlmsMeterSecrets.for_meter(self.meter.meter_id)
+            secrets = self.secrets or DlmsMeterSecrets.for_meter(self.meter_id)
             withheld = self.withheld
             if self.faults and self.faults.close_after is not None and not self.faults.lists:
                 withheld = withheld | {"multiple_references"}
@@ -119,6 +145,7 @@ class DlmsSimulator:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._line_tasks: set[asyncio.Task[None]] = set()
         self._ptys: list[PtyPair] = []
+        self.refused = 0  # connections refused by `serve_wrapper_by_address`
 
     async def __aenter__(self) -> Self:
         return self
@@ -148,8 +175,34 @@ class DlmsSimulator:
         multiple references (GET-with-list); `withhold` names conformance bits it does not
         grant (dlms-cosem's field names: "multiple_references", "selective_access",
         "block_transfer_with_get_or_read"), like a meter with a smaller DLMS stack."""
-        if meter.meter_id in self._entries:
-            raise ValueError(f"meter {meter.meter_id} is already simulated")
+        self._add(meter, secrets, faults, physical_address, withhold)
+
+    def add_deferred_meter(
+        self,
+        meter_id: str,
+        build: Callable[[], SimulatedMeter],
+        secrets: DlmsMeterSecrets | None = None,
+        *,
+        faults: DlmsFaults | None = None,
+        physical_address: int | None = None,
+        withhold: Collection[str] = (),
+    ) -> None:
+        """Like `add_meter`, but the meter is built by `build()` when first used (dialled,
+        read, or asked for by `meter()`): a generated fleet of 100,000 meters then starts in
+        seconds, and integrates only the history of the meters actually read."""
+        self._add((meter_id, build), secrets, faults, physical_address, withhold)
+
+    def _add(
+        self,
+        meter: SimulatedMeter | tuple[str, Callable[[], SimulatedMeter]],
+        secrets: DlmsMeterSecrets | None,
+        faults: DlmsFaults | None,
+        physical_address: int | None,
+        withhold: Collection[str],
+    ) -> None:
+        meter_id = meter.meter_id if isinstance(meter, SimulatedMeter) else meter[0]
+        if meter_id in self._entries:
+            raise ValueError(f"meter {meter_id} is already simulated")
         physical = (
             physical_address
             if physical_address is not None
@@ -160,7 +213,7 @@ class DlmsSimulator:
         if physical in self._by_physical:
             raise ValueError(f"HDLC physical address {physical} is already used")
         entry = _Entry(meter, secrets, faults, physical, frozenset(withhold))
-        self._entries[meter.meter_id] = entry
+        self._entries[meter_id] = entry
         self._by_physical[physical] = entry
 
     def meter(self, meter_id: str) -> SimulatedMeter:
@@ -189,29 +242,55 @@ class DlmsSimulator:
     async def serve_wrapper(self, meter_id: str, port: int = 0) -> int:
         """Listen for one meter on a TCP port (0 = a free one); returns the port."""
         entry = self._entry(meter_id)
-
-        def connection() -> asyncio.Protocol:
-            faults = entry.faults or DlmsFaults()
-            if faults.silent or faults.garbage:
-                misbehaving = _Misbehaving(faults, self._connections.discard)
-                self._connections.add(misbehaving)
-                return misbehaving
-            device = entry.cosem()
-            server = CosemServer(lambda a: device if a.logical == LOGICAL_DEVICE else None)
-            protocol = WrapperServerProtocol(
-                server.handle,
-                server.disconnect,
-                delay_s=self.response_delay_s,
-                on_closed=self._connections.discard,
-            )
-            protocol.handler = _closing_after(server.handle, faults.close_after, protocol.close)
-            self._connections.add(protocol)
-            return protocol
-
-        server = await asyncio.get_running_loop().create_server(connection, self.host, port)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: self._wrapper_protocol(entry), self.host, port)
         self._servers.append(server)
         bound: int = server.sockets[0].getsockname()[1]
         return bound
+
+    async def serve_wrapper_by_address(
+        self, mapping: Mapping[str, str], host: str = "0.0.0.0", port: int = WRAPPER_PORT
+    ) -> int:
+        """Serve many wrapper meters on ONE listening socket: `mapping` maps a loopback address
+        (127.x.y.z) to the meter dialled there. Listens on `host` (the wildcard address by
+        default, which on Linux accepts every 127/8 address) and tells the meter by the accepted
+        socket's local address; a peer off loopback, or an address with no meter, is closed at
+        once (`refused` counts them). Returns the port bound (`port=0`: a free one)."""
+        entries = {address: self._entry(meter_id) for address, meter_id in mapping.items()}
+
+        def route(local: str) -> asyncio.Protocol | None:
+            entry = entries.get(local)
+            return self._wrapper_protocol(entry) if entry is not None else None
+
+        def refused(_why: str) -> None:
+            self.refused += 1
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: AddressDispatch(route, on_refused=refused), host, port, backlog=WIDE_BACKLOG
+        )
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
+
+    def _wrapper_protocol(self, entry: _Entry) -> asyncio.Protocol:
+        """The server side of one wrapper connection to the meter of `entry`."""
+        faults = entry.faults or DlmsFaults()
+        if faults.silent or faults.garbage:
+            misbehaving = _Misbehaving(faults, self._connections.discard)
+            self._connections.add(misbehaving)
+            return misbehaving
+        device = entry.cosem()
+        server = CosemServer(lambda a: device if a.logical == LOGICAL_DEVICE else None)
+        protocol = WrapperServerProtocol(
+            server.handle,
+            server.disconnect,
+            delay_s=self.response_delay_s,
+            on_closed=self._connections.discard,
+        )
+        protocol.handler = _closing_after(server.handle, faults.close_after, protocol.close)
+        self._connections.add(protocol)
+        return protocol
 
     # -- HDLC --------------------------------------------------------------------------------
 
@@ -238,7 +317,7 @@ class DlmsSimulator:
         if self.response_delay_s <= 0:
             return writer
         # duck-typed: serve_hdlc only writes, drains and closes
-        return cast(asyncio.StreamWriter, _DelayedWriter(writer, self.response_delay_s))
+        return cast(asyncio.StreamWriter, DelayedWriter(writer, self.response_delay_s))
 
     def _line(self, meter_ids: Sequence[str]) -> dict[int, _Entry]:
         entries = [self._entry(m) for m in meter_ids]
@@ -388,57 +467,3 @@ class _Misbehaving(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.on_closed(self)
-
-
-class _DelayedWriter:
-    """A StreamWriter stand-in that writes each chunk `delay_s` after it is given, in order,
-    on the loop's timers. Closing waits for the replies already given, as a meter would."""
-
-    def __init__(self, writer: asyncio.StreamWriter, delay_s: float) -> None:
-        self._writer = writer
-        self._delay_s = delay_s
-        self._due: deque[tuple[float, bytes]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._close_when_sent = False
-
-    def write(self, data: bytes) -> None:
-        if self._writer.is_closing() or self._close_when_sent:
-            return
-        loop = asyncio.get_running_loop()
-        self._due.append((loop.time() + self._delay_s, data))
-        if self._timer is None:
-            self._timer = loop.call_at(self._due[0][0], self._flush)
-
-    def _flush(self) -> None:
-        self._timer = None
-        if self._writer.is_closing():
-            self._due.clear()
-            return
-        loop = asyncio.get_running_loop()
-        while self._due and self._due[0][0] <= loop.time():
-            self._writer.write(self._due.popleft()[1])
-        if self._due:
-            self._timer = loop.call_at(self._due[0][0], self._flush)
-        elif self._close_when_sent:
-            self._writer.close()
-
-    async def drain(self) -> None:
-        await self._writer.drain()
-
-    def is_closing(self) -> bool:
-        return self._writer.is_closing()
-
-    def close(self) -> None:
-        if self._due and not self._writer.is_closing():
-            self._close_when_sent = True
-        else:
-            self._writer.close()
-
-    async def wait_closed(self) -> None:
-        try:
-            await self._writer.wait_closed()
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            self._due.clear()

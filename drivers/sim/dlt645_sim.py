@@ -1,7 +1,8 @@
 """A simulated DL/T 645-2007 RS-485 line: several `SimulatedMeter`s answering by address.
 
 Serves over TCP (`start_tcp`) or on a pty master (`serve_pty`), with the `FE` preamble on replies
-and optional pacing to a baud rate (8E1 character time). Answers read (0x11, with follow-up frames
+and optional pacing to a baud rate (8E1 character time) and a per-reply delay
+(`response_delay_s`, a meter's processing time). Answers read (0x11, with follow-up frames
 when the data exceeds `max_data`), read follow-up (0x12), read address (0x13, only when one meter
 is on the line, as a real line would garble several answers), time broadcast (0x08, corrections
 of at most `max_clock_adjust` as real meters do) and relay control (0x1C, plain form: checks the
@@ -79,7 +80,10 @@ class Dlt645Simulator:
         preamble: bool = True,
         baud: int | None = None,
         max_clock_adjust: timedelta = timedelta(minutes=5),
+        response_delay_s: float = 0.0,
     ) -> None:
+        if response_delay_s < 0:
+            raise ValueError("response_delay_s must be >= 0")
         if not 6 <= max_data <= 255:
             raise ValueError("max_data must be 6..255")
         self.meters = {address_to_wire(a): m for a, m in meters.items()}
@@ -89,6 +93,7 @@ class Dlt645Simulator:
         self.preamble = preamble
         self.char_time = 11 / baud if baud else 0.0  # 8E1: start + 8 + parity + stop
         self.max_clock_adjust = max_clock_adjust
+        self.response_delay_s = response_delay_s  # a meter's processing time before it answers
         self.received: deque[Frame] = deque(maxlen=1000)
         self.silent: set[bytes] = set()  # addresses that do not answer (a dead meter)
         self._pending: dict[tuple[bytes, bytes], list[bytes]] = {}
@@ -257,6 +262,8 @@ class Dlt645Simulator:
                         await asyncio.sleep(
                             (len(encode_frame(frame)) + len(reply)) * self.char_time
                         )
+                    if reply and self.response_delay_s:
+                        await asyncio.sleep(self.response_delay_s)
                     if reply:
                         writer.write(reply)
                         await writer.drain()

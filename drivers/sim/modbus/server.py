@@ -14,6 +14,9 @@ That instant is one absolute deadline per exchange, waited with
 (never early, and punctual to a fraction of a millisecond, where `asyncio.sleep` rounds up to
 whole milliseconds and cost ~1 ms per exchange on the paced bench).
 One lock serialises all connections, as one RS-485 line behind a gateway would.
+
+`response_delay_s` holds each reply back that long after the request (a meter's processing
+time, or a slow gateway); the bus stays busy meanwhile, as a real half-duplex line is.
 """
 
 from __future__ import annotations
@@ -66,9 +69,17 @@ _Framer = RtuRequestFramer | MbapRequestFramer
 
 class ModbusSimServer:
     def __init__(
-        self, devices: dict[int, SimModbusDevice], *, baud: int | None = None, bits: int = 10
+        self,
+        devices: dict[int, SimModbusDevice],
+        *,
+        baud: int | None = None,
+        bits: int = 10,
+        response_delay_s: float = 0.0,
     ) -> None:
+        if response_delay_s < 0:
+            raise ValueError("response_delay_s must be >= 0")
         self.devices = devices
+        self.response_delay_s = response_delay_s
         self.faults: dict[int, Fault] = {}
         self.char_s = bits / baud if baud else 0.0
         self.wire: list[WireEvent] = []
@@ -196,8 +207,10 @@ class ModbusSimServer:
                     frame = frame[:-2] + (crc16(frame[:-2]) ^ 0x5A5A).to_bytes(2, "little")
             else:
                 frame = mbap_frame(request.tid or 0, unit, reply_pdu)
-            if self.char_s:
-                await sleep_until(request_end + (3.5 + len(frame)) * self.char_s)
+            if self.char_s or self.response_delay_s:
+                await sleep_until(
+                    request_end + (3.5 + len(frame)) * self.char_s + self.response_delay_s
+                )
             try:
                 writer.write(frame)
                 await writer.drain()
