@@ -86,5 +86,12 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
         "--db",
         metavar="PATH",
         help="SQLite store for readings and invocation counters (default with --config: the "
-        "site database; with a URL: none, counters kept in memory)",
+        "site database; with a URL: readings not stored, counters of a ciphered meter in "
+        "$XDG_STATE_HOME/headend/counters.sqlite3)",
+    )
+    parser.add_argument(
+        "--counters",
+        metavar="PATH",
+        help="with a URL: SQLite file for the invocation counters of a ciphered meter "
+        "(overrides --db and the per-user state file)",
     )

@@ -1,7 +1,8 @@
 """The `headend` command: argument parsing and exit codes (0 ok, 1 some values failed, 2 usage).
 
 Every expected problem (bad URL, bad config, unknown meter) is one clear line on stderr and exit
-status 2, never a traceback.
+status 2, never a traceback. Output cut short by its reader (`headend readings --json | head`)
+ends quietly with status 141, what a shell reports for a tool killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -9,16 +10,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, cast
 
 from drivers.registry import DeviceUrlError
+from headend.cli.collect import add_collect_parser
 from headend.cli.demo import add_demo_parsers
-from headend.cli.read import UsageError, add_read_parser
+from headend.cli.read import add_read_parser
+from headend.cli.readings import add_readings_parser
+from headend.cli.usage import UsageError
 from headend.config import ConfigError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="headend",
         description=(
             "Smart-metering head-end: read meters (DLMS/COSEM, Modbus, DL/T 645), store readings,\n"
-            "simulate fleets. Start with:  headend demo --config config/demo.toml"
+            "simulate fleets. Start with:  headend demo --config config/demo.toml\n\n"
+            "  headend simulate --config config/demo.toml          # serve the demo fleet, then:\n"
+            "  headend collect --config config/demo.toml --plan demo\n"
+            "  headend readings --config config/demo.toml --meter gprs-0001 --json\n"
+            "  headend read dlms+tcp://10.0.0.7:4059 --obis 1.0.1.8.0.255\n\n"
+            "`headend COMMAND --help` explains each command. Exit status 141: output cut short."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log driver details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_read_parser(commands)
+    add_collect_parser(commands)
+    add_readings_parser(commands)
     add_demo_parsers(commands)
     return parser
 
@@ -49,12 +63,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler = cast(Handler, args.handler)
     try:
-        return asyncio.run(handler(args))
+        status = asyncio.run(handler(args))
+        sys.stdout.flush()  # a reader that went away shows here, inside the handler below
+        return status
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except (ConfigError, DeviceUrlError, UsageError) as exc:
         sys.stderr.write(f"headend {args.command}: {exc}\n")
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def quiet_broken_pipe() -> int:
+    """Stop quietly when stdout's reader has gone (Python's documented recipe): stdout now goes
+    to /dev/null, so the flush at interpreter exit cannot raise a second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_STATUS
 
 
 if __name__ == "__main__":

@@ -138,9 +138,16 @@ def meters_table(report: RunReport) -> Table:
     return table
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit with status 1; `main` turns this into the quiet exit every command has
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(err: bool = False) -> Console:
     # Piped into a file or a log, rich would fold tables at 80 columns and hide endpoints and
     # reasons behind ellipses; a terminal keeps its own width.
     stream = sys.stderr if err else sys.stdout
     width = None if stream.isatty() else 200
-    return Console(stderr=err, highlight=False, width=width)
+    return _Console(stderr=err, highlight=False, width=width)

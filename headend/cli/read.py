@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from drivers.contract import Point, Reading
 from drivers.registry import (
@@ -20,14 +19,14 @@ from drivers.registry import (
     parse_device_url,
     redact_url,
 )
+from headend.cli.database import site_database
 from headend.cli.output import console, print_failures, print_json, readings_table
+from headend.cli.state import counters_path
+from headend.cli.urls import url_with_options
+from headend.cli.usage import UsageError as UsageError  # re-exported: demo.py imports it here
 from headend.config import ReadingPlan, ReadingPolicy, load_config, meter_settings
 from headend.reading import MeterReport, ReadingService, read_meter
 from headend.store import SqliteStore, Store
-
-
-class UsageError(Exception):
-    """Bad arguments; `main` prints it and exits with status 2."""
 
 
 class Collector:
@@ -42,28 +41,6 @@ class Collector:
         if self._store is None:
             return len(readings)
         return await self._store.save_readings(readings)
-
-
-_URL_OPTIONS = {
-    "client_address": "client",
-    "server_address": "server",
-    "server_physical": "physical",
-    "auth": "auth",
-    "timeout": "timeout",
-}
-
-
-def url_with_options(url: str, args: argparse.Namespace) -> str:
-    """The URL with command-line options merged into its query (options win)."""
-    given = {q: getattr(args, a) for a, q in _URL_OPTIONS.items() if getattr(args, a) is not None}
-    if args.cipher:
-        given["cipher"] = "true"
-    if not given:
-        return url
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in given]
-    query += [(k, str(v)) for k, v in given.items()]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def profile_window(args: argparse.Namespace) -> tuple[datetime, datetime] | None:
@@ -97,6 +74,11 @@ async def _open_store(path: Path | str | None) -> SqliteStore | None:
     return None if path is None else await SqliteStore.open(path)
 
 
+def uses_counters(settings: AnySettings) -> bool:
+    """Whether a session with this meter sends invocation counters (DLMS HLS-GMAC or ciphering)."""
+    return settings.protocol == "dlms" and (settings.cipher or settings.auth == "hls-gmac")
+
+
 async def _read_url(args: argparse.Namespace) -> tuple[list[Reading], list[MeterReport]]:
     settings: AnySettings = parse_device_url(url_with_options(args.target[0], args))
     meter_id = args.meter_id or redact_url(args.target[0])
@@ -107,7 +89,13 @@ async def _read_url(args: argparse.Namespace) -> tuple[list[Reading], list[Meter
     plan = ReadingPlan(
         name="cli", points=[p.obis for p in points], profile=args.profile, skip_unsupported=False
     )
+    # Counters of a ciphered meter must outlive this process (a real meter refuses a counter it
+    # has seen): --counters, else --db, else the per-user state file.
+    counters_file: Path | None = None
+    if uses_counters(settings) and (args.counters is not None or args.db is None):
+        counters_file = Path(args.counters) if args.counters is not None else counters_path()
     store = await _open_store(args.db)
+    counter_store = await _open_store(counters_file)
     try:
         collector = Collector(store)
         report = await read_meter(
@@ -120,15 +108,22 @@ async def _read_url(args: argparse.Namespace) -> tuple[list[Reading], list[Meter
             resolve=lambda _: settings,
             sink=collector,
             contacts=store,
-            counters=store,
+            counters=counter_store or store,
         )
     finally:
-        if store is not None:
-            await store.close()
+        for opened in (store, counter_store):
+            if opened is not None:
+                await opened.close()
+    if counters_file is not None:
+        sys.stderr.write(f"invocation counters kept in {counters_file}\n")
     return collector.readings, [report]
 
 
 async def _read_config(args: argparse.Namespace) -> tuple[list[Reading], list[MeterReport]]:
+    if args.counters is not None:
+        raise UsageError(
+            "--counters is for a URL; with --config the counters live in the site database"
+        )
     config = load_config(args.config)
     fleet = config.fleet
     known = {m.id for m in fleet.meters}
@@ -163,7 +158,7 @@ async def _read_config(args: argparse.Namespace) -> tuple[list[Reading], list[Me
             update={"timeout_s": args.timeout, "connect_timeout_s": args.timeout}
         )
 
-    store = await SqliteStore.open(args.db or fleet.site.database)
+    store = await SqliteStore.open(site_database(config, args.db))
     try:
         collector = Collector(store)
         service = ReadingService(config, collector, contacts=store, counters=store, resolve=resolve)
@@ -186,12 +181,18 @@ def add_read_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
             "  headend read dlms+serial:///dev/ttyUSB0?baud=9600 --profile 1.0.99.1.0.255 \\\n"
             "      --from 2025-03-01T00:00 --to 2025-03-02T00:00\n"
             "or meters of a fleet file (readings and counters go to the site database):\n"
-            "  headend read --config config/demo.toml gprs-0001 dc1-0001\n\n"
+            "  headend read --config config/demo.toml gprs-0001 dc1-0001\n"
+            "Other protocols take their options in the URL:\n"
+            "  headend read 'modbus+tcp://10.0.0.8:502?unit=1&model=dtsu666' --json\n"
+            "  headend read 'dlt645+serial:///dev/ttyUSB1?baud=2400&address=123456789012'\n\n"
             "Secrets come only from the environment: HEADEND_PASSWORD (LLS), HEADEND_AUTH_KEY,\n"
             "HEADEND_BLOCK_KEY (hex) and HEADEND_SYSTEM_TITLE (hex) for URLs; key references\n"
-            "(keys file, HEADEND_KEY_<REF>_PASSWORD/_AUTH/_BLOCK) for fleet files.\n\n"
+            "(keys file, HEADEND_KEY_<REF>_PASSWORD/_AUTH/_BLOCK) for fleet files.\n"
+            "The invocation counters of a ciphered meter read by URL are kept in\n"
+            "$XDG_STATE_HOME/headend/counters.sqlite3 (~/.local/state/...) unless --db or\n"
+            "--counters names a file: a real meter refuses a counter it has already seen.\n\n"
             "Exit status: 0 all values read, 1 some failed (one line each on stderr), 2 usage or\n"
-            "configuration error."
+            "configuration error, 141 output cut short (e.g. piped into head)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
