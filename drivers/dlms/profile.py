@@ -1,8 +1,12 @@
 """Reading a Profile Generic (class 7) buffer between two instants into Readings.
 
-The columns come from the profile's capture_objects (attribute 3), read once per (meter, profile)
-and cached for the process like scalers. The buffer is read with a RangeDescriptor on the clock
-column, so the meter sends only the rows asked for, in data blocks when they do not fit one APDU.
+The columns come from the profile's capture_objects (attribute 3), cached per (meter, profile)
+like scalers (drivers.dlms.meter_cache: read again after `cache_max_age_s`). A buffer whose rows
+do not fit the cached columns (another column count, a clock that is no date-time, a text where
+a register value belongs) means the meter was re-parametrised: the capture objects and the
+scalers of their registers are read again and the buffer decoded again, in the same session.
+The buffer is read with a RangeDescriptor on the clock column, so the meter sends only the rows
+asked for, in data blocks when they do not fit one APDU.
 A meter that does not grant selective access is asked for the whole buffer, and the rows are
 filtered by their clock here (the same inclusive from/to as the range descriptor).
 Each captured value becomes one Reading, its capture time the row's clock, scaled by the scaler
@@ -12,6 +16,7 @@ period after the row before it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +30,8 @@ from dlms_cosem.enumerations import CosemInterface
 from drivers.contract import Point, Quality, Reading
 from drivers.dlms import axdr, objects
 from drivers.dlms.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
-from drivers.dlms.reading import plain_value, scaler_unit
+from drivers.dlms.meter_cache import PerMeter
+from drivers.dlms.reading import SCALERS, plain_value, scaler_unit
 from drivers.errors import DriverError, MalformedFrame, Unsupported
 from drivers.obis import format_obis, parse_obis
 
@@ -45,8 +51,14 @@ class Column:
         return self.class_id == objects.CLOCK and self.attribute == objects.VALUE_ATTRIBUTE
 
 
-_COLUMNS: dict[tuple[str, str], list[Column]] = {}
-_PERIODS: dict[tuple[str, str], timedelta] = {}
+LOG = logging.getLogger(__name__)
+
+COLUMNS: PerMeter[list[Column]] = PerMeter()
+PERIODS: PerMeter[timedelta] = PerMeter()
+
+
+class RowMismatch(MalformedFrame):
+    """A buffer row that does not fit the capture objects it is decoded with."""
 
 
 def parse_capture_objects(value: axdr.Value) -> list[Column]:
@@ -70,21 +82,28 @@ def parse_capture_objects(value: axdr.Value) -> list[Column]:
 
 
 async def capture_objects(session: DlmsSession, obis: str) -> list[Column]:
-    key = (session.meter_id, obis)
-    if key not in _COLUMNS:
-        value = await session.get(objects.PROFILE_GENERIC, obis, objects.PROFILE_CAPTURE_OBJECTS)
-        _COLUMNS[key] = parse_capture_objects(value)
-    return _COLUMNS[key]
+    """The profile's columns: cached while younger than `cache_max_age_s`, else a GET."""
+    cached = COLUMNS.get(session.meter_id, obis, session.settings.cache_max_age_s)
+    return cached if cached is not None else await _read_columns(session, obis)
+
+
+async def _read_columns(session: DlmsSession, obis: str) -> list[Column]:
+    value = await session.get(objects.PROFILE_GENERIC, obis, objects.PROFILE_CAPTURE_OBJECTS)
+    columns = parse_capture_objects(value)
+    COLUMNS.put(session.meter_id, obis, columns)
+    return columns
 
 
 async def capture_period(session: DlmsSession, obis: str) -> timedelta:
-    key = (session.meter_id, obis)
-    if key not in _PERIODS:
-        value = await session.get(objects.PROFILE_GENERIC, obis, 4)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise MalformedFrame(f"capture_period {value!r} is not a positive number of seconds")
-        _PERIODS[key] = timedelta(seconds=value)
-    return _PERIODS[key]
+    cached = PERIODS.get(session.meter_id, obis, session.settings.cache_max_age_s)
+    if cached is not None:
+        return cached
+    value = await session.get(objects.PROFILE_GENERIC, obis, 4)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise MalformedFrame(f"capture_period {value!r} is not a positive number of seconds")
+    period = timedelta(seconds=value)
+    PERIODS.put(session.meter_id, obis, period)
+    return period
 
 
 def range_descriptor(clock: Column, start: datetime, end: datetime) -> RangeDescriptor:
@@ -117,13 +136,52 @@ async def read_profile(
 async def _read_profile(
     session: DlmsSession, obis: str, start: datetime, end: datetime
 ) -> list[Reading]:
-    columns = await capture_objects(session, obis)
+    cached = COLUMNS.get(session.meter_id, obis, session.settings.cache_max_age_s)
+    columns = cached if cached is not None else await _read_columns(session, obis)
+    try:
+        return await _read_buffer(session, obis, columns, start, end)
+    except RowMismatch as mismatch:
+        if cached is None:
+            raise  # read just now: the meter contradicts itself
+        LOG.info(
+            "meter %s: profile %s does not fit its cached capture objects (%s); reading them again",
+            session.meter_id,
+            obis,
+            mismatch.cause,
+        )
+        for column in columns:
+            SCALERS.discard(session.meter_id, column.obis)
+        PERIODS.discard(session.meter_id, obis)
+        columns = await _read_columns(session, obis)
+        return await _read_buffer(session, obis, columns, start, end)
+
+
+def _is_scaled(column: Column) -> bool:
+    return column.class_id in objects.SCALED_CLASSES and column.attribute == 2
+
+
+def _check_row(row: axdr.Value, columns: list[Column], clock_index: int) -> list[axdr.Value]:
+    if not isinstance(row, list) or len(row) != len(columns):
+        raise RowMismatch(f"profile row does not have {len(columns)} columns")
+    when = row[clock_index]
+    if when is not None and not (isinstance(when, bytes) and len(when) == 12):
+        raise RowMismatch("profile row has no date-time in its clock column")
+    for column, value in zip(columns, row, strict=True):
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if _is_scaled(column) and value is not None and not numeric:
+            raise RowMismatch(f"profile column {column.obis} is not a number")
+    return row
+
+
+async def _read_buffer(
+    session: DlmsSession, obis: str, columns: list[Column], start: datetime, end: datetime
+) -> list[Reading]:
     clock_index = next((i for i, c in enumerate(columns) if c.is_clock), None)
     if clock_index is None:
         raise Unsupported("profile has no clock column to select a time range on")
     scales: list[ScalerUnit] = []
     for column in columns:
-        if column.class_id in objects.SCALED_CLASSES and column.attribute == 2:
+        if _is_scaled(column):
             scales.append(await scaler_unit(session, column.class_id, column.obis))
         else:
             scales.append(UNSCALED)
@@ -135,11 +193,10 @@ async def _read_profile(
     received = datetime.now(UTC)
     if not isinstance(buffer, list):
         raise MalformedFrame("profile buffer is not an array")
+    rows = [_check_row(row, columns, clock_index) for row in buffer]
     readings: list[Reading] = []
     previous: datetime | None = None
-    for row in buffer:
-        if not isinstance(row, list) or len(row) != len(columns):
-            raise MalformedFrame(f"profile row does not have {len(columns)} columns")
+    for row in rows:
         quality = Quality.OK
         if row[clock_index] is None:
             if previous is None:
@@ -157,7 +214,7 @@ async def _read_profile(
                 continue
             scale = scales[index]
             result: Decimal | str | datetime
-            if column.class_id in objects.SCALED_CLASSES and column.attribute == 2:
+            if _is_scaled(column):
                 result = to_decimal(value, scale.scaler)
             else:
                 result = _as_value(value)

@@ -1,14 +1,24 @@
 """`read()` for DLMS: points -> Readings, with scaler/unit applied and the meter's clock as time.
 
-Scaler and unit (attribute 3 of a register) are read once per (meter, OBIS) and cached for the
-life of the process: they are fixed by the meter's parametrisation, and reading them every time
-would double the traffic. When the clock is among the points it is read first, and its value is
-the capture time of the other values of the same call (the meter's own time, which the head-end
-stores them under).
+Scaler and unit (attribute 3 of a register) are cached per (meter, OBIS) in `SCALERS`: they are
+fixed by the meter's parametrisation, and reading them every time would double the traffic. An
+entry older than the session's `cache_max_age_s` is read again, and so is the scaler of a
+cumulative energy register whose value went down or jumped by about ten times since this process
+last saw it (a re-parametrised or exchanged meter); when that scaler did change, every scaler of
+the meter is dropped. `drivers.dlms.meter_cache.forget_meter` drops all of a meter's entries.
+
+When the clock is among the points it is read first, and its value is the capture time of the
+other values of the same call (the meter's own time, which the head-end stores them under),
+unless the clock is suspect: its status byte says invalid, doubtful, a different clock base or an
+invalid status, or it is further than `clock_drift_max_s` from the head-end's receive time. Then
+the clock and the values are `clock-suspect` with no capture time, so the store keys them on the
+receive time: a stuck clock would otherwise give every later read the key of an earlier one.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,27 +27,41 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.contract import PartialRead, Point, Quality, Reading
 from drivers.dlms import axdr, objects
-from drivers.dlms.cosem_values import (
-    CLOCK_STATUS_DOUBTFUL,
-    CLOCK_STATUS_INVALID,
-    UNSCALED,
-    ScalerUnit,
-    as_datetime,
-    to_decimal,
-)
+from drivers.dlms.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
 from drivers.dlms.get_many import AttributeRef
+from drivers.dlms.meter_cache import LastValues, PerMeter, forget_meter
 from drivers.errors import DriverError, ObjectUnavailable, Unsupported
+from drivers.obis import parse_obis
 
 if TYPE_CHECKING:
     from drivers.dlms.session import DlmsSession
 
-_SCALERS: dict[tuple[str, str], ScalerUnit] = {}
+__all__ = ["SCALERS", "forget_meter", "forget_scalers", "read_points", "scaler_unit"]
+
+LOG = logging.getLogger(__name__)
+
+SCALERS: PerMeter[ScalerUnit] = PerMeter()
+LAST_ENERGY = LastValues()
+
+# IEC 62056-6-2 clock status: invalid value, doubtful value, different clock base, invalid
+# clock status
+CLOCK_SUSPECT_BITS = 0x01 | 0x02 | 0x04 | 0x08
+# a scaler one step off multiplies by ten; 9 leaves room for rounding at the old resolution
+ENERGY_JUMP = 9.0
+# OBIS group C of cumulative energies (active, reactive, quadrants, apparent, per phase sums)
+_ENERGY_C = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16})
 
 
 def forget_scalers(meter_id: str) -> None:
     """Drop cached scalers of a meter (after a reparametrisation or a meter exchange)."""
-    for key in [k for k in _SCALERS if k[0] == meter_id]:
-        del _SCALERS[key]
+    SCALERS.forget(meter_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cumulative_energy(obis: str) -> bool:
+    """Electricity energy since installation (D = 8): it never goes down on a working meter."""
+    a, _b, c, d, _e, _f = parse_obis(obis)
+    return a == 1 and d == 8 and c in _ENERGY_C
 
 
 def class_of(point: Point) -> int:
@@ -49,17 +73,66 @@ def is_clock(point: Point) -> bool:
 
 
 async def scaler_unit(session: DlmsSession, class_id: int, obis: str) -> ScalerUnit:
-    key = (session.meter_id, obis)
-    cached = _SCALERS.get(key)
+    """The register's scaler/unit: cached while younger than `cache_max_age_s`, else a GET."""
+    cached = SCALERS.get(session.meter_id, obis, session.settings.cache_max_age_s)
     if cached is not None:
         return cached
-    attribute = _scaler_attribute(class_id)
+    return await _read_scaler(session, class_id, obis)
+
+
+async def _read_scaler(session: DlmsSession, class_id: int, obis: str) -> ScalerUnit:
     try:
-        result = ScalerUnit.from_value(await session.get(class_id, obis, attribute))
+        result = ScalerUnit.from_value(
+            await session.get(class_id, obis, _scaler_attribute(class_id))
+        )
     except DriverError as err:
         raise err.about(meter=session.meter_id, obis=obis) from None
-    _SCALERS[key] = result
+    SCALERS.put(session.meter_id, obis, result)
     return result
+
+
+async def checked_scale(
+    session: DlmsSession,
+    class_id: int,
+    obis: str,
+    value: axdr.Value,
+    scale: ScalerUnit,
+    *,
+    fresh: bool,
+) -> ScalerUnit:
+    """`scale`, or the scaler read again when a cumulative energy scaled by a cached `scale`
+    went down or jumped about tenfold since the last value seen; remembers the value."""
+    if (
+        class_id not in (objects.REGISTER, objects.EXTENDED_REGISTER)
+        or not is_cumulative_energy(obis)
+        or isinstance(value, bool)
+        or not isinstance(value, int | float)
+    ):
+        return scale
+    meter = session.meter_id
+    scaled = float(to_decimal(value, scale.scaler))
+    last = LAST_ENERGY.get(meter, obis)
+    if not fresh and last is not None and _inconsistent(scaled, last):
+        reread = await _read_scaler(session, class_id, obis)
+        if reread != scale:
+            LOG.info(
+                "meter %s: %s scaler/unit changed from %s to %s; its scalers are read again",
+                meter,
+                obis,
+                scale,
+                reread,
+            )
+            # a re-parametrisation rarely changes one register: drop them all
+            SCALERS.forget(meter)
+            SCALERS.put(meter, obis, reread)
+            scale = reread
+            scaled = float(to_decimal(value, scale.scaler))
+    LAST_ENERGY.put(meter, obis, scaled)
+    return scale
+
+
+def _inconsistent(value: float, last: float) -> bool:
+    return value < last or (last > 0 and value >= last * ENERGY_JUMP)
 
 
 def _reading(**fields: Any) -> Reading:
@@ -70,19 +143,46 @@ def _reading(**fields: Any) -> Reading:
     return Reading.model_construct(**fields)
 
 
+def clock_suspect(
+    session: DlmsSession, meter_time: datetime, status: int, received: datetime
+) -> bool:
+    """Whether a clock value is no usable capture time (see the module docstring)."""
+    if status & CLOCK_SUSPECT_BITS:
+        return True
+    limit = session.settings.clock_drift_max_s
+    return limit is not None and abs((meter_time - received).total_seconds()) > limit
+
+
 def clock_reading(
     session: DlmsSession, obis: str, value: axdr.Value, receive_time: datetime
 ) -> Reading:
     when, status = as_datetime(value)
-    doubtful = status & (CLOCK_STATUS_INVALID | CLOCK_STATUS_DOUBTFUL)
+    suspect = clock_suspect(session, when, status, receive_time)
     return _reading(
         meter_id=session.meter_id,
         obis=obis,
         value=when,
-        capture_time=when,
+        # a suspect clock is kept as read, keyed on the receive time like the values
+        capture_time=None if suspect else when,
         receive_time=receive_time,
-        quality=Quality.SUSPECT if doubtful else Quality.OK,
+        quality=Quality.CLOCK_SUSPECT if suspect else Quality.OK,
     )
+
+
+@dataclass(slots=True)
+class _MeterTime:
+    """The capture time the clock of this call gives the other values."""
+
+    when: datetime | None = None
+    suspect: bool = False
+
+    def note(self, reading: Reading) -> None:
+        if self.when is not None or self.suspect or not isinstance(reading.value, datetime):
+            return
+        if reading.quality is Quality.CLOCK_SUSPECT:
+            self.suspect = True
+        else:
+            self.when = reading.value
 
 
 def plain_value(value: axdr.Value) -> Decimal | str:
@@ -122,7 +222,7 @@ def _value_reading(
     attribute: int,
     value: axdr.Value,
     scale: ScalerUnit,
-    meter_time: datetime | None,
+    meter_time: _MeterTime,
     received: datetime,
 ) -> Reading:
     if class_id == objects.CLOCK and attribute == objects.VALUE_ATTRIBUTE:
@@ -137,12 +237,13 @@ def _value_reading(
         obis=obis,
         value=result,
         unit=scale.unit,
-        capture_time=meter_time,
+        capture_time=meter_time.when,
         receive_time=received,
+        quality=Quality.CLOCK_SUSPECT if meter_time.suspect else Quality.OK,
     )
 
 
-async def read_point(session: DlmsSession, point: Point, meter_time: datetime | None) -> Reading:
+async def read_point(session: DlmsSession, point: Point, meter_time: _MeterTime) -> Reading:
     class_id = class_of(point)
     obis = objects.canonical_obis(point.obis)
     _check_readable(class_id, point.attribute, obis)
@@ -150,10 +251,23 @@ async def read_point(session: DlmsSession, point: Point, meter_time: datetime | 
     received = datetime.now(UTC)
     scale = UNSCALED
     if _is_scaled(class_id, point.attribute):
-        scale = await scaler_unit(session, class_id, obis)
+        cached = SCALERS.get(session.meter_id, obis, session.settings.cache_max_age_s)
+        scale = cached or await _read_scaler(session, class_id, obis)
+        scale = await checked_scale(session, class_id, obis, value, scale, fresh=cached is None)
     return _value_reading(
         session, class_id, obis, point.attribute, value, scale, meter_time, received
     )
+
+
+def _rank(point: Point) -> int:
+    """Processing order: the clock (it dates the rest), cumulative energies (a changed scaler
+    shows there and drops the stale scalers before the other registers use them), the rest."""
+    if is_clock(point):
+        return 0
+    return 1 if is_cumulative_energy(objects.canonical_obis(point.obis)) else 2
+
+
+Indexed = Sequence[tuple[int, Point]]
 
 
 async def read_points(session: DlmsSession, points: Sequence[Point]) -> list[Reading]:
@@ -161,46 +275,60 @@ async def read_points(session: DlmsSession, points: Sequence[Point]) -> list[Rea
 
     With GET-with-list (the meter granted multiple-references) the values and the scalers not
     cached yet go in as few requests as `max_list` allows; otherwise one GET per attribute.
+    Readings and failures come back clock first, then in the order of `points`.
     """
-    ordered = sorted(points, key=lambda p: 0 if is_clock(p) else 1)
+    ordered = sorted(enumerate(points), key=lambda item: _rank(item[1]))
     if session.uses_get_list and len(ordered) > 1:
         readings, failures = await _read_listed(session, ordered)
     else:
         readings, failures = await _read_one_by_one(session, ordered)
+    clocks_first = {index: (_rank(point) != 0, index) for index, point in ordered}
+    readings.sort(key=lambda item: clocks_first[item[0]])
+    failures.sort(key=lambda item: clocks_first[item[0]])
     if failures:
         raise PartialRead(
-            readings, failures, fatal=session.broken is not None, meter=session.meter_id
+            [r for _, r in readings],
+            [f for _, f in failures],
+            fatal=session.broken is not None,
+            meter=session.meter_id,
         )
-    return readings
+    return [r for _, r in readings]
 
 
-async def _read_one_by_one(
-    session: DlmsSession, ordered: Sequence[Point]
-) -> tuple[list[Reading], list[DriverError]]:
-    readings: list[Reading] = []
-    failures: list[DriverError] = []
-    meter_time: datetime | None = None
-    for index, point in enumerate(ordered):
+Outcome = tuple[list[tuple[int, Reading]], list[tuple[int, DriverError]]]
+
+
+async def _read_one_by_one(session: DlmsSession, ordered: Indexed) -> Outcome:
+    readings: list[tuple[int, Reading]] = []
+    failures: list[tuple[int, DriverError]] = []
+    meter_time = _MeterTime()
+    for position, (index, point) in enumerate(ordered):
         try:
             reading = await read_point(session, point, meter_time)
         except DriverError as err:
-            failures.append(err.about(meter=session.meter_id, obis=point.obis))
+            failures.append((index, err.about(meter=session.meter_id, obis=point.obis)))
             if session.broken is not None:
                 # the association is gone: the rest cannot be read in this session
-                for rest in ordered[index + 1 :]:
+                for rest_index, rest in ordered[position + 1 :]:
                     failures.append(
-                        type(err)(f"not read: {err.cause}", meter=session.meter_id, obis=rest.obis)
+                        (
+                            rest_index,
+                            type(err)(
+                                f"not read: {err.cause}", meter=session.meter_id, obis=rest.obis
+                            ),
+                        )
                     )
                 break
             continue
-        if is_clock(point) and isinstance(reading.value, datetime):
-            meter_time = reading.value
-        readings.append(reading)
+        if is_clock(point):
+            meter_time.note(reading)
+        readings.append((index, reading))
     return readings, failures
 
 
 @dataclass(frozen=True, slots=True)
 class _Planned:
+    index: int
     class_id: int
     obis: str
     attribute: int
@@ -208,34 +336,36 @@ class _Planned:
     scaler_at: int | None
 
 
-async def _read_listed(
-    session: DlmsSession, ordered: Sequence[Point]
-) -> tuple[list[Reading], list[DriverError]]:
+async def _read_listed(session: DlmsSession, ordered: Indexed) -> Outcome:
     refs: list[AttributeRef] = []
     scaler_refs: dict[str, int] = {}
     plan: list[_Planned] = []
-    failures: list[DriverError] = []
-    for point in ordered:
+    failures: list[tuple[int, DriverError]] = []
+    max_age = session.settings.cache_max_age_s
+    for index, point in ordered:
         class_id = class_of(point)
         obis = objects.canonical_obis(point.obis)
         try:
             _check_readable(class_id, point.attribute, obis)
         except DriverError as err:
-            failures.append(err.about(meter=session.meter_id))
+            failures.append((index, err.about(meter=session.meter_id)))
             continue
         value_at = len(refs)
         refs.append(AttributeRef(class_id, obis, point.attribute))
         scaler_at: int | None = None
-        if _is_scaled(class_id, point.attribute) and (session.meter_id, obis) not in _SCALERS:
+        if (
+            _is_scaled(class_id, point.attribute)
+            and SCALERS.get(session.meter_id, obis, max_age) is None
+        ):
             scaler_at = scaler_refs.get(obis)
             if scaler_at is None:
                 scaler_at = scaler_refs[obis] = len(refs)
                 refs.append(AttributeRef(class_id, obis, _scaler_attribute(class_id)))
-        plan.append(_Planned(class_id, obis, point.attribute, value_at, scaler_at))
+        plan.append(_Planned(index, class_id, obis, point.attribute, value_at, scaler_at))
     results = await session.get_attributes(refs)
     received = datetime.now(UTC)
-    readings: list[Reading] = []
-    meter_time: datetime | None = None
+    readings: list[tuple[int, Reading]] = []
+    meter_time = _MeterTime()
     for item in plan:
         try:
             value = results[item.value_at]
@@ -243,7 +373,15 @@ async def _read_listed(
                 raise value
             scale = UNSCALED
             if _is_scaled(item.class_id, item.attribute):
-                scale = _scaler_from(session, item, results)
+                scale = await _scaler_from(session, item, results)
+                scale = await checked_scale(
+                    session,
+                    item.class_id,
+                    item.obis,
+                    value,
+                    scale,
+                    fresh=item.scaler_at is not None,
+                )
             reading = _value_reading(
                 session,
                 item.class_id,
@@ -255,26 +393,25 @@ async def _read_listed(
                 received,
             )
         except DriverError as err:
-            failures.append(err.about(meter=session.meter_id, obis=item.obis))
+            failures.append((item.index, err.about(meter=session.meter_id, obis=item.obis)))
             continue
-        if item.class_id == objects.CLOCK and isinstance(reading.value, datetime):
-            meter_time = meter_time or reading.value
-        readings.append(reading)
+        if item.class_id == objects.CLOCK and item.attribute == objects.VALUE_ATTRIBUTE:
+            meter_time.note(reading)
+        readings.append((item.index, reading))
     return readings, failures
 
 
-def _scaler_from(
+async def _scaler_from(
     session: DlmsSession, item: _Planned, results: Sequence[axdr.Value | DriverError]
 ) -> ScalerUnit:
-    key = (session.meter_id, item.obis)
-    cached = _SCALERS.get(key)
-    if cached is not None:
-        return cached
-    if item.scaler_at is None:  # pragma: no cover - planned whenever it was not cached
-        raise Unsupported("scaler was not read", obis=item.obis)
-    raw = results[item.scaler_at]
-    if isinstance(raw, DriverError):
-        raise raw
-    result = ScalerUnit.from_value(raw)
-    _SCALERS[key] = result
-    return result
+    if item.scaler_at is not None:
+        raw = results[item.scaler_at]
+        if isinstance(raw, DriverError):
+            raise raw
+        result = ScalerUnit.from_value(raw)
+        SCALERS.put(session.meter_id, item.obis, result)
+        return result
+    # cached when planned (any age since); gone only if a changed scaler dropped the meter's
+    # scalers earlier in this loop, and then it is read again here
+    cached = SCALERS.get(session.meter_id, item.obis)
+    return cached or await _read_scaler(session, item.class_id, item.obis)

@@ -49,6 +49,12 @@ class DlmsSettings(BaseModel):
     # attributes per GET-with-list request (when the meter grants multiple-references); 1 = one
     # GET per attribute
     max_list: int = Field(default=10, ge=1, le=127)
+    # scalers/units and profile capture objects cached longer than this are read again
+    cache_max_age_s: float = Field(default=86_400.0, gt=0)
+    # register values are clock-suspect when the meter's clock is further than this from the
+    # head-end's receive time; None: only the clock's own status byte is checked (the drift
+    # threshold is the head-end's policy, ReadingPolicy.clock_drift_max_s)
+    clock_drift_max_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _check_security(self) -> DlmsSettings:
