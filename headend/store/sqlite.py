@@ -1,63 +1,53 @@
 """SQLite implementation of the store (aiosqlite, WAL journal): the embedded default.
 
-Times are stored as UTC ISO-8601 text with microseconds, so text order is time order. Values keep
-their type: decimals as their exact text (never a float), datetimes as ISO text, others as text.
-One connection serves the process; a lock makes each multi-statement write one transaction.
+Two connections per store, both in autocommit mode with explicit `BEGIN IMMEDIATE` transactions
+(so a writer waits for another process's write lock instead of failing on a stale snapshot):
+
+* the main one, `synchronous=NORMAL`: readings, conflicts, last contact. After a power cut the
+  last commits may be lost, which is fine for data the next read brings again;
+* one for invocation counters, `synchronous=FULL`: a reservation is fsync'd before it returns,
+  because a counter block lost to a power cut would be handed out again (AES-GCM nonce reuse).
+
+A lock per connection makes each multi-statement write one transaction within the process; SQLite's
+own locking (busy timeout 30 s) orders writers of several processes. Every sqlite3 error becomes a
+`StoreError` naming the operation and the database, after the transaction was rolled back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 
-from drivers.contract import Quality, Reading
-from headend.store.base import LastContact, ReadingConflict, SaveResult
+from drivers.contract import Reading
+from headend.store.base import LastContact, ReadingConflict, SaveResult, StoreError
+from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_rows
+from headend.store.rows import READING_COLUMNS, parse_time, reading_rows, row_reading, utc_text
+from headend.store.schema import SCHEMA_VERSION, migrate
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "utc_text"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
-    meter_id      TEXT NOT NULL,
-    obis          TEXT NOT NULL,
-    capture_time  TEXT NOT NULL,   -- the meter's capture time, else the receive time
-    capture_known INTEGER NOT NULL, -- 0: capture_time above is the receive time
-    value_type    TEXT NOT NULL,   -- decimal | datetime | text
-    value         TEXT NOT NULL,
-    unit          TEXT,
-    receive_time  TEXT NOT NULL,
-    quality       TEXT NOT NULL,
-    PRIMARY KEY (meter_id, obis, capture_time)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS readings_by_time ON readings (capture_time);
-CREATE TABLE IF NOT EXISTS counters (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meter_contact (
-    meter_id   TEXT PRIMARY KEY,
-    at         TEXT NOT NULL,
-    ok         INTEGER NOT NULL,
-    error      TEXT,
-    last_ok_at TEXT
-);
-"""
+T = TypeVar("T")
 
-_INSERT_READING = """
-INSERT OR IGNORE INTO readings
-    (meter_id, obis, capture_time, capture_known, value_type, value, unit, receive_time, quality)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+BUSY_TIMEOUT_S = 30.0
 
 # MAX() in the upsert keeps the counter monotonic in one atomic statement.
 _SAVE_COUNTER = """
 INSERT INTO counters (key, value) VALUES (?, ?)
 ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)
+"""
+
+# one statement: the block is taken and its end returned under the write lock, never read first
+_RESERVE_COUNTERS = """
+INSERT INTO counters (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = value + excluded.value
+RETURNING value
 """
 
 _RECORD_CONTACT = """
@@ -71,72 +61,46 @@ ON CONFLICT (meter_id) DO UPDATE SET
 """
 
 
-def utc_text(when: datetime) -> str:
-    """Canonical stored form; a naive datetime is taken as UTC."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _encode_value(value: Decimal | datetime | str) -> tuple[str, str]:
-    if isinstance(value, Decimal):
-        return "decimal", format(value, "f")
-    if isinstance(value, datetime):
-        return "datetime", utc_text(value)
-    return "text", value
-
-
-def _decode_value(kind: str, text: str) -> Decimal | datetime | str:
-    if kind == "decimal":
-        return Decimal(text)
-    if kind == "datetime":
-        return datetime.fromisoformat(text)
-    return text
-
-
-def _row(reading: Reading) -> tuple[Any, ...]:
-    kind, value = _encode_value(reading.value)
-    captured = reading.capture_time or reading.receive_time
-    return (
-        reading.meter_id,
-        reading.obis,
-        utc_text(captured),
-        int(reading.capture_time is not None),
-        kind,
-        value,
-        reading.unit,
-        utc_text(reading.receive_time),
-        reading.quality.value,
-    )
+async def _connect(path: Path, synchronous: str, busy_timeout_s: float) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
+    try:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute(f"PRAGMA synchronous={synchronous}")
+    except BaseException:
+        await db.close()
+        raise
+    return db
 
 
 class SqliteStore:
     """`Store` over one SQLite file. Open with `await SqliteStore.open(path)` or `async with`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, counters: aiosqlite.Connection, path: Path
+    ) -> None:
         self._db = db
+        self._counters = counters
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._counter_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteStore:
+    async def open(cls, path: Path | str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> SqliteStore:
+        """Open (creating or migrating) the file; `StoreError` if it cannot be used."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, timeout=30.0)
+        db: aiosqlite.Connection | None = None
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.executescript(SCHEMA)
-            await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            await db.commit()
-        except BaseException:
-            await db.close()
+            db = await _connect(path, "NORMAL", busy_timeout_s)
+            await migrate(db, path)
+            counters = await _connect(path, "FULL", busy_timeout_s)
+        except BaseException as err:
+            if db is not None:
+                await db.close()
+            if isinstance(err, sqlite3.Error):
+                raise StoreError(f"opening database {path} failed: {err}") from err
             raise
-        return cls(db, path)
+        return cls(db, counters, path)
 
     async def __aenter__(self) -> Self:
         return self
@@ -145,32 +109,82 @@ class SqliteStore:
         await self.close()
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            await self._counters.close()
+        finally:
+            await self._db.close()
+
+    # -- transactions --------------------------------------------------------------------------
+
+    async def _transaction(
+        self,
+        operation: str,
+        db: aiosqlite.Connection,
+        lock: asyncio.Lock,
+        work: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Run `work` in one IMMEDIATE transaction; roll back and raise StoreError on failure."""
+        async with lock:
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                result = await work()
+                await db.execute("COMMIT")
+                return result
+            except BaseException as err:
+                await self._rollback(db)
+                if isinstance(err, sqlite3.Error):
+                    raise self._error(operation, err) from err
+                raise
+
+    @staticmethod
+    async def _rollback(db: aiosqlite.Connection) -> None:
+        if not db.in_transaction:
+            return
+        try:
+            await db.execute("ROLLBACK")
+        except sqlite3.Error:
+            # SQLite already rolled back (e.g. after SQLITE_FULL); nothing more to undo
+            pass
+
+    def _error(self, operation: str, err: sqlite3.Error) -> StoreError:
+        return StoreError(f"{operation} failed on database {self.path}: {err}")
+
+    @asynccontextmanager
+    async def _reading(self, operation: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise self._error(operation, err) from err
 
     # -- readings ------------------------------------------------------------------------------
 
     async def save_readings(self, readings: Sequence[Reading]) -> int:
+        """Store a batch; returns how many were new. Raises StoreError (nothing written)."""
         return (await self.save_batch(readings)).new
 
-    async def conflicts(self, *, meter_id: str | None = None) -> list[ReadingConflict]:
-        return []
-
     async def save_batch(self, readings: Sequence[Reading]) -> SaveResult:
-        return SaveResult(new=await self._save(readings))
-
-    async def _save(self, readings: Sequence[Reading]) -> int:
         if not readings:
-            return 0
-        rows = [_row(r) for r in readings]
-        async with self._write_lock:
-            before = self._db.total_changes
-            try:
-                await self._db.executemany(_INSERT_READING, rows)
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
-            return self._db.total_changes - before
+            return SaveResult(new=0)
+        rows = reading_rows(readings)
+        now = utc_text(datetime.now(UTC))
+        new, conflicts = await self._transaction(
+            f"saving {len(rows)} readings",
+            self._db,
+            self._write_lock,
+            lambda: insert_rows(self._db, rows, now),
+        )
+        return SaveResult(new=new, conflicts=conflicts)
+
+    async def conflicts(self, *, meter_id: str | None = None) -> list[ReadingConflict]:
+        where, params = ("WHERE meter_id = ?", (meter_id,)) if meter_id is not None else ("", ())
+        query = (
+            f"SELECT {CONFLICT_COLUMNS} FROM reading_conflicts {where} "
+            "ORDER BY first_seen, meter_id, obis, capture_time, new_value"
+        )
+        async with self._reading("listing reading conflicts"):
+            async with self._db.execute(query, params) as cursor:
+                rows = await cursor.fetchall()
+        return [conflict_from_row(row) for row in rows]
 
     async def readings(
         self,
@@ -194,23 +208,12 @@ class SqliteStore:
             params.append(utc_text(until))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
-            "SELECT meter_id, obis, capture_time, capture_known, value_type, value, unit, "
-            f"receive_time, quality FROM readings {where} ORDER BY meter_id, obis, capture_time"
+            f"SELECT {READING_COLUMNS} FROM readings {where} ORDER BY meter_id, obis, capture_time"
         )
-        async with self._db.execute(query, params) as cursor:
-            rows = await cursor.fetchall()
-        return [
-            Reading(
-                meter_id=row[0],
-                obis=row[1],
-                capture_time=datetime.fromisoformat(row[2]) if row[3] else None,
-                value=_decode_value(row[4], row[5]),
-                unit=row[6],
-                receive_time=datetime.fromisoformat(row[7]),
-                quality=Quality(row[8]),
-            )
-            for row in rows
-        ]
+        async with self._reading("listing readings"):
+            async with self._db.execute(query, params) as cursor:
+                rows = await cursor.fetchall()
+        return [row_reading(row) for row in rows]
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         params: tuple[str, ...] = ()
@@ -218,33 +221,41 @@ class SqliteStore:
             query = "SELECT COUNT(*) FROM readings"
         else:
             query, params = "SELECT COUNT(*) FROM readings WHERE meter_id = ?", (meter_id,)
-        async with self._db.execute(query, params) as cursor:
-            row = await cursor.fetchone()
+        async with self._reading("counting readings"):
+            async with self._db.execute(query, params) as cursor:
+                row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
     # -- counters ------------------------------------------------------------------------------
 
     async def load_counter(self, key: str) -> int | None:
-        async with self._db.execute("SELECT value FROM counters WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
+        async with self._reading(f"loading counter {key!r}"):
+            query = "SELECT value FROM counters WHERE key = ?"
+            async with self._counters.execute(query, (key,)) as cursor:
+                row = await cursor.fetchone()
         return None if row is None else int(row[0])
-
-    async def reserve_counters(self, key: str, count: int) -> int:
-        async with self._write_lock:
-            await self._db.execute(
-                "INSERT INTO counters (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
-                (key, count),
-            )
-            await self._db.commit()
-        return (await self.load_counter(key) or count) - count
 
     async def save_counter(self, key: str, value: int) -> None:
         if value < 0:
             raise ValueError(f"counter {key!r} cannot be negative")
-        async with self._write_lock:
-            await self._db.execute(_SAVE_COUNTER, (key, value))
-            await self._db.commit()
+
+        async def work() -> None:
+            await self._counters.execute(_SAVE_COUNTER, (key, value))
+
+        await self._transaction(f"saving counter {key!r}", self._counters, self._counter_lock, work)
+
+    async def reserve_counters(self, key: str, count: int) -> int:
+        if count < 1:
+            raise ValueError(f"reserve at least one value of counter {key!r}, not {count}")
+
+        async def work() -> int:
+            async with self._counters.execute(_RESERVE_COUNTERS, (key, count)) as cursor:
+                rows = list(await cursor.fetchall())
+            return int(rows[0][0]) - count
+
+        return await self._transaction(
+            f"reserving counter {key!r}", self._counters, self._counter_lock, work
+        )
 
     # -- meters' last contact ------------------------------------------------------------------
 
@@ -252,9 +263,13 @@ class SqliteStore:
         self, meter_id: str, *, at: datetime, ok: bool, error: str | None = None
     ) -> None:
         params = {"meter_id": meter_id, "at": utc_text(at), "ok": int(ok), "error": error}
-        async with self._write_lock:
+
+        async def work() -> None:
             await self._db.execute(_RECORD_CONTACT, params)
-            await self._db.commit()
+
+        await self._transaction(
+            f"recording contact of {meter_id}", self._db, self._write_lock, work
+        )
 
     async def last_contact(self, meter_id: str) -> LastContact | None:
         contacts = await self._contacts("WHERE meter_id = ?", (meter_id,))
@@ -265,15 +280,16 @@ class SqliteStore:
 
     async def _contacts(self, where: str, params: tuple[Any, ...]) -> list[LastContact]:
         query = f"SELECT meter_id, at, ok, error, last_ok_at FROM meter_contact {where}"
-        async with self._db.execute(query + " ORDER BY meter_id", params) as cursor:
-            rows = await cursor.fetchall()
+        async with self._reading("listing last contacts"):
+            async with self._db.execute(query + " ORDER BY meter_id", params) as cursor:
+                rows = await cursor.fetchall()
         return [
             LastContact(
                 meter_id=row[0],
                 at=datetime.fromisoformat(row[1]),
                 ok=bool(row[2]),
                 error=row[3],
-                last_ok_at=_parse_time(row[4]),
+                last_ok_at=parse_time(row[4]),
             )
             for row in rows
         ]

@@ -1,0 +1,95 @@
+"""Batch ingest of readings into SQLite: idempotent, with conflicts kept instead of dropped.
+
+The fast path is one `INSERT OR IGNORE` executemany: a batch of new readings costs nothing more.
+Only when the row count shows that some rows were ignored are the batch's keys looked up (one
+query per chunk, on the primary key) to tell a repeat of a stored value (not new, not a conflict)
+from a different value for the same key (a conflict: the stored value stays, the new one goes to
+`reading_conflicts` and is returned). The caller runs this inside one write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from headend.store.base import ReadingConflict
+from headend.store.rows import CAPTURE, KIND, METER, OBIS, READING_COLUMNS, RECEIVED, UNIT, VALUE
+
+_INSERT_READING = f"INSERT OR IGNORE INTO readings ({READING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+
+_KEEP_CONFLICT = """
+INSERT INTO reading_conflicts
+    (meter_id, obis, capture_time, stored_value, new_value, unit, receive_time, first_seen,
+     last_seen)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (meter_id, obis, capture_time, new_value) DO UPDATE SET last_seen = excluded.last_seen
+"""
+
+CONFLICT_COLUMNS = "meter_id, obis, capture_time, stored_value, new_value, unit, receive_time"
+
+# keys per lookup query: 3 parameters each, well under SQLite's 32766-parameter limit
+_LOOKUP_CHUNK = 2000
+
+Key = tuple[str, str, str]
+
+
+async def insert_rows(
+    db: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]], now: str
+) -> tuple[int, list[ReadingConflict]]:
+    """Insert reading rows; returns (rows new to the store, conflicts). Inside a transaction."""
+    before = db.total_changes
+    await db.executemany(_INSERT_READING, rows)
+    new = db.total_changes - before
+    if new == len(rows):
+        return new, []
+    stored = await _stored_values(db, rows)
+    kept: list[tuple[Any, ...]] = []
+    seen: set[tuple[Key, str]] = set()
+    for row in rows:
+        key: Key = (row[METER], row[OBIS], row[CAPTURE])
+        kind, value = stored[key]
+        if (kind, value) == (row[KIND], row[VALUE]) or (key, row[VALUE]) in seen:
+            continue
+        seen.add((key, row[VALUE]))
+        kept.append((*key, value, row[VALUE], row[UNIT], row[RECEIVED], now, now))
+    if kept:
+        await db.executemany(_KEEP_CONFLICT, kept)
+    return new, [conflict_from_row(row) for row in kept]
+
+
+async def _stored_values(
+    db: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]]
+) -> dict[Key, tuple[str, str]]:
+    keys = list(dict.fromkeys((row[METER], row[OBIS], row[CAPTURE]) for row in rows))
+    found: dict[Key, tuple[str, str]] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start : start + _LOOKUP_CHUNK]
+        values = ",".join("(?,?,?)" for _ in chunk)
+        # CROSS JOIN keeps the keys as the outer loop: one primary-key search per key. (A row-value
+        # `IN (VALUES ...)` is planned as a scan of the whole table.)
+        query = (
+            "SELECT r.meter_id, r.obis, r.capture_time, r.value_type, r.value "
+            f"FROM (VALUES {values}) AS k CROSS JOIN readings AS r "
+            "ON r.meter_id = k.column1 AND r.obis = k.column2 AND r.capture_time = k.column3"
+        )
+        params = [part for key in chunk for part in key]
+        async with db.execute(query, params) as cursor:
+            for meter_id, obis, capture, kind, value in await cursor.fetchall():
+                found[(meter_id, obis, capture)] = (kind, value)
+    return found
+
+
+def conflict_from_row(row: Sequence[Any]) -> ReadingConflict:
+    """A conflict from a row in `CONFLICT_COLUMNS` order."""
+    return ReadingConflict(
+        meter_id=row[0],
+        obis=row[1],
+        capture_time=datetime.fromisoformat(row[2]),
+        stored_value=row[3],
+        new_value=row[4],
+        unit=row[5],
+        receive_time=datetime.fromisoformat(row[6]),
+    )
