@@ -22,6 +22,7 @@ from drivers.contract import (
     CounterStore,
     PartialRead,
     Point,
+    Quality,
     Reading,
 )
 from drivers.dlt645.bcd import decode_bcd, decode_datetime
@@ -110,9 +111,30 @@ class Dlt645Session:
             except DriverError as exc:
                 failures.append(exc.about(meter=self.meter_id, obis=obis))
                 fatal = isinstance(exc, (Timeout, ChannelDown))
+        readings = self._clock_rule(readings)
         if failures:
             raise PartialRead(readings, failures, fatal=fatal, meter=self.meter_id)
         return readings
+
+    def _clock_rule(self, readings: list[Reading]) -> list[Reading]:
+        """A clock read further than `clock_drift_max_s` from the receive time is clock-suspect
+        and keyed on the receive time (a stuck clock would repeat its key). The daily-freeze
+        values read with it are clock-suspect too but keep their stamp: it names the freeze."""
+        limit = self.settings.clock_drift_max_s
+        clock = next((r for r in readings if r.obis == CLOCK_OBIS), None)
+        if limit is None or clock is None or not isinstance(clock.value, datetime):
+            return readings
+        if abs((clock.value - clock.receive_time).total_seconds()) <= limit:
+            return readings
+        suspect = {"quality": Quality.CLOCK_SUSPECT}
+        return [
+            r.model_copy(update={**suspect, "capture_time": None})
+            if r is clock
+            else r.model_copy(update=suspect)
+            if r.capture_time is not None
+            else r
+            for r in readings
+        ]
 
     async def read_profile(self, profile: Point, start: datetime, end: datetime) -> list[Reading]:
         """The daily freezes (05 06 xx nn, newest first in the meter) captured in [start, end].

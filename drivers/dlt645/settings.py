@@ -55,6 +55,12 @@ class Dlt645Settings(BaseModel):
         "1C (direct close, not supported by every meter)",
     )
     command_validity_s: int = Field(default=600, ge=1, le=86_400)
+    clock_drift_max_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="a clock read further than this from the head-end's time is clock-suspect "
+        "(None: not checked; the head-end passes ReadingPolicy.clock_drift_max_s)",
+    )
 
     @field_validator("address")
     @classmethod

@@ -107,6 +107,12 @@ class SimulatedMeter:
         self.limit_w: float | None = None
         # The meter's own clock error: a time sync moves this meter's clock, not the shared one.
         self.clock_offset = timedelta(0)
+        # Clock status byte the meter reports with its time (IEC 62056-6-2: 0x01 invalid value,
+        # 0x02 doubtful value, 0x04 different clock base, 0x08 invalid clock status); a fault knob.
+        self.clock_status = 0
+        # Register resolution by OBIS code as 10^scaler of the base unit, where a
+        # re-parametrisation changed the protocol's default; servers re-express raw values in it.
+        self.scalers: dict[str, int] = {}
         self.import_wh = [0.0, 0.0, 0.0, 0.0]
         self.export_wh = 0.0
         self.load_profile: deque[ProfileRow] = deque(maxlen=profile_depth)

@@ -225,6 +225,12 @@ class ReadingPolicy(_Model):
     )
     breaker_backoff_s: float = Field(default=30.0, gt=0, description="first open period")
     breaker_backoff_max_s: float = Field(default=600.0, gt=0)
+    clock_drift_max_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="a meter clock further than this from the head-end's time makes the values "
+        "read with it clock-suspect, keyed on the receive time",
+    )
 
 
 class Simulation(_Model):

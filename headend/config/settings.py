@@ -43,6 +43,7 @@ def meter_settings(config: HeadendConfig, meter_id: str) -> AnySettings:
         "server_physical": meter.server_physical,
         "auth": meter.auth,
         "cipher": meter.cipher,
+        "clock_drift_max_s": fleet.reading.clock_drift_max_s,
     }
     if meter.timeout_s is not None:
         fields["timeout_s"] = meter.timeout_s
@@ -89,7 +90,11 @@ def _other_settings(
             )
         from drivers.dlt645.settings import Dlt645Settings
 
-        return Dlt645Settings(**fields, address=meter.address)
+        return Dlt645Settings(
+            **fields,
+            address=meter.address,
+            clock_drift_max_s=config.fleet.reading.clock_drift_max_s,
+        )
     except ValidationError as exc:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"

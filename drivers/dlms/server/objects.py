@@ -12,6 +12,9 @@ thousands costs no per-meter object memory. Registers (class 3) and their scaler
 | 1.0.31/51/71.7.0             | current L1..L3        | double-long-unsigned | -3     | A(33)  |
 | 1.0.14.7.0                   | frequency             | long-unsigned        | -2     | Hz(44) |
 
+`set_register_scaler` re-parametrises a register of one meter (its `SimulatedMeter.scalers`);
+the clock reports the meter's `clock_status` in its date-time and in attribute 4.
+
 Limiter (class 71): threshold_active (attr 3) and threshold_normal (attr 4) are both settable and
 both set the physics limit, in W as double-long-unsigned; 0 means "no limit".
 Disconnect control (class 70): methods 1 remote_disconnect and 2 remote_reconnect.
@@ -121,11 +124,12 @@ def _scaled(meter: SimulatedMeter, obis: str, scaler: int) -> int:
 
 
 def _register(obis: str, scaler: int, unit: int, encode: Callable[[int], v.Data]) -> CosemObject:
+    # `scaler` is the table's default; a meter's own `scalers` (a re-parametrisation) win
     def value(meter: SimulatedMeter) -> v.Data:
-        return encode(_scaled(meter, obis, scaler))
+        return encode(_scaled(meter, obis, meter.scalers.get(obis, scaler)))
 
-    def scaler_unit(_meter: SimulatedMeter) -> v.Data:
-        return v.structure(v.integer(scaler), v.enum(unit))
+    def scaler_unit(meter: SimulatedMeter) -> v.Data:
+        return v.structure(v.integer(meter.scalers.get(obis, scaler)), v.enum(unit))
 
     return CosemObject(REGISTER, obis, getters={2: value, 3: scaler_unit})
 
@@ -155,6 +159,19 @@ def _registers() -> list[CosemObject]:
     return out
 
 
+def set_register_scaler(meter: SimulatedMeter, obis: str, scaler: int) -> None:
+    """Re-parametrise one register of `meter`: from now on it reports its value at resolution
+    10^scaler (attribute 3 says so, attribute 2 is the same physical quantity re-expressed, and
+    so are the profile columns capturing it), as a meter re-parametrised in the field does."""
+    found = OBJECTS.get(obis)
+    if found is None or found.class_id != REGISTER:
+        raise ValueError(f"{obis} is no register of the simulated meter")
+    if not -128 <= scaler <= 127:
+        raise ValueError("a scaler is an integer (-128..127)")
+    meter.sync()
+    meter.scalers[obis] = scaler
+
+
 # -- clock -----------------------------------------------------------------------------------
 
 _WILDCARD_DATETIME = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff"
@@ -162,7 +179,7 @@ _WILDCARD_DATETIME = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff"
 
 def _clock_time(meter: SimulatedMeter) -> v.Data:
     meter.sync()
-    return v.octets(v.datetime_octets(meter.now()))
+    return v.octets(v.datetime_octets(meter.now(), meter.clock_status))
 
 
 def _set_clock(meter: SimulatedMeter, value: Any) -> None:
@@ -176,7 +193,7 @@ def _clock() -> CosemObject:
         getters={
             2: _clock_time,
             3: lambda _m: v.long(0),  # time zone: UTC
-            4: lambda _m: v.unsigned(0),
+            4: lambda m: v.unsigned(m.clock_status),
             5: lambda _m: v.octets(_WILDCARD_DATETIME),
             6: lambda _m: v.octets(_WILDCARD_DATETIME),
             7: lambda _m: v.integer(0),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from dlms_cosem import dlms_data
@@ -67,17 +68,26 @@ class ProfileSpec:
 
 def _load_profile_rows(meter: SimulatedMeter) -> list[Row]:
     meter.sync()
+    # the columns capture the registers, so they carry the registers' resolution
+    import_scaler = meter.scalers.get(IMPORT_TOTAL, 0)
+    export_scaler = meter.scalers.get(EXPORT_TOTAL, 0)
     return [
         (
             row.clock,
             [
                 v.octets(v.datetime_octets(row.clock)),
-                v.double_long_unsigned(int(row.import_wh)),
-                v.double_long_unsigned(int(row.export_wh)),
+                v.double_long_unsigned(_raw(row.import_wh, import_scaler)),
+                v.double_long_unsigned(_raw(row.export_wh, export_scaler)),
             ],
         )
         for row in meter.load_profile
     ]
+
+
+def _raw(wh: Decimal, scaler: int) -> int:
+    if scaler == 0:
+        return int(wh)
+    return int(wh.scaleb(-scaler).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def _event_rows(meter: SimulatedMeter) -> list[Row]:

@@ -84,15 +84,15 @@ class _Boolean(dlms_data.BooleanData):  # type: ignore[misc]
         return b"\xff" if self.value else b"\x00"
 
 
-def datetime_octets(when: datetime) -> bytes:
-    """The 12-byte COSEM date-time of an instant, in UTC with deviation 0."""
+def datetime_octets(when: datetime, status: int = 0) -> bytes:
+    """The 12-byte COSEM date-time of an instant, in UTC with deviation 0 and clock `status`."""
     t = when.astimezone(UTC)
     return (
         t.year.to_bytes(2, "big")
         + bytes([t.month, t.day, t.isoweekday(), t.hour, t.minute, t.second])
         + bytes([t.microsecond // 10_000])
         + (0).to_bytes(2, "big", signed=True)
-        + b"\x00"  # clock status: ok
+        + bytes([status & 0xFF])
     )
 
 
