@@ -2,13 +2,15 @@
 
 A job is a plain pydantic model holding only ids, the plan and the time window, never settings
 or secrets, so the same job can later travel over a distributed queue to another head-end node,
-which resolves the meters against its own configuration and key store.
+which resolves the meters against its own configuration and key store. `lane` says whether it is
+bulk reading or an on-demand read / command ("priority": served before queued bulk sessions).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +29,7 @@ class ChannelJob(BaseModel):
     plan: ReadingPlan
     policy: ReadingPolicy = Field(default_factory=ReadingPolicy)
     concurrency: int = Field(default=1, ge=1, description="sessions at once on this channel")
+    lane: Literal["bulk", "priority"] = "bulk"
     profile_start: datetime | None = None
     profile_end: datetime | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -39,11 +42,13 @@ def plan_jobs(
     *,
     now: datetime | None = None,
     window: tuple[datetime, datetime] | None = None,
+    lane: Literal["bulk", "priority"] = "bulk",
 ) -> list[ChannelJob]:
     """One job per channel, in the order channels first appear among the selected meters.
 
     The profile window is fixed here (`now - plan.profile_window .. now`), so a job read late
     or retried elsewhere still asks for the same interval. An explicit `window` replaces it.
+    Linear in the meters selected (the fleet's index resolves ids and channels).
     """
     selected = fleet.meters if meter_ids is None else [fleet.meter(m) for m in meter_ids]
     now = now or datetime.now(UTC)
@@ -54,15 +59,21 @@ def plan_jobs(
     end: datetime | None = None
     if plan.profile is not None:
         start, end = window or (now - plan.profile_window, now)
+    # Every field below is already valid (the fleet was validated): construct without
+    # re-validating, which is most of the cost for a 100,000-meter fleet.
     return [
-        ChannelJob(
+        ChannelJob.model_construct(
+            schema_version=JOB_SCHEMA_VERSION,
+            job_id=uuid.uuid4().hex,
             channel_id=channel_id,
             meter_ids=ids,
             plan=plan,
             policy=fleet.reading,
             concurrency=fleet.concurrency(channel_id),
+            lane=lane,
             profile_start=start,
             profile_end=end,
+            created_at=now,
         )
         for channel_id, ids in by_channel.items()
     ]

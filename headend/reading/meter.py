@@ -1,10 +1,12 @@
-"""Read one meter for a job: open a session, read the plan's points and profile, retry with backoff.
+"""Reading one meter: what is still to read, one attempt through its channel, the final report.
 
-Every reading obtained goes to the sink at once, so nothing already read is lost when a later
-request or attempt fails. A retry asks only for what is still missing. Refusals by the meter
-(object unavailable, unsupported) and failed authentication are final: repeating them cannot help
-(and a wrong key would only burn invocation counters). Each attempt runs under a hang guard
-(`policy.meter_budget_s`) on top of the driver's own per-reply deadlines.
+Every reading obtained goes to the sink at once (through `Saver`), so nothing already read is lost
+when a later request or attempt fails. A retry asks only for what is still missing. Refusals by the
+meter (object unavailable, unsupported) and failed authentication are final: repeating them cannot
+help (and a wrong key would only burn invocation counters). Each attempt runs under a hang guard
+(`policy.meter_budget_s`) on top of the driver's own per-reply deadlines; the guard starts once the
+session holds its channel, so waiting for the turn never counts against the meter. Retries are
+scheduled by the executor (back of the channel's queue, after a backoff), never slept here.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from drivers.channel import BreakerOpen, BreakerPolicy, Channel, ChannelRegistry, ChannelSpec, Lane
 from drivers.contract import CounterStore, PartialRead, Point, Reading
 from drivers.errors import AuthenticationFailed, DriverError, ObjectUnavailable, Unsupported
-from drivers.registry import AnySettings, default_points, open_meter_session, supported_obis
+from drivers.registry import AnySettings, default_points, supported_obis
 from headend.config.fleet import ReadingPlan, ReadingPolicy
 from headend.reading.report import MeterReport, MeterStatus, PointFailure
+from headend.reading.saving import Saver
 from headend.store.base import ContactLog, ReadingSink
 
 SettingsResolver = Callable[[str], AnySettings]
@@ -37,7 +41,7 @@ def reason_of(err: BaseException) -> str:
 
 
 class MeterRead:
-    """The state of reading one meter across attempts."""
+    """The state of reading one meter across attempts (and its place in the channel's queue)."""
 
     def __init__(
         self,
@@ -46,7 +50,7 @@ class MeterRead:
         plan: ReadingPlan,
         points: list[Point],
         window: tuple[datetime, datetime] | None,
-        sink: ReadingSink,
+        saver: Saver,
     ) -> None:
         self.meter_id = meter_id
         self.channel_id = channel_id
@@ -54,39 +58,76 @@ class MeterRead:
         self.remaining = list(points)
         self.profile_pending = plan.profile is not None and window is not None
         self.window = window
-        self.sink = sink
+        self.saver = saver
         self.failures: dict[str, str] = {}
         self.readings = 0
         self.stored = 0
+        self.conflicts = 0
+        self.attempts = 0
+        self.skipped: list[str] = []
+        self.settings: AnySettings | None = None
+        self.last_error: BaseException | None = None
+        self.not_before = 0.0  # loop time before which a retry must not start
+        self.started = time.monotonic()
+
+    def prepare(self, resolve: SettingsResolver) -> bool:
+        """Resolve the settings and what to ask; False (error kept) for a config problem."""
+        try:
+            settings = resolve(self.meter_id)
+            self.remaining, with_profile, self.skipped = applicable(
+                self.plan, self.remaining, settings
+            )
+        except Exception as exc:  # a config problem fails this meter only
+            self.last_error = exc
+            return False
+        self.profile_pending = self.profile_pending and with_profile
+        self.settings = settings
+        return True
 
     async def keep(self, readings: list[Reading]) -> None:
         if readings:
             self.readings += len(readings)
-            self.stored += await self.sink.save_readings(readings)
+            new, conflicts = await self.saver.save(readings)
+            self.stored += new
+            self.conflicts += conflicts
 
     async def attempt(
-        self, settings: AnySettings, counters: CounterStore | None, budget_s: float
+        self,
+        channel: Channel,
+        counters: CounterStore | None,
+        budget_s: float,
+        lane: Lane = "bulk",
     ) -> None:
-        """One session; raises the error that ended it early (after keeping what was read)."""
+        """One session through the channel; raises the error that ended it early (after keeping
+        what was read). `BreakerOpen` when the channel is down (no attempt is counted)."""
+        assert self.settings is not None
+        self.attempts += 1
+        entered = False
         try:
-            async with asyncio.timeout(budget_s):
-                session = await open_meter_session(
-                    settings, meter_id=self.meter_id, counters=counters
-                )
-                async with session:
-                    if self.remaining:
-                        await self._read_points(session.read)
-                    if self.profile_pending and self.window is not None:
-                        assert self.plan.profile is not None
-                        rows = await session.read_profile(
-                            Point(obis=self.plan.profile), self.window[0], self.window[1]
-                        )
-                        self.profile_pending = False
-                        await self.keep(rows)
-        except TimeoutError:
-            raise DriverError(
-                f"no result within the meter's budget of {budget_s:g} s", meter=self.meter_id
-            ) from None
+            async with channel.session(
+                self.settings, meter_id=self.meter_id, counters=counters, lane=lane
+            ) as session:
+                entered = True
+                try:
+                    async with asyncio.timeout(budget_s):
+                        if self.remaining:
+                            await self._read_points(session.read)
+                        if self.profile_pending and self.window is not None:
+                            assert self.plan.profile is not None
+                            rows = await session.read_profile(
+                                Point(obis=self.plan.profile), self.window[0], self.window[1]
+                            )
+                            self.profile_pending = False
+                            await self.keep(rows)
+                except TimeoutError:
+                    raise DriverError(
+                        f"no result within the meter's budget of {budget_s:g} s",
+                        meter=self.meter_id,
+                    ) from None
+        except BreakerOpen:
+            if not entered:
+                self.attempts -= 1  # refused before the wire: not an attempt on the meter
+            raise
 
     async def _read_points(self, read: Callable[[list[Point]], Awaitable[list[Reading]]]) -> None:
         try:
@@ -115,6 +156,39 @@ class MeterRead:
         if self.profile_pending and self.plan.profile is not None:
             self.failures.setdefault(self.plan.profile, reason)
         return [PointFailure(obis=o, reason=r) for o, r in self.failures.items()]
+
+    async def report(self, contacts: ContactLog | None) -> MeterReport:
+        """The final report (and the meter's last contact, when an attempt was made)."""
+        last_error = self.last_error
+        failures = self.finish(last_error)
+        if not failures:
+            status = MeterStatus.OK
+        elif self.readings:
+            status = MeterStatus.PARTIAL
+        else:
+            status = MeterStatus.FAILED
+        if contacts is not None and self.attempts:
+            error = reason_of(last_error) if last_error else None
+            try:
+                await contacts.record_contact(
+                    self.meter_id, at=datetime.now(UTC), ok=last_error is None, error=error
+                )
+            except Exception as exc:  # bookkeeping only: the readings matter more
+                LOG.warning("meter %s: cannot record the contact: %s", self.meter_id, exc)
+        return MeterReport(
+            meter_id=self.meter_id,
+            channel_id=self.channel_id,
+            status=status,
+            readings=self.readings,
+            stored=self.stored,
+            conflicts=self.conflicts,
+            attempts=self.attempts,
+            failures=failures,
+            skipped=self.skipped,
+            error=reason_of(last_error) if last_error else None,
+            cause=cause_of(last_error) if last_error else None,
+            duration_s=time.monotonic() - self.started,
+        )
 
 
 def _first_fatal(partial: PartialRead) -> DriverError:
@@ -182,57 +256,36 @@ async def read_meter(
     sink: ReadingSink,
     contacts: ContactLog | None = None,
     counters: CounterStore | None = None,
+    channel: Channel | None = None,
+    lane: Lane = "bulk",
 ) -> MeterReport:
-    """Read one meter with retries; never raises for a meter problem, reports it instead."""
-    started = time.monotonic()
-    state = MeterRead(meter_id, channel_id, plan, points, window, sink)
-    last_error: BaseException | None = None
-    attempts = 0
-    skipped: list[str] = []
-    try:
-        settings = resolve(meter_id)
-        state.remaining, with_profile, skipped = applicable(plan, points, settings)
-        state.profile_pending = state.profile_pending and with_profile
-    except Exception as exc:  # a config problem fails this meter only
-        last_error = exc
-    else:
-        while True:
-            attempts += 1
-            try:
-                await state.attempt(settings, counters, policy.meter_budget_s)
-                last_error = None
-                break
-            except DriverError as err:
-                last_error = err
-                if isinstance(err, _FINAL) or attempts > policy.retries:
-                    break
-            except Exception as exc:  # a driver bug: fail this meter, keep the others going
-                LOG.exception("meter %s: unexpected error", meter_id)
-                last_error = exc
-                break
-            await asyncio.sleep(backoff_delay(policy, attempts))
-    failures = state.finish(last_error)
-    if not failures:
-        status = MeterStatus.OK
-    elif state.readings:
-        status = MeterStatus.PARTIAL
-    else:
-        status = MeterStatus.FAILED
-    if contacts is not None and attempts:
-        error = reason_of(last_error) if last_error else None
-        await contacts.record_contact(
-            meter_id, at=datetime.now(UTC), ok=last_error is None, error=error
-        )
-    return MeterReport(
-        meter_id=meter_id,
-        channel_id=channel_id,
-        status=status,
-        readings=state.readings,
-        stored=state.stored,
-        attempts=attempts,
-        failures=failures,
-        skipped=skipped,
-        error=reason_of(last_error) if last_error else None,
-        cause=cause_of(last_error) if last_error else None,
-        duration_s=time.monotonic() - started,
+    """Read one meter with retries; never raises for a meter problem, reports it instead.
+
+    Without a `channel`, the meter gets a channel of its own (an ad-hoc read of one device URL).
+    """
+    from headend.reading.executor import run_queue
+
+    if channel is None:
+        registry = ChannelRegistry(max_sessions=1, breaker=breaker_policy(policy))
+        channel = registry.channel(ChannelSpec(channel_id))
+    saver = Saver(sink)
+    state = MeterRead(meter_id, channel_id, plan, points, window, saver)
+    reports = await run_queue(
+        [state],
+        channel,
+        policy=policy,
+        resolve=resolve,
+        contacts=contacts,
+        counters=counters,
+        lane=lane,
+    )
+    await saver.flush()
+    return reports[0]
+
+
+def breaker_policy(policy: ReadingPolicy) -> BreakerPolicy:
+    return BreakerPolicy(
+        failures=policy.breaker_failures,
+        backoff_s=policy.breaker_backoff_s,
+        backoff_max_s=policy.breaker_backoff_max_s,
     )

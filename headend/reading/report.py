@@ -29,6 +29,9 @@ class MeterReport(BaseModel):
     status: MeterStatus
     readings: int = 0
     stored: int = Field(default=0, description="new rows in the store (re-reads are not new)")
+    conflicts: int = Field(
+        default=0, description="readings whose key is stored with another value (kept apart)"
+    )
     attempts: int = 0
     failures: list[PointFailure] = Field(default_factory=list)
     skipped: list[str] = Field(
@@ -69,6 +72,10 @@ class RunReport(BaseModel):
     @property
     def stored(self) -> int:
         return sum(m.stored for m in self.meters)
+
+    @property
+    def conflicts(self) -> int:
+        return sum(m.conflicts for m in self.meters)
 
     @property
     def all_ok(self) -> bool:
