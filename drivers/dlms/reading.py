@@ -53,8 +53,10 @@ _ENERGY_C = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16})
 
 
 def forget_scalers(meter_id: str) -> None:
-    """Drop cached scalers of a meter (after a reparametrisation or a meter exchange)."""
+    """Drop cached scalers of a meter and the energies last seen from it (after a
+    reparametrisation or a meter exchange; `forget_meter` drops its capture objects too)."""
     SCALERS.forget(meter_id)
+    LAST_ENERGY.forget(meter_id)
 
 
 @functools.lru_cache(maxsize=4096)
