@@ -3,7 +3,9 @@ Modbus and DL/T 645, as declared in the fleet file).
 
 `demo` starts the simulated fleet on free loopback ports, reads it through the fleet config with
 the reading service, stores the readings in SQLite and prints a summary. `simulate` serves the
-fleet on the configured ports until Ctrl-C, for `headend read --config` from another shell.
+fleet on the configured ports until Ctrl-C, for `headend read --config` from another shell;
+with `--meters N` it generates a fleet (headend.simulation.generator), serves it and writes its
+fleet file.
 """
 
 from __future__ import annotations
@@ -13,17 +15,22 @@ import asyncio
 import contextlib
 import signal
 from collections import Counter
+from pathlib import Path
 
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from drivers.channel.fdlimit import raise_open_files_limit
 from headend.cli.output import console, meters_table, protocols_table, summary_table
 from headend.cli.read import UsageError
 from headend.config import HeadendConfig, ReadingPlan, load_config
-from headend.config.fleet import DlmsMeter, Dlt645Meter, ModbusMeter
+from headend.config.fleet import DlmsMeter, Dlt645Meter, ModbusMeter, TcpChannel
 from headend.reading import MeterReport, MeterStatus, ReadingService
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
+from headend.simulation.generated import GeneratedFleet, generated_fleet
+from headend.simulation.generator import FleetShape, counts
 from headend.store import SqliteStore
 
 DEFAULT_DB = "var/demo.sqlite3"
@@ -112,9 +119,17 @@ async def run_demo(args: argparse.Namespace) -> int:
 
 
 async def run_simulate(args: argparse.Namespace) -> int:
+    raise_open_files_limit()  # every connection the head-end opens is a socket here too
+    stop = _stop_on_signals()
+    if args.meters is not None:
+        return await _simulate_generated(args, stop)
+    if args.config is None:
+        raise UsageError("give --config FILE (a fleet file) or --meters N (a generated fleet)")
     config = load_config(args.config)
     out = console()
-    async with simulated_fleet(config, configured_ports=True, host=args.host) as (sim, served):
+    async with simulated_fleet(
+        config, configured_ports=True, host=args.host, response_delay_s=args.latency_ms / 1000
+    ) as (sim, served):
         table = Table(title=f"simulated fleet from {config.path} (Ctrl-C stops)")
         for column in ("meter", "protocol", "channel", "endpoint", "framing", "address", "auth"):
             table.add_column(column)
@@ -131,14 +146,103 @@ async def run_simulate(args: argparse.Namespace) -> int:
                 auth,
             )
         out.print(table)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     out.print("simulator stopped")
     return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM: the simulator then shuts down cleanly, exit 0."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _simulate_generated(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    if args.config is not None:
+        raise UsageError("--meters generates a fleet: give --write-config FILE, not --config")
+    if args.write_config is None:
+        raise UsageError("--meters needs --write-config FILE (where the fleet file goes)")
+    if args.latency_ms < 0:
+        raise UsageError("--latency-ms must be >= 0")
+    try:
+        shape = FleetShape(
+            meters=args.meters,
+            concentrators=args.concentrators,
+            meters_per_concentrator=args.meters_per_concentrator,
+            modbus_gateways=args.modbus_gateways,
+            units_per_gateway=args.units_per_gateway,
+            dlt645_lines=args.dlt645_lines,
+            meters_per_line=args.meters_per_line,
+            cipher_share=args.cipher_share,
+            seed=args.seed,
+            factor=args.factor,
+            history=args.history,
+            host=args.host,
+            gprs_port=args.gprs_port,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise UsageError(problems) from None
+    out = console()
+    with out.status(f"generating and starting {shape.meters} simulated meters..."):
+        cm = generated_fleet(
+            shape,
+            Path(args.write_config),
+            response_delay_s=args.latency_ms / 1000,
+            prebuild=args.prebuild,
+        )
+        fleet = await cm.__aenter__()
+    try:
+        out.print(generated_summary(fleet, args.latency_ms, args.prebuild))
+        await stop.wait()
+    finally:
+        await cm.__aexit__(None, None, None)
+    out.print("simulator stopped")
+    return 0
+
+
+def generated_summary(fleet: GeneratedFleet, latency_ms: float, prebuild: bool) -> Table:
+    """What `headend simulate --meters N` serves: counts per kind, where, the file written."""
+    data = fleet.data
+    kinds = counts(data)
+    served = fleet.config.fleet
+    ciphered = sum(1 for m in data["meters"] if m.get("cipher"))
+    table = Table(title=f"generated fleet: {len(data['meters'])} simulated meters (Ctrl-C stops)")
+    table.add_column("kind")
+    table.add_column("meters", justify="right")
+    table.add_column("listening on")
+    gprs = [c for c in served.channels if c.id.startswith("gprs-")]
+    if gprs:
+        first, last = gprs[0], gprs[-1]
+        assert isinstance(first, TcpChannel) and isinstance(last, TcpChannel)
+        where = f"{first.host} .. {last.host} port {first.port} (one listener on 0.0.0.0)"
+        table.add_row("GPRS (DLMS wrapper)", str(kinds["gprs"]), where)
+    for label, kind, prefix in (
+        ("concentrator (DLMS HDLC)", "hdlc", "dc"),
+        ("Modbus RTU gateway", "modbus", "mb"),
+        ("DL/T 645 line", "dlt645", "dlt"),
+    ):
+        channels = [c for c in served.channels if c.id.startswith(prefix)]
+        if channels:
+            ends = ", ".join(c.link().describe() for c in channels[:3])
+            more = f" and {len(channels) - 3} more" if len(channels) > 3 else ""
+            table.add_row(f"{label} x{len(channels)}", str(kinds[kind]), ends + more)
+    sim = served.simulation
+    table.caption = (
+        f"fleet file: {fleet.path}   ciphered (HLS-GMAC): {ciphered}   "
+        f"latency: {latency_ms:g} ms   clock x{sim.factor if sim else 1:g}, "
+        f"history {data['simulation']['history']}   "
+        f"meters built {'at start' if prebuild else 'when first dialled'}   "
+        f"started in {fleet.start_s:.1f} s"
+    )
+    return table
 
 
 _PROTOCOL_NAMES = {"dlms": "DLMS", "modbus": "Modbus", "dlt645": "DL/T 645"}
@@ -181,15 +285,64 @@ def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
     simulate = commands.add_parser(
         "simulate",
-        help="serve the configured fleet as simulated meters until Ctrl-C",
+        help="serve the configured fleet, or a generated one, as simulated meters until Ctrl-C",
         description=(
             "Serve every meter of the fleet file (DLMS, Modbus, DL/T 645) on its configured\n"
             "channel (TCP port, or a pseudo-terminal for serial channels) until Ctrl-C; then,\n"
             "from another shell:\n"
-            "  headend read --config config/demo.toml gprs-0001 --json"
+            "  headend read --config config/demo.toml gprs-0001 --json\n\n"
+            "Or generate a fleet of N meters, write its fleet file once it is served, and serve\n"
+            "it until Ctrl-C or SIGTERM: C concentrators of K HDLC meters, G RS-485 gateways of\n"
+            "Modbus units, L DL/T 645 lines, and GPRS meters for the rest, each at its own\n"
+            "loopback address (127.1.0.1 upward) on one port (4059), behind one listener:\n"
+            "  headend simulate --meters 10000 --concentrators 20 --cipher-share 0.2 \\\n"
+            "      --latency-ms 20 --write-config /tmp/fleet.toml\n"
+            "  headend collect --config /tmp/fleet.toml --plan daily"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    simulate.add_argument("--config", required=True, metavar="FILE", help="fleet file (TOML)")
-    simulate.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    simulate.add_argument("--config", metavar="FILE", help="fleet file (TOML) to serve")
+    simulate.add_argument(
+        "--host", default="127.0.0.1", help="address to bind, GPRS meters aside (127.0.0.1)"
+    )
+    simulate.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="every meter answers each request this much later (0)",
+    )
+    gen = simulate.add_argument_group("a generated fleet")
+    gen.add_argument("--meters", type=int, metavar="N", help="generate a fleet of N meters")
+    gen.add_argument("--write-config", metavar="FILE", help="where to write its fleet file")
+    gen.add_argument("--concentrators", type=int, default=0, metavar="C", help="(0)")
+    gen.add_argument("--meters-per-concentrator", type=int, default=100, metavar="K", help="(100)")
+    gen.add_argument("--modbus-gateways", type=int, default=0, metavar="G", help="(0)")
+    gen.add_argument("--units-per-gateway", type=int, default=16, metavar="U", help="(16)")
+    gen.add_argument("--dlt645-lines", type=int, default=0, metavar="L", help="(0)")
+    gen.add_argument("--meters-per-line", type=int, default=8, metavar="M", help="(8)")
+    gen.add_argument(
+        "--cipher-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of DLMS meters with HLS-GMAC and ciphering, 0..1 (0)",
+    )
+    gen.add_argument(
+        "--gprs-port", type=int, default=4059, metavar="PORT", help="GPRS meters' port (4059)"
+    )
+    gen.add_argument("--seed", type=int, default=1, help="consumption models' seed (1)")
+    gen.add_argument("--factor", type=float, default=60.0, help="simulated clock speed-up (60)")
+    gen.add_argument(
+        "--history",
+        default="P1D",
+        metavar="ISO",
+        help="consumption integrated before a meter is first read, ISO 8601 (P1D: a day of "
+        "load profile; costs ~5 ms of CPU per meter)",
+    )
+    gen.add_argument(
+        "--prebuild",
+        action="store_true",
+        help="integrate every meter's history at start, not when it is first dialled",
+    )
     simulate.set_defaults(handler=run_simulate)

@@ -25,7 +25,9 @@ that share a port are served by ONE listener on the wildcard address, which tell
 the local address dialled (`DlmsSimulator.serve_wrapper_by_address`): 10,000 meters, one socket.
 
 With `configured_ports=False` every endpoint binds a free loopback port instead (the demo does
-this so it never collides with anything), and the returned config points at those ports.
+this so it never collides with anything), and the returned config points at those ports;
+`keep_dialled_ports` keeps the configured port of the meters dialled by address even then (the
+fleet generator: GPRS meters on the standard port, everything else on free ports).
 
 Meters are built when first used unless `prebuild` (the default) builds them all at start:
 integrating a meter's history costs milliseconds (about 5 ms per simulated day), which for a
@@ -123,6 +125,7 @@ async def simulated_fleet(
     response_delay_s: float = 0.0,
     prebuild: bool = True,
     wildcard_host: str = "0.0.0.0",
+    keep_dialled_ports: bool = False,
 ) -> AsyncIterator[tuple[SimulatedFleet, HeadendConfig]]:
     """Start simulators for every meter of `config`; yields them and the config to read."""
     fleet = config.fleet
@@ -183,7 +186,7 @@ async def simulated_fleet(
         index = {c.id: i for i, c in enumerate(fleet.channels)}
         for group_port, members in groups.items():
             where = f"channels[{index[members[0][0].id]}]"
-            port = group_port if configured_ports else 0
+            port = group_port if configured_ports or keep_dialled_ports else 0
             with _port_problem(config, where, wildcard_host, port):
                 bound = await _serve_by_address(stack, ctx, members, port, wildcard_host)
             for channel, _meter in members:
