@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from drivers.contract import Point, Quality, Reading
+from drivers.dlms.settings import DlmsSettings
 from drivers.dlt645 import open_session
 from drivers.dlt645.identifiers import CLOCK_OBIS
 from drivers.dlt645.settings import Dlt645Settings
@@ -206,5 +207,6 @@ def test_reading_policy_carries_the_drift_threshold(tmp_path: Path, drift: float
     path.write_text(text if drift is not None else text.replace("clock_drift_max_s = None", ""))
     config = load_config(path, env={})
     expected = 60.0 if drift is None else drift
-    assert meter_settings(config, "d1").clock_drift_max_s == expected
-    assert meter_settings(config, "c1").clock_drift_max_s == expected
+    dlms, dlt645 = meter_settings(config, "d1"), meter_settings(config, "c1")
+    assert isinstance(dlms, DlmsSettings) and isinstance(dlt645, Dlt645Settings)
+    assert dlms.clock_drift_max_s == dlt645.clock_drift_max_s == expected
