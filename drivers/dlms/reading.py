@@ -279,10 +279,12 @@ async def read_points(session: DlmsSession, points: Sequence[Point]) -> list[Rea
     cached yet go in as few requests as `max_list` allows; otherwise one GET per attribute.
     Readings and failures come back clock first, then in the order of `points`.
     """
-    ordered = sorted(enumerate(points), key=lambda item: _rank(item[1]))
-    if session.uses_get_list and len(ordered) > 1:
+    if session.uses_get_list and len(points) > 1:
+        # requests in the caller's order (clock first); `_read_listed` decodes by `_rank`
+        ordered = sorted(enumerate(points), key=lambda item: not is_clock(item[1]))
         readings, failures = await _read_listed(session, ordered)
     else:
+        ordered = sorted(enumerate(points), key=lambda item: _rank(item[1]))
         readings, failures = await _read_one_by_one(session, ordered)
     clocks_first = {index: (_rank(point) != 0, index) for index, point in ordered}
     readings.sort(key=lambda item: clocks_first[item[0]])
@@ -330,6 +332,7 @@ async def _read_one_by_one(session: DlmsSession, ordered: Indexed) -> Outcome:
 
 @dataclass(frozen=True, slots=True)
 class _Planned:
+    rank: int
     index: int
     class_id: int
     obis: str
@@ -363,12 +366,14 @@ async def _read_listed(session: DlmsSession, ordered: Indexed) -> Outcome:
             if scaler_at is None:
                 scaler_at = scaler_refs[obis] = len(refs)
                 refs.append(AttributeRef(class_id, obis, _scaler_attribute(class_id)))
-        plan.append(_Planned(index, class_id, obis, point.attribute, value_at, scaler_at))
+        plan.append(
+            _Planned(_rank(point), index, class_id, obis, point.attribute, value_at, scaler_at)
+        )
     results = await session.get_attributes(refs)
     received = datetime.now(UTC)
     readings: list[tuple[int, Reading]] = []
     meter_time = _MeterTime()
-    for item in plan:
+    for item in sorted(plan, key=lambda planned: planned.rank):
         try:
             value = results[item.value_at]
             if isinstance(value, DriverError):
