@@ -114,7 +114,10 @@ class ApduExchange:
             deadline = asyncio.get_running_loop().time() + self.settings.timeout_s
             try:
                 if self._counters is not None:
-                    await self._counters.ensure(self.conn.client_invocation_counter)
+                    # may jump to a new block reserved beyond another session's
+                    self.conn.client_invocation_counter = await self._counters.ensure(
+                        self.conn.client_invocation_counter
+                    )
                 try:
                     out = self.conn.send(request)
                 except Exception as exc:
