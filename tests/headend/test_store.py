@@ -33,7 +33,7 @@ async def test_readings_are_idempotent_on_meter_obis_capture_time(tmp_path):
         ]
         assert await store.save_readings(first) == 3
         assert await store.save_readings(first) == 0
-        # same key, different value: the first stored value wins (a retry is not a correction)
+        # same key, different value: the stored value stays (a conflict, see tests/store)
         assert await store.save_readings([reading(capture_time=T0, value="9")]) == 0
         later = reading("1.0.1.7.0.255", "600", unit="W", receive_time=T0 + timedelta(minutes=1))
         assert await store.save_readings([later]) == 1
