@@ -1,4 +1,8 @@
-"""Persistent store: readings, invocation counters, meters' last contact (SQLite by default)."""
+"""Persistent store: readings (and conflicting readings), invocation counters, meters' last contact.
+
+SQLite by default (`SqliteStore`, schema migrated by version on open). Failures raise `StoreError`
+after a rollback; see `base.py` for the guarantees every store gives.
+"""
 
 from __future__ import annotations
 

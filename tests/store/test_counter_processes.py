@@ -86,3 +86,14 @@ async def test_two_processes_reserving_at_once_never_overlap(tmp_path: Path) -> 
     assert everything == list(range(0, 2 * count * BLOCK, BLOCK))
     for firsts in blocks:
         assert firsts == sorted(firsts) and len(firsts) == count
+
+
+async def test_counter_writes_are_fsynced_and_readings_are_not(tmp_path: Path) -> None:
+    # per connection, so asked of the store's own two connections: counters FULL (2), the rest
+    # NORMAL (1), both in WAL mode
+    async with await SqliteStore.open(tmp_path / "s.db") as store:
+        modes = []
+        for db in (store._counters, store._db):
+            async with db.execute("PRAGMA synchronous") as cursor:
+                modes.append((await cursor.fetchone() or [None])[0])
+        assert modes == [2, 1]
