@@ -270,10 +270,15 @@ class Fleet(_Model):
     @property
     def index(self) -> _FleetIndex:
         """The lookup tables, built on first use; a copy with other lists gets its own."""
-        cache = self._cache
+        # Straight to pydantic's private dict: `self._cache` goes through a slow __getattr__,
+        # and this runs once per lookup.
+        private = self.__pydantic_private__
+        if private is None:
+            private = self.__pydantic_private__ = {}
+        cache: _FleetIndex | None = private.get("_cache")
         if cache is None or not cache.built_from(self):
             cache = _FleetIndex(self)
-            self._cache = cache
+            private["_cache"] = cache
         return cache
 
     def channel(self, channel_id: str) -> TcpChannel | SerialChannel:
@@ -329,11 +334,12 @@ class _FleetIndex:
         self.meters: dict[str, tuple[int, DlmsMeter | ModbusMeter | Dlt645Meter]] = {}
         self.by_channel: dict[str, list[DlmsMeter | ModbusMeter | Dlt645Meter]] = {}
         self.half_duplex: set[str] = {c.id for c in fleet.channels if isinstance(c, SerialChannel)}
+        half_duplex = self.half_duplex
         for i, meter in enumerate(fleet.meters):
             self.meters.setdefault(meter.id, (i, meter))
             self.by_channel.setdefault(meter.channel, []).append(meter)
-            if _half_duplex(meter):
-                self.half_duplex.add(meter.channel)
+            if meter.channel not in half_duplex and _half_duplex(meter):
+                half_duplex.add(meter.channel)
 
     def built_from(self, fleet: Fleet) -> bool:
         # Identity, not equality: a model_copy(update=...) brings new lists, a plain copy does not.

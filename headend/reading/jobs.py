@@ -59,21 +59,30 @@ def plan_jobs(
     end: datetime | None = None
     if plan.profile is not None:
         start, end = window or (now - plan.profile_window, now)
-    # Every field below is already valid (the fleet was validated): construct without
-    # re-validating, which is most of the cost for a 100,000-meter fleet.
+    # Every field is already valid (the fleet was validated): copy one constructed job instead
+    # of validating each, which was most of the cost for a 100,000-meter fleet.
+    template = ChannelJob.model_construct(
+        schema_version=JOB_SCHEMA_VERSION,
+        job_id="",
+        channel_id="",
+        meter_ids=[],
+        plan=plan,
+        policy=fleet.reading,
+        concurrency=1,
+        lane=lane,
+        profile_start=start,
+        profile_end=end,
+        created_at=now,
+    )
+    run = uuid.uuid4().hex  # one random part per planning, a counter per job: unique and cheap
     return [
-        ChannelJob.model_construct(
-            schema_version=JOB_SCHEMA_VERSION,
-            job_id=uuid.uuid4().hex,
-            channel_id=channel_id,
-            meter_ids=ids,
-            plan=plan,
-            policy=fleet.reading,
-            concurrency=fleet.concurrency(channel_id),
-            lane=lane,
-            profile_start=start,
-            profile_end=end,
-            created_at=now,
+        template.model_copy(
+            update={
+                "job_id": f"{run}-{n}",
+                "channel_id": channel_id,
+                "meter_ids": ids,
+                "concurrency": fleet.concurrency(channel_id),
+            }
         )
-        for channel_id, ids in by_channel.items()
+        for n, (channel_id, ids) in enumerate(by_channel.items())
     ]
