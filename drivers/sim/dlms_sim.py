@@ -1,10 +1,12 @@
 """The DLMS meter simulator: simulated meters served over the IEC 62056-47 wrapper (one TCP port
 per meter, or many meters on one port told apart by the loopback address dialled, see
-`drivers.sim.by_address`) and over HDLC (a concentrator's transparent channel on TCP, or a serial line on a pty).
+`drivers.sim.by_address`) and over HDLC (a concentrator's transparent channel on TCP, or a
+serial line on a pty).
 
 Each meter is a `SimulatedMeter` behind the sans-IO `CosemServer` (drivers.dlms.server); the
 simulator only does I/O. Per meter it keeps a few references (its COSEM device is built on first
-use; with `add_deferred_meter` even the `SimulatedMeter` is), so one process can serve thousands. Failure knobs for tests are `DlmsFaults`: a meter that
+use; with `add_deferred_meter` even the `SimulatedMeter` is), so one process can serve
+thousands. Failure knobs for tests are `DlmsFaults`: a meter that
 closes the connection after N requests, one that never answers, one that answers garbage.
 
 Response delay: real meters answer each request after 10-100+ ms (processing plus the modem's
@@ -44,6 +46,7 @@ __all__ = ["DlmsFaults", "DlmsMeterSecrets", "DlmsSimulator"]
 LOGICAL_DEVICE = 1
 FIRST_PHYSICAL = 16
 MAX_PHYSICAL = 0x3FFF
+NO_PHYSICAL = -1  # a meter added past the HDLC address space: served on the wrapper only
 HDLC_MAX_INFO = 128
 CLOSE_GRACE_S = 2.0
 WRAPPER_PORT = 4059  # IANA's port for DLMS/COSEM over TCP
@@ -208,13 +211,16 @@ class DlmsSimulator:
             if physical_address is not None
             else FIRST_PHYSICAL + len(self._entries)
         )
-        if not 0 <= physical <= MAX_PHYSICAL:
+        if physical_address is None and physical > MAX_PHYSICAL:
+            physical = NO_PHYSICAL  # more meters than HDLC can address: wrapper meters only
+        elif not 0 <= physical <= MAX_PHYSICAL:
             raise ValueError(f"HDLC physical address {physical} is outside 0..{MAX_PHYSICAL}")
         if physical in self._by_physical:
             raise ValueError(f"HDLC physical address {physical} is already used")
         entry = _Entry(meter, secrets, faults, physical, frozenset(withhold))
         self._entries[meter_id] = entry
-        self._by_physical[physical] = entry
+        if physical != NO_PHYSICAL:
+            self._by_physical[physical] = entry
 
     def meter(self, meter_id: str) -> SimulatedMeter:
         return self._entry(meter_id).meter
@@ -321,6 +327,9 @@ class DlmsSimulator:
 
     def _line(self, meter_ids: Sequence[str]) -> dict[int, _Entry]:
         entries = [self._entry(m) for m in meter_ids]
+        for entry in entries:
+            if entry.physical == NO_PHYSICAL:
+                raise ValueError(f"meter {entry.meter_id} has no HDLC address (give it one)")
         return {e.physical: e for e in entries}
 
     async def _serve_line(
