@@ -123,7 +123,25 @@ class SqliteStore:
         lock: asyncio.Lock,
         work: Callable[[], Awaitable[T]],
     ) -> T:
-        """Run `work` in one IMMEDIATE transaction; roll back and raise StoreError on failure."""
+        """Run `work` in one IMMEDIATE transaction; roll back and raise StoreError on failure.
+
+        Shielded: a caller cancelled mid-way (a run's deadline) does not cut the transaction in
+        two. Its statements run in aiosqlite's thread regardless, and a BEGIN that completed after
+        the rollback would leave the connection inside a transaction for good. It completes (or
+        rolls back) on its own: every write here is harmless to complete after its caller left.
+        """
+        task = asyncio.ensure_future(self._run_transaction(operation, db, lock, work))
+        # a cancelled caller no longer awaits the task: fetch its outcome so none is left unseen
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(task)
+
+    async def _run_transaction(
+        self,
+        operation: str,
+        db: aiosqlite.Connection,
+        lock: asyncio.Lock,
+        work: Callable[[], Awaitable[T]],
+    ) -> T:
         async with lock:
             try:
                 await db.execute("BEGIN IMMEDIATE")

@@ -86,3 +86,15 @@ async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) ->
     path.write_bytes(b"these are not the pages you are looking for " * 100)
     with pytest.raises(StoreError, match=r"opening database .*notes\.db failed"):
         await SqliteStore.open(path)
+
+
+async def test_a_cancelled_save_completes_whole_and_leaves_the_store_usable(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "s.db") as store:
+        saving = asyncio.create_task(store.save_readings(readings("big", 20_000)))
+        await asyncio.sleep(0.01)  # inside the transaction by now, or about to be
+        saving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await saving
+        # the next write waits for the cancelled one's transaction, which ran to its end
+        assert await store.save_readings(readings("after", 2)) == 2
+        assert await store.count_readings("big") == 20_000
