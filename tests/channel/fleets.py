@@ -22,6 +22,12 @@ history = "PT2H"
 [[plans]]
 name = "registers"
 points = ["1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.32.7.0.255"]
+
+[[plans]]
+name = "full"
+points = ["1.0.1.8.0.255", "1.0.2.8.0.255"]
+profile = "1.0.99.1.0.255"
+profile_window = "PT1H"
 """
 
 
