@@ -14,6 +14,7 @@ name = "channels"
 retries = {retries}
 backoff_s = {backoff}
 breaker_failures = 3
+{reading}
 
 [simulation]
 factor = 0.0
@@ -52,10 +53,12 @@ def gprs(channel: str, meter: str) -> str:
 
 
 def fleet_config(
-    directory: Path, *parts: str, retries: int = 2, backoff: float = 0.05
+    directory: Path, *parts: str, retries: int = 2, backoff: float = 0.05, reading: str = ""
 ) -> HeadendConfig:
+    """A fleet file of `parts` (channels, meters, segments); `reading` adds [reading] keys."""
     path = directory / "fleet.toml"
-    path.write_text(HEAD.format(retries=retries, backoff=backoff) + "".join(parts))
+    head = HEAD.format(retries=retries, backoff=backoff, reading=reading)
+    path.write_text(head + "".join(parts))
     return load_config(path, env={})
 
 

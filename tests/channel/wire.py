@@ -57,12 +57,28 @@ def split_frames(buffer: bytearray) -> list[bytes]:
 
 
 @dataclass
+class Concurrency:
+    """Connections open at once, across every proxy sharing this instance."""
+
+    now: int = 0
+    peak: int = 0
+
+    def opened(self) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    def closed(self) -> None:
+        self.now -= 1
+
+
+@dataclass
 class HdlcProxy:
     target_port: int
     host: str = "127.0.0.1"
     frames: list[Frame] = field(default_factory=list)
     connections: int = 0
     port: int = 0
+    concurrency: Concurrency = field(default_factory=Concurrency)
 
     async def _pipe(
         self,
@@ -88,11 +104,15 @@ class HdlcProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         number = self.connections
-        up_reader, up_writer = await asyncio.open_connection(self.host, self.target_port)
-        await asyncio.gather(
-            self._pipe(reader, up_writer, number, "C"),
-            self._pipe(up_reader, writer, number, "S"),
-        )
+        self.concurrency.opened()
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.target_port)
+            await asyncio.gather(
+                self._pipe(reader, up_writer, number, "C"),
+                self._pipe(up_reader, writer, number, "S"),
+            )
+        finally:
+            self.concurrency.closed()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[HdlcProxy]:
