@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -267,12 +268,18 @@ def _is_array(value: object) -> bool:
     return isinstance(value, list) and not any(isinstance(v, dict) for v in value)
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but for `"` and `\`
+
+
 def _key(key: str) -> str:
-    bare = key.replace("-", "").replace("_", "").isalnum()
-    return key if bare else json.dumps(key)
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
 
 
 def _value(value: object) -> str:
+    # a generated fleet is 100,000 tables: the common case (plain text) is kept cheap
+    if isinstance(value, str) and _PLAIN_TEXT.fullmatch(value):
+        return f'"{value}"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
