@@ -74,9 +74,15 @@ class CircuitBreaker:
         return True
 
     def blocked(self, now: float) -> bool:
-        """Would `allow` refuse now? (No state change: for a fast check before queueing.)"""
+        """Is the channel down now (open, its period not over)? No state change. A half-open
+        channel with its probe out is not down: callers wait for the probe's outcome."""
         if self.state is BreakerState.OPEN:
             return self.open_until is None or now < self.open_until
+        return False
+
+    @property
+    def probing(self) -> bool:
+        """Half-open with the probe out: the next caller must wait for its outcome."""
         return self.state is BreakerState.HALF_OPEN and self._probing
 
     def success(self) -> None:

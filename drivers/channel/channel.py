@@ -148,6 +148,7 @@ class Channel:
         self.rate = TokenBucket(spec.connect_rate_per_s) if spec.connect_rate_per_s else None
         self.breaker = CircuitBreaker(breaker)
         self.stats = ChannelStats()
+        self._settled: asyncio.Event | None = None  # set when a half-open probe has an outcome
 
     def down(self) -> BreakerOpen | None:
         """The error to report when the breaker refuses sessions now, else None."""
@@ -174,9 +175,11 @@ class Channel:
                 await gate.acquire(lane)
                 held.callback(gate.release)
             loop = asyncio.get_running_loop()
-            if not self.breaker.allow(loop.time()):  # it may have opened while we queued
-                self.stats.refused += 1
-                raise self._refusal().about(meter=meter_id)
+            while not self.breaker.allow(loop.time()):
+                if not self.breaker.probing:  # it opened while we queued
+                    self.stats.refused += 1
+                    raise self._refusal().about(meter=meter_id)
+                await self._probe_outcome()  # only on a channel with room for several sessions
             for bucket in (self.rate, self.segment.rate if self.segment else None):
                 if bucket is not None:
                     await bucket.wait()
@@ -196,6 +199,18 @@ class Channel:
                 raise
             else:
                 self.breaker.success()
+            finally:
+                self._settle()
+
+    async def _probe_outcome(self) -> None:
+        if self._settled is None:
+            self._settled = asyncio.Event()
+        await self._settled.wait()
+
+    def _settle(self) -> None:
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None
 
     def _gates(self) -> list[LaneGate]:
         gates = [self.turn]

@@ -29,7 +29,8 @@ def test_half_open_lets_one_probe_through_and_backs_off_exponentially() -> None:
     breaker.failure(0.0, "down", meter="a", timeout=False)
     assert breaker.allow(10.0)  # the probe
     assert breaker.state is BreakerState.HALF_OPEN
-    assert not breaker.allow(10.0) and breaker.blocked(10.0)  # only one
+    assert not breaker.allow(10.0) and breaker.probing  # only one; the others wait for it
+    assert not breaker.blocked(10.0)  # not down while the probe is out
     breaker.failure(11.0, "still down", meter="a", timeout=False)
     assert breaker.open_until == 31.0  # 20 s: doubled
     assert breaker.allow(31.0)

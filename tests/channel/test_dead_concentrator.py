@@ -7,7 +7,10 @@ meters. The other channels of the same run are read in full.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+import pytest
 
 from headend.reading import MeterStatus, ReadingService
 from headend.simulation import simulated_fleet
@@ -69,3 +72,34 @@ async def test_open_breaker_refuses_the_next_run_without_touching_the_wire(
     assert all(m.cause == "channel down" for m in first.meters + second.meters)
     assert all(m.attempts == 0 for m in second.meters)
     assert all("retry after" in (m.error or "") for m in second.meters)
+
+
+async def test_after_the_backoff_one_probe_goes_out_while_the_others_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    """A wrapper gateway allowing 3 sessions at once: after the open period a new run sends one
+    probe, not three; the sessions queued behind it learn its outcome and are refused."""
+    gateway = '\n[[channels]]\nid = "gw"\nhost = "127.0.0.1"\nport = 1\nmax_connections = 3\n'
+    meters = "".join(
+        f'\n[[meters]]\nid = "w-{i}"\nprotocol = "dlms"\nchannel = "gw"\n' for i in range(6)
+    )
+    config = fleet_config(tmp_path, gateway + meters, retries=0, reading="breaker_backoff_s = 0.2")
+    async with (
+        dead_concentrator() as (port, accepted),
+        await SqliteStore.open(tmp_path / "r.sqlite3") as store,
+    ):
+        served = with_port(config, "gw", port)
+        service = ReadingService(served, store)
+        first = await service.run(served.fleet.plan("registers"))
+        # sessions already under way when it opened still end (at most capacity - 1 of them)
+        tried = len(accepted)
+        assert 3 <= tried <= 3 + 2
+        await asyncio.sleep(0.5)  # longer than the open period: the next session is a probe
+        second = await service.run(served.fleet.plan("registers"))
+    assert len(accepted) == tried + 1
+    assert all(m.cause == "channel down" for m in first.meters + second.meters)
+    assert sum(m.attempts for m in second.meters) == 1
+    channel = service.channels.get("gw")
+    assert channel is not None and channel.stats.trips == 2
+    assert channel.breaker.open_until is not None and channel.breaker.opened_at is not None
+    assert channel.breaker.open_until - channel.breaker.opened_at == pytest.approx(0.4)
