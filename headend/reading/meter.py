@@ -23,7 +23,7 @@ from drivers.errors import AuthenticationFailed, DriverError, ObjectUnavailable,
 from drivers.registry import AnySettings, default_points, supported_obis
 from headend.config.fleet import ReadingPlan, ReadingPolicy
 from headend.reading.report import MeterReport, MeterStatus, PointFailure
-from headend.reading.saving import Saver
+from headend.reading.saving import RunFailed, Saver
 from headend.store.base import ContactLog, ReadingSink
 
 SettingsResolver = Callable[[str], AnySettings]
@@ -262,6 +262,7 @@ async def read_meter(
     """Read one meter with retries; never raises for a meter problem, reports it instead.
 
     Without a `channel`, the meter gets a channel of its own (an ad-hoc read of one device URL).
+    Raises `RunFailed` when the sink (the store) refused readings until the end.
     """
     from headend.reading.executor import run_queue
 
@@ -279,7 +280,17 @@ async def read_meter(
         counters=counters,
         lane=lane,
     )
-    await saver.flush()
+    if not await saver.flush():
+        kept = len(saver.unsaved)
+        spool = saver.spool()
+        where = f"; written to {spool}" if spool else ""
+        raise RunFailed(
+            f"the store failed ({saver.last_error}): {kept} readings of meter {meter_id} "
+            f"were not saved{where}",
+            kept=kept,
+            spool=spool,
+            report=reports[0],
+        )
     return reports[0]
 
 

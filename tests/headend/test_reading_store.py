@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.contract import Reading
-from headend.reading import MeterStatus, ReadingService, RunFailed
+from drivers.contract import Point, Reading
+from headend.config import meter_settings
+from headend.reading import MeterStatus, ReadingService, RunFailed, read_meter
 from headend.simulation import simulated_fleet
 from headend.store import SaveResult, SqliteStore, StoreError
 from tests.channel.fleets import concentrator, fleet_config
@@ -114,3 +115,26 @@ async def test_conflicting_reading_is_counted_for_its_meter(tmp_path: Path) -> N
     assert by_id["h-1"].status is MeterStatus.OK
     assert by_id["h-1"].conflicts == 1 and by_id["h-2"].conflicts == 0
     assert report.conflicts == 1 and len(conflicts) == 1
+
+
+async def test_single_meter_read_fails_loudly_when_the_store_never_takes_its_readings(
+    tmp_path: Path,
+) -> None:
+    config = fleet_config(tmp_path, concentrator("dc", "h", 1))
+    async with (
+        simulated_fleet(config) as (_sim, served),
+        await SqliteStore.open(tmp_path / "r.sqlite3") as store,
+    ):
+        plan = served.fleet.plan("registers")
+        with pytest.raises(RunFailed, match="3 readings of meter h-1 were not saved") as failed:
+            await read_meter(
+                "h-1",
+                "dc",
+                plan=plan,
+                points=[Point(obis=o) for o in plan.points],
+                window=None,
+                policy=served.fleet.reading,
+                resolve=lambda m: meter_settings(served, m),
+                sink=FlakySink(store, failures=1_000),
+            )
+    assert failed.value.kept == 3 and failed.value.spool is not None
