@@ -207,9 +207,10 @@ class ReadingPolicy(_Model):
     """How hard to try: per-meter retries with exponential backoff (a failed meter goes to the back
     of its channel's queue), the circuit breaker of each channel, and process-wide limits.
 
-    `max_channels` bounds the channel jobs in progress at once (each job's sessions are further
-    bounded by its channel, its segment and `max_sessions`); `max_sessions` bounds the sessions in
-    flight in the whole process (file descriptors): a larger fleet is read in waves.
+    `max_channels` bounds the channel jobs in progress at once (memory for their queues; a job no
+    longer holds anything while a meter waits for its retry); the sessions themselves are bounded
+    by each channel, its segment and `max_sessions`, the sessions in flight in the whole process
+    (file descriptors): a larger fleet is read in waves.
     """
 
     retries: int = Field(default=2, ge=0, le=10)
@@ -218,7 +219,7 @@ class ReadingPolicy(_Model):
     meter_budget_s: float = Field(
         default=120.0, gt=0, description="hang guard: one meter's whole attempt"
     )
-    max_channels: int = Field(default=64, ge=1, le=100_000)
+    max_channels: int = Field(default=4096, ge=1, le=100_000)
     max_sessions: int = Field(default=512, ge=1, le=100_000)
     breaker_failures: int = Field(
         default=3, ge=1, le=1000, description="channel-level failures in a row that open it"
