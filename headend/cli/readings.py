@@ -63,12 +63,12 @@ async def run_readings(args: argparse.Namespace) -> int:
     meters = list(dict.fromkeys(args.meter)) if args.meter else None
     codes = list(dict.fromkeys(args.obis)) if args.obis else None
     readings = await query_readings(path, meters, codes, args.start, args.end)
-    if args.json:
-        print_json(readings)
-    elif readings:
-        console().print(readings_table(readings))
-    else:
+    if not readings:
         sys.stderr.write(f"headend readings: no readings in {path} match\n")
+    elif args.json:
+        print_json(readings)
+    else:
+        console().print(readings_table(readings))
     return 0
 
 

@@ -67,13 +67,17 @@ def url_with_options(url: str, args: argparse.Namespace) -> str:
         return url
     protocol = protocol_of(url)
     if protocol is not None:
-        for option in given:
-            if protocol not in option.protocols:
-                applies = " and ".join(PROTOCOL_NAMES.get(p, p) for p in sorted(option.protocols))
-                raise UsageError(
-                    f"{option.flag} applies to {applies} URLs only, not to the "
-                    f"{PROTOCOL_NAMES.get(protocol, protocol)} URL {redact_url(url)}"
-                )
+        foreign = [option for option in given if protocol not in option.protocols]
+        if foreign:
+            flags = ", ".join(option.flag for option in foreign)
+            applies = " and ".join(
+                sorted({PROTOCOL_NAMES.get(p, p) for o in foreign for p in o.protocols})
+            )
+            verb = "applies" if len(foreign) == 1 else "apply"
+            raise UsageError(
+                f"{flags} {verb} to {applies} URLs only, not to the "
+                f"{PROTOCOL_NAMES.get(protocol, protocol)} URL {redact_url(url)}"
+            )
     base, _, query = url.partition("?")
     keys = {option.query for option in given}
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in keys]
