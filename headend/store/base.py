@@ -7,9 +7,10 @@ later. Everything is async and every write is idempotent:
   A value without a capture time from the meter (an instantaneous register) is keyed on the time it
   was *received*, so two reads of a register at different moments are two observations, while a
   retried save of one read is not a duplicate. `capture_time` stays None on read-back.
-* a reading with the key of a stored one but a *different* value is a conflict: the stored value
-  stays, the new one is kept in a conflicts table and returned (`SaveResult.conflicts`), never
-  silently dropped.
+* a reading with the key of a stored one but a *different* value (compared as stored: type and
+  exact text; the unit and quality are not compared) is a conflict: the stored value stays, the
+  new one is kept in a conflicts table (once per distinct value) and returned in
+  `SaveResult.conflicts` every time it is saved again, never silently dropped.
 * a failed write raises `StoreError` after rolling back: nothing of the batch is half-written, and
   the caller still holds the readings (keep them for a retry and fail the run loudly).
 * counters never move backwards (DLMS invocation counters; see `drivers.contract.CounterStore`);
