@@ -164,6 +164,7 @@ def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
             "rate and time left on a terminal; the table printed at the end gives per channel\n"
             "the meters ok, partial (some values failed) and failed, by cause (timeout, channel\n"
             "down, authentication failed, ...).\n\n"
+            "  headend simulate --config config/demo.toml   # in another shell: the demo fleet\n"
             "  headend collect --config config/demo.toml --plan daily-registers\n"
             "  headend collect --config config/demo.toml --plan demo --meters gprs-0001 dc1-0002\n"
             "  headend collect --config fleet.toml --plan load-profile --json > run.json\n\n"
