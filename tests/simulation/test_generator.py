@@ -99,3 +99,14 @@ def test_shape_is_checked():
         FleetShape(meters=10, cipher_share=1.5)
     with pytest.raises(ValidationError):
         FleetShape(meters=0)
+
+
+def test_accelerated_simulation_widens_the_clock_drift_check_and_real_time_keeps_it(tmp_path):
+    # at factor 60 the simulated clocks run ahead of the head-end's by design: without a wider
+    # threshold every register would be flagged clock-suspect
+    for factor, expect_default in ((60.0, False), (1.0, True)):
+        path = tmp_path / f"f{factor:g}.toml"
+        path.write_text(to_toml(generate(FleetShape(meters=3, factor=factor)), "test"))
+        drift = load_config(path).fleet.reading.clock_drift_max_s
+        assert (drift == 60.0) is expect_default
+        assert drift >= 60.0
