@@ -45,11 +45,11 @@ from rich.console import Console
 from rich.table import Table
 
 from drivers.contract import Point
-from drivers.dlms.baseline import blocking_read
-from drivers.dlms.counters import MemoryCounters
-from drivers.dlms.reading import forget_scalers
+from drivers.dlms.client.baseline import blocking_read
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.reading import forget_scalers
+from drivers.dlms.client.session import open_dlms_session
 from drivers.dlms.server.security import DEMO_AUTH_KEY, DEMO_BLOCK_KEY
-from drivers.dlms.session import open_dlms_session
 from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
 from drivers.transport.settings import TcpLink
 

@@ -117,7 +117,7 @@ DRIVERS: tuple[DriverEntry, ...] = (
         "dlms",
         ("dlms+tcp", "dlms+hdlc+tcp", "dlms+serial"),
         "drivers.dlms.url",
-        "drivers.dlms.session",
+        "drivers.dlms.client.session",
         "open_dlms_session",
         parser_takes_env=True,
     ),

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from drivers.dlms.meter_cache import forget_meter
-from drivers.dlms.session import DlmsSession, open_dlms_session
+from drivers.dlms.client.meter_cache import forget_meter
+from drivers.dlms.client.session import DlmsSession, open_dlms_session
 from drivers.dlms.settings import DlmsFraming, DlmsSettings
 from drivers.sim.clock import SimClock
 from drivers.sim.dlms_sim import DlmsSimulator

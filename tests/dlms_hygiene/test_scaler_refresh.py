@@ -14,9 +14,9 @@ from decimal import Decimal
 import pytest
 
 from drivers.contract import Point, Reading
-from drivers.dlms.meter_cache import forget_meter
-from drivers.dlms.profile import COLUMNS, Column
-from drivers.dlms.reading import SCALERS
+from drivers.dlms.client.meter_cache import forget_meter
+from drivers.dlms.client.profile import COLUMNS, Column
+from drivers.dlms.client.reading import SCALERS
 from drivers.dlms.server.objects import set_register_scaler
 from drivers.sim.physics import (
     CLOCK,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import SecretBytes
 
-from drivers.dlms.counters import MemoryCounters
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.session import DlmsSession, open_dlms_session
 from drivers.dlms.server import DlmsMeterSecrets
-from drivers.dlms.session import DlmsSession, open_dlms_session
 from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
 from drivers.sim.clock import SimClock
 from drivers.sim.dlms_sim import DlmsSimulator

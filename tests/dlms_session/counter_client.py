@@ -15,7 +15,7 @@ import json
 import sys
 
 from drivers.contract import Point
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.session import open_dlms_session
 from drivers.dlms.settings import DlmsFraming, DlmsSettings
 from drivers.errors import DriverError
 from drivers.transport.settings import TcpLink

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.session import open_dlms_session
 from drivers.dlms.settings import DlmsFraming, DlmsSettings
 from drivers.dlms.wrapper import WrapperFrame, encode_wrapper
 from drivers.errors import ChannelDown, MalformedFrame, ProtocolError, Timeout

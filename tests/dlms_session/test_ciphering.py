@@ -8,7 +8,7 @@ from dlms_cosem import security
 from dlms_cosem.connection import DlmsConnection
 from pydantic import SecretBytes
 
-from drivers.dlms.association import make_connection
+from drivers.dlms.client.connection import make_connection
 from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
 from drivers.transport.settings import TcpLink
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.dlms import axdr
-from drivers.dlms.cosem_values import as_datetime
+from drivers.dlms.client import axdr
+from drivers.dlms.client.cosem_values import as_datetime
 from drivers.errors import MalformedFrame
 
 

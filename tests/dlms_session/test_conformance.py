@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from drivers.contract import Point
-from drivers.dlms.reading import forget_scalers
+from drivers.dlms.client.reading import forget_scalers
 from drivers.errors import Unsupported
 from drivers.sim.physics import CLOCK, EXPORT_TOTAL, IMPORT_TOTAL, LOAD_PROFILE, SimulatedMeter
 

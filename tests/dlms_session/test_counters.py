@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.dlms.counters import HEADROOM, RESERVATION, CounterReservation, MemoryCounters
+from drivers.dlms.client.counters import HEADROOM, RESERVATION, CounterReservation, MemoryCounters
 from drivers.errors import ProtocolError
 from headend.store import SqliteStore
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from drivers.contract import PartialRead, Point
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.session import open_dlms_session
 from drivers.errors import AuthenticationFailed, ChannelDown, MalformedFrame, Timeout
 from drivers.sim.dlms_sim import DlmsFaults
 from drivers.sim.physics import CLOCK, IMPORT_TOTAL, VOLTAGE, SimulatedMeter

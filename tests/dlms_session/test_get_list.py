@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from drivers.contract import PartialRead, Point, Reading
-from drivers.dlms.reading import forget_scalers
+from drivers.dlms.client.reading import forget_scalers
 from drivers.errors import ObjectUnavailable
 from drivers.sim.dlms_sim import DlmsFaults
 from drivers.sim.physics import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.dlms.association import as_general_glo
-from drivers.dlms.counters import NEVER_SEEN, CounterReservation, MemoryCounters
+from drivers.dlms.client.connection import as_general_glo
+from drivers.dlms.client.counters import NEVER_SEEN, CounterReservation, MemoryCounters
 from drivers.errors import ProtocolError
 
 TITLE = b"GRX00001"

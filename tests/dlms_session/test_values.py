@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.dlms import axdr
-from drivers.dlms.cosem_values import ScalerUnit, decode_datetime, encode_datetime, to_decimal
-from drivers.dlms.objects import default_class
+from drivers.dlms.client import axdr
+from drivers.dlms.client.cosem_values import (
+    ScalerUnit,
+    decode_datetime,
+    encode_datetime,
+    to_decimal,
+)
+from drivers.dlms.client.objects import default_class
 from drivers.errors import MalformedFrame
 
 

@@ -24,7 +24,7 @@ from gurux_dlms.objects import (
 )
 from pydantic import SecretBytes
 
-from drivers.dlms.counters import MemoryCounters
+from drivers.dlms.client.counters import MemoryCounters
 from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
 from drivers.transport.settings import TcpLink
 

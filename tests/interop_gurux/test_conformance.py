@@ -13,9 +13,9 @@ import pytest
 from gurux_dlms.enums import Conformance
 
 from drivers.contract import Point
-from drivers.dlms.counters import MemoryCounters
-from drivers.dlms.reading import forget_scalers
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.reading import forget_scalers
+from drivers.dlms.client.session import open_dlms_session
 from drivers.errors import Unsupported
 
 from .conftest import CLOCK, ENERGY, PROFILE, PROFILE_ROWS, T0, meter_config, our_settings

@@ -13,8 +13,8 @@ from gurux_dlms.enums import ClockStatus, DataType, Unit
 from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSExtendedRegister
 
 from drivers.contract import Point
-from drivers.dlms.counters import MemoryCounters
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.session import open_dlms_session
 
 from .conftest import CLOCK, meter_config, our_settings, register
 from .gurux_server import GuruxMeterConfig, GuruxTcpServer

@@ -14,9 +14,9 @@ from gurux_dlms.enums import Conformance, DataType, Unit
 from gurux_dlms.objects import GXDLMSData
 
 from drivers.contract import PartialRead, Point, Reading
-from drivers.dlms.counters import MemoryCounters
-from drivers.dlms.reading import forget_scalers
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.reading import forget_scalers
+from drivers.dlms.client.session import open_dlms_session
 from drivers.errors import ObjectUnavailable
 
 from .conftest import (
@@ -125,8 +125,8 @@ async def test_list_reply_in_data_blocks(gurux: Start, framing: str) -> None:
     # 3 ids + 3 values + 2 scalers + 8 tariffs with their 8 scalers: 24 attributes. Gurux
     # answers the AARQ with our 64-byte PDU as its receive size too, so a request names at
     # most 6. The first reply does not fit 64 bytes: Gurux sends its first block (under its
-    # own with-list framing, see drivers.dlms.get_list), but its Python server cannot send the
-    # next block of a list (it answers hardware-fault); the session then reads one GET each
+    # own with-list framing, see drivers.dlms.client.list_replies), but its Python server cannot
+    # send the next block of a list (it answers hardware-fault); the session then reads one GET each
     assert config.requests["get-list"] == 1 and config.requests["get-next"] == 1
     assert config.requests["get"] == 24, config.requests
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from drivers.contract import Command, CommandKind, Point
-from drivers.dlms.counters import MemoryCounters
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.session import open_dlms_session
 from drivers.errors import AuthenticationFailed
 
 from .conftest import (

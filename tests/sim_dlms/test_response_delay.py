@@ -13,8 +13,8 @@ import os
 import time
 
 from drivers.contract import Point
-from drivers.dlms.counters import MemoryCounters
-from drivers.dlms.session import open_dlms_session
+from drivers.dlms.client.counters import MemoryCounters
+from drivers.dlms.client.session import open_dlms_session
 from drivers.dlms.settings import DlmsFraming, DlmsSettings
 from drivers.sim.clock import SimClock
 from drivers.sim.dlms_sim import CLOSE_GRACE_S, DlmsSimulator

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
-from drivers.dlms import axdr
+from drivers.dlms.client import axdr
 from drivers.errors import MalformedFrame
 
 # IEC 62056-6-2 unit enumeration, as the text a utility engineer expects to see.

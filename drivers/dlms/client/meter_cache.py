@@ -4,8 +4,9 @@ Scaler/unit of registers, capture objects and capture periods of profiles are pa
 reading them at every session would double the traffic, but a meter can be re-parametrised or
 exchanged under the same id. So every entry carries the monotonic time it was read and is read
 again once it is older than the session's `cache_max_age_s`; the readers also refresh an entry
-when a read looks inconsistent with it (see drivers.dlms.reading and drivers.dlms.profile), and
-`forget_meter` drops everything about a meter at once (the head-end calls it on a meter exchange).
+when a read looks inconsistent with it (see drivers.dlms.client.reading and
+drivers.dlms.client.profile), and `forget_meter` drops everything about a meter at once (the
+head-end calls it on a meter exchange).
 
 Entries are nested by meter id, so forgetting a meter costs its own entries, not a scan of a
 100,000-meter fleet.

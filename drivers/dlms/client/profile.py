@@ -1,10 +1,11 @@
 """Reading a Profile Generic (class 7) buffer between two instants into Readings.
 
 The columns come from the profile's capture_objects (attribute 3), cached per (meter, profile)
-like scalers (drivers.dlms.meter_cache: read again after `cache_max_age_s`). A buffer whose rows
-do not fit the cached columns (another column count, a clock that is no date-time, a text where
-a register value belongs) means the meter was re-parametrised: the capture objects and the
-scalers of their registers are read again and the buffer decoded again, in the same session.
+like scalers (drivers.dlms.client.meter_cache: read again after `cache_max_age_s`). A buffer
+whose rows do not fit the cached columns (another column count, a clock that is no date-time, a
+text where a register value belongs) means the meter was re-parametrised: the capture objects
+and the scalers of their registers are read again and the buffer decoded again, in the same
+session.
 The buffer is read with a RangeDescriptor on the clock column, so the meter sends only the rows
 asked for, in data blocks when they do not fit one APDU.
 A meter that does not grant selective access is asked for the whole buffer, and the rows are
@@ -28,15 +29,15 @@ from dlms_cosem.cosem.selective_access import RangeDescriptor
 from dlms_cosem.enumerations import CosemInterface
 
 from drivers.contract import Point, Quality, Reading
-from drivers.dlms import axdr, objects
-from drivers.dlms.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
-from drivers.dlms.meter_cache import PerMeter
-from drivers.dlms.reading import SCALERS, plain_value, scaler_unit
+from drivers.dlms.client import axdr, objects
+from drivers.dlms.client.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
+from drivers.dlms.client.meter_cache import PerMeter
+from drivers.dlms.client.reading import SCALERS, plain_value, scaler_unit
 from drivers.errors import DriverError, MalformedFrame, Unsupported
 from drivers.obis import format_obis, parse_obis
 
 if TYPE_CHECKING:
-    from drivers.dlms.session import DlmsSession
+    from drivers.dlms.client.session import DlmsSession
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from dlms_cosem.security import (
     NoSecurityAuthentication,
 )
 
-from drivers.dlms import get_list
+from drivers.dlms.client import list_replies
 from drivers.dlms.settings import DlmsAuth, DlmsSettings
 from drivers.errors import ProtocolError
 
@@ -79,9 +79,10 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
 
     def next_event(self) -> Any:
         """As dlms-cosem's, except that a get-response-with-list is parsed by our A-XDR code
-        (`drivers.dlms.get_list`; dlms-cosem's parser fails on float32 and compact arrays)."""
-        if not self.use_protection and get_list.is_list_response(self.buffer):
-            apdu = get_list.parse_response(bytes(self.buffer))
+        (`drivers.dlms.client.list_replies`; dlms-cosem's parser fails on float32 and compact
+        arrays)."""
+        if not self.use_protection and list_replies.is_list_response(self.buffer):
+            apdu = list_replies.parse_response(bytes(self.buffer))
             self.state.process_event(apdu)
             self.clear_buffer()
             return apdu
@@ -92,8 +93,8 @@ class CipheringConnection(DlmsConnection):  # type: ignore[misc]
             # dlms-cosem's own steps (counter check before deciphering), then our list parser
             self.update_meter_invocation_counter(event.invocation_counter)
             plain = self.decrypt(event.ciphered_text)
-            if get_list.is_list_response(plain):
-                return get_list.parse_response(bytes(plain))
+            if list_replies.is_list_response(plain):
+                return list_replies.parse_response(bytes(plain))
             return XDlmsApduFactory.apdu_from_bytes(plain)
         return super().unprotect(event)
 

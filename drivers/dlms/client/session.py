@@ -3,7 +3,7 @@
 `open_dlms_session` opens the byte stream, the framing (wrapper or HDLC) and the association
 (no security, LLS, or HLS-GMAC with security suite 0 global ciphering). `DlmsSession` implements
 the driver contract (`read`, `read_profile`, `execute`) on `get`/`set`/`action`; each request
-runs through an `ApduExchange` (drivers.dlms.exchange: deadlines, data blocks, breaking the
+runs through an `ApduExchange` (drivers.dlms.client.exchange: deadlines, data blocks, breaking the
 session on a link failure), several attributes at once through `get_many`.
 """
 
@@ -20,12 +20,12 @@ from dlms_cosem import state as dlms_state
 from dlms_cosem.protocol import acse, xdlms
 
 from drivers.contract import Command, CommandResult, CounterStore, Point, Reading
-from drivers.dlms import axdr, faults, objects
-from drivers.dlms.association import CipheringConnection, make_connection
-from drivers.dlms.counters import NEVER_SEEN, PROCESS_COUNTERS, CounterReservation
-from drivers.dlms.descriptors import cosem_attribute, cosem_method
-from drivers.dlms.exchange import ApduExchange, unexpected_reply
-from drivers.dlms.get_many import AttributeRef, ListGetter
+from drivers.dlms.client import axdr, faults, objects
+from drivers.dlms.client.connection import CipheringConnection, make_connection
+from drivers.dlms.client.counters import NEVER_SEEN, PROCESS_COUNTERS, CounterReservation
+from drivers.dlms.client.descriptors import cosem_attribute, cosem_method
+from drivers.dlms.client.exchange import ApduExchange, unexpected_reply
+from drivers.dlms.client.get_many import AttributeRef, ListGetter
 from drivers.dlms.link import ApduLink
 from drivers.dlms.settings import DlmsAuth, DlmsFraming, DlmsSettings
 from drivers.errors import (
@@ -144,7 +144,7 @@ class DlmsSession:
         return await self._exchange.blocks(reply, "GET", obis)
 
     async def get(self, class_id: int, obis: str, attribute: int, access: Any = None) -> axdr.Value:
-        """GET one attribute, decoded (see `drivers.dlms.axdr`)."""
+        """GET one attribute, decoded (see `drivers.dlms.client.axdr`)."""
         raw = await self.get_raw(class_id, obis, attribute, access)
         try:
             return axdr.decode(raw)
@@ -212,17 +212,17 @@ class DlmsSession:
     # -- the driver contract ----------------------------------------------------------------
 
     async def read(self, points: Sequence[Point]) -> list[Reading]:
-        from drivers.dlms.reading import read_points
+        from drivers.dlms.client.reading import read_points
 
         return await read_points(self, points)
 
     async def read_profile(self, profile: Point, start: datetime, end: datetime) -> list[Reading]:
-        from drivers.dlms.profile import read_profile
+        from drivers.dlms.client.profile import read_profile
 
         return await read_profile(self, profile, start, end)
 
     async def execute(self, command: Command) -> CommandResult:
-        from drivers.dlms.commands import execute
+        from drivers.dlms.client.commands import execute
 
         return await execute(self, command)
 

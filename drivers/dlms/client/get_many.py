@@ -1,7 +1,7 @@
 """GET of several attributes for one session: GET-with-list requests sized to what the meter
 receives, or one GET each when the meter does not grant lists or refuses them.
 
-The with-list replies themselves are parsed in `get_list`; this module decides how attributes
+The with-list replies themselves are parsed in `list_replies`; this module decides how attributes
 are batched and turns each result into a value or a typed error.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 from dlms_cosem.cosem import CosemAttributeWithSelection
 from dlms_cosem.protocol import xdlms
 
-from drivers.dlms import axdr, faults, get_list
-from drivers.dlms.descriptors import cosem_attribute
-from drivers.dlms.exchange import ApduExchange, unexpected_reply
+from drivers.dlms.client import axdr, faults, list_replies
+from drivers.dlms.client.descriptors import cosem_attribute
+from drivers.dlms.client.exchange import ApduExchange, unexpected_reply
 from drivers.errors import DriverError, ProtocolError
 
 LOG = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class ListGetter:
         )
         reply = await exchange.transact(request)
         if isinstance(reply, xdlms.GetResponseWithList):
-            items: list[get_list.ListResult] = list(reply.response_data)
+            items: list[list_replies.ListResult] = list(reply.response_data)
         elif isinstance(reply, xdlms.GetResponseWithBlock | xdlms.GetResponseLastBlock):
             # a with-list reply in data blocks: the raw data is the encoded list of results
             try:
@@ -141,7 +141,7 @@ class ListGetter:
                 # the meter ended its blocks with a data-access-result for the whole list
                 # (Gurux's Python server cannot continue a list in blocks): read one by one
                 raise _ListRefused(f"blocks ended with {err.cause}") from None
-            items = get_list.parse_results(raw)
+            items = list_replies.parse_results(raw)
         elif isinstance(
             reply,
             xdlms.ExceptionResponse
@@ -157,7 +157,7 @@ class ListGetter:
             )
         results: list[axdr.Value | DriverError] = []
         for ref, item in zip(batch, items, strict=True):
-            if isinstance(item, get_list.AccessError):
+            if isinstance(item, list_replies.AccessError):
                 results.append(
                     faults.get_error(item.code).about(meter=exchange.meter_id, obis=ref.obis)
                 )

@@ -21,7 +21,7 @@ from dlms_cosem.io import BlockingTcpIO, TcpTransport
 from dlms_cosem.security import NoSecurityAuthentication
 from dlms_cosem.utils import parse_as_dlms_data
 
-from drivers.dlms.objects import default_class
+from drivers.dlms.client.objects import default_class
 from drivers.obis import parse_obis
 
 CLOCK = CosemAttribute(enumerations.CosemInterface.CLOCK, Obis(0, 0, 1, 0, 0, 255), 2)

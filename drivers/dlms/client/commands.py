@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from drivers.contract import Command, CommandKind, CommandResult
-from drivers.dlms import axdr, objects
-from drivers.dlms.cosem_values import encode_datetime
+from drivers.dlms.client import axdr, objects
+from drivers.dlms.client.cosem_values import encode_datetime
 from drivers.errors import CommandRejected, DriverError, ObjectUnavailable
 
 if TYPE_CHECKING:
-    from drivers.dlms.session import DlmsSession
+    from drivers.dlms.client.session import DlmsSession
 
 # class 71 has no "off": clearing a limit sets the threshold to the largest value it can hold
 NO_LIMIT = 0xFFFFFFFF

@@ -17,9 +17,9 @@ import structlog
 from dlms_cosem import enumerations as dlms_enums
 from dlms_cosem.protocol import xdlms
 
-from drivers.dlms import faults
-from drivers.dlms.association import CipheringConnection, as_general_glo
-from drivers.dlms.counters import CounterReservation
+from drivers.dlms.client import faults
+from drivers.dlms.client.connection import CipheringConnection, as_general_glo
+from drivers.dlms.client.counters import CounterReservation
 from drivers.dlms.link import ApduLink
 from drivers.dlms.settings import DlmsSettings
 from drivers.errors import ChannelDown, DriverError, MalformedFrame, ProtocolError, Unsupported

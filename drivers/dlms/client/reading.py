@@ -5,7 +5,7 @@ fixed by the meter's parametrisation, and reading them every time would double t
 entry older than the session's `cache_max_age_s` is read again, and so is the scaler of a
 cumulative energy register whose value went down or jumped by about ten times since this process
 last saw it (a re-parametrised or exchanged meter); when that scaler did change, every scaler of
-the meter is dropped. `drivers.dlms.meter_cache.forget_meter` drops all of a meter's entries.
+the meter is dropped. `drivers.dlms.client.meter_cache.forget_meter` drops all of a meter's entries.
 
 When the clock is among the points it is read first, and its value is the capture time of the
 other values of the same call (the meter's own time, which the head-end stores them under),
@@ -26,15 +26,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from drivers.contract import PartialRead, Point, Quality, Reading
-from drivers.dlms import axdr, objects
-from drivers.dlms.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
-from drivers.dlms.get_many import AttributeRef
-from drivers.dlms.meter_cache import LastValues, PerMeter, forget_meter
+from drivers.dlms.client import axdr, objects
+from drivers.dlms.client.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
+from drivers.dlms.client.get_many import AttributeRef
+from drivers.dlms.client.meter_cache import LastValues, PerMeter, forget_meter
 from drivers.errors import DriverError, ObjectUnavailable, Unsupported
 from drivers.obis import parse_obis
 
 if TYPE_CHECKING:
-    from drivers.dlms.session import DlmsSession
+    from drivers.dlms.client.session import DlmsSession
 
 __all__ = ["SCALERS", "forget_meter", "forget_scalers", "read_points", "scaler_unit"]
 

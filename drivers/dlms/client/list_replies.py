@@ -4,8 +4,8 @@ dlms-cosem 25.1 encodes `GetRequestWithList` correctly, and we use it for the re
 `GetResponseWithList` parser is not usable: it reads the result count as one byte, and it decodes
 every value through its own data classes, which raise NotImplementedError for float32 and compact
 arrays (common in meters). So a with-list reply is parsed here into a list of results, each a
-decoded value (`drivers.dlms.axdr`) or an `AccessError` with the item's Data-Access-Result; the
-same parser reads the raw data of a with-list reply that came in data blocks
+decoded value (`drivers.dlms.client.axdr`) or an `AccessError` with the item's
+Data-Access-Result; the same parser reads the raw data of a with-list reply that came in data blocks
 (`GetResponseWithBlock`, whose raw data is the encoded SEQUENCE OF Get-Data-Result).
 """
 
@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 from dlms_cosem.protocol import xdlms
 
-from drivers.dlms import axdr
+from drivers.dlms.client import axdr
 from drivers.errors import MalformedFrame
 
 GET_RESPONSE = 0xC4
