@@ -34,9 +34,12 @@ def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
 
 
-def demand_w(profile: HouseholdProfile, at: datetime) -> float:
-    """Household demand (W) at an instant, before any limiter or disconnect."""
-    hour = at.hour + at.minute / 60 + at.second / 3600
+def _hour(at: datetime) -> float:
+    return at.hour + at.minute / 60 + at.second / 3600
+
+
+def demand_at(profile: HouseholdProfile, hour: float) -> float:
+    """Household demand (W) at an hour of the day (0 <= hour < 24)."""
     return (
         profile.base_w
         + profile.morning_peak_w * _bump(hour, 7.5, 1.2)
@@ -44,11 +47,33 @@ def demand_w(profile: HouseholdProfile, at: datetime) -> float:
     )
 
 
-def pv_w(profile: HouseholdProfile, at: datetime) -> float:
-    """PV generation (W): a clear-sky half sine between 06:00 and 18:00."""
-    if profile.pv_peak_w <= 0:
-        return 0.0
-    hour = at.hour + at.minute / 60 + at.second / 3600
-    if not 6.0 < hour < 18.0:
+def pv_at(profile: HouseholdProfile, hour: float) -> float:
+    """PV generation (W) at an hour of the day: a clear-sky half sine between 06:00 and 18:00."""
+    if profile.pv_peak_w <= 0 or not 6.0 < hour < 18.0:
         return 0.0
     return profile.pv_peak_w * math.sin(math.pi * (hour - 6.0) / 12.0)
+
+
+def net_at(profile: HouseholdProfile, hour: float) -> float:
+    """Demand less PV (W) at an hour of the day: positive imports, negative exports.
+
+    The integrator's inner loop: one call per sample, so the two terms are inlined here.
+    """
+    net = (
+        profile.base_w
+        + profile.morning_peak_w * math.exp(-(((hour - 7.5) / 1.2) ** 2))
+        + profile.evening_peak_w * math.exp(-(((hour - 19.0) / 2.0) ** 2))
+    )
+    if profile.pv_peak_w > 0 and 6.0 < hour < 18.0:
+        net -= profile.pv_peak_w * math.sin(math.pi * (hour - 6.0) / 12.0)
+    return net
+
+
+def demand_w(profile: HouseholdProfile, at: datetime) -> float:
+    """Household demand (W) at an instant, before any limiter or disconnect."""
+    return demand_at(profile, _hour(at))
+
+
+def pv_w(profile: HouseholdProfile, at: datetime) -> float:
+    """PV generation (W) at an instant."""
+    return pv_at(profile, _hour(at))

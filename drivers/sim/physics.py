@@ -1,9 +1,18 @@
 """The protocol-neutral simulated meter: integrates a consumption model into its registers.
 
 Registers are named by OBIS code. The meter integrates power lazily whenever it is observed
-(`sync()`), in steps of at most `STEP` of simulated time, so later reads give larger energies, a
-disconnect stops the flow and a load limit caps it. Every 15 minutes of simulated time it captures a
-load-profile row (clock, import Wh, export Wh).
+(`sync()`), so later reads give larger energies, a disconnect stops the flow and a load limit caps
+it. Every 15 minutes of simulated time it captures a load-profile row (clock, import Wh, export Wh).
+
+Integration never crosses a 15-minute boundary and the meter's state (connected, limit) is constant
+within one `sync()`, because every command syncs first. A span of up to `STEP` (a live read) takes
+the power at its start; a longer span (history, or a meter left alone for a while) is integrated by
+Simpson's rule in one step: the demand curve is smooth on that scale, and building a day of history
+costs ~200 model evaluations instead of 1,440.
+
+Energy registers count whole Wh, as a meter's pulse counter does: the fraction not yet counted is
+carried over, so the tariff registers add up to the total exactly and each profile row is exactly
+the total register at its capture time.
 """
 
 from __future__ import annotations
@@ -15,10 +24,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from drivers.sim.clock import SimClock
-from drivers.sim.consumption import HouseholdProfile, demand_w, pv_w
+from drivers.sim.consumption import HouseholdProfile, demand_w, net_at, pv_w
+from drivers.sim.profile_log import ONE_US, ProfileLog, to_us
+from drivers.sim.profile_log import ProfileRow as ProfileRow
 
 STEP = timedelta(seconds=60)
 PROFILE_PERIOD = timedelta(minutes=15)
+_STEP_US = STEP // ONE_US
+_PERIOD_US = PROFILE_PERIOD // ONE_US
+_HOUR_US = 3_600_000_000
+_DAY_US = 24 * _HOUR_US
 NOMINAL_VOLTAGE = 230.0
 
 IMPORT_TOTAL = "1.0.1.8.0.255"
@@ -74,11 +89,7 @@ def tariff_of(at: datetime) -> int:
     return 3
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileRow:
-    clock: datetime
-    import_wh: Decimal
-    export_wh: Decimal
+_TARIFF_BY_HOUR = tuple(tariff_of(datetime(2000, 1, 1, hour, tzinfo=UTC)) for hour in range(24))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,16 +124,17 @@ class SimulatedMeter:
         # Register resolution by OBIS code as 10^scaler of the base unit, where a
         # re-parametrisation changed the protocol's default; servers re-express raw values in it.
         self.scalers: dict[str, int] = {}
-        self.import_wh = [0.0, 0.0, 0.0, 0.0]
-        self.export_wh = 0.0
-        self.load_profile: deque[ProfileRow] = deque(maxlen=profile_depth)
-        self.events: deque[MeterEvent] = deque(maxlen=500)
-        now = clock.now()
-        start = now - history
         if initial_import_wh is None:
             initial_import_wh = 1_000_000.0 + (seed % 997) * 1_000.0
-        self.import_wh[0] = initial_import_wh
-        self._t = start
+        # whole Wh per tariff register; the fractions not yet counted are carried separately
+        self.import_wh = [int(initial_import_wh), 0, 0, 0]
+        self.export_wh = 0
+        self._import_carry = initial_import_wh - int(initial_import_wh)
+        self._export_carry = 0.0
+        self.load_profile = ProfileLog(maxlen=profile_depth)
+        self.events: deque[MeterEvent] = deque(maxlen=500)
+        start = clock.now() - history
+        self._t_us = to_us(start)  # simulated time integrated up to
         self.events.append(MeterEvent(start, EVENT_POWER_UP))
         self.sync()
 
@@ -142,23 +154,47 @@ class SimulatedMeter:
     def sync(self) -> datetime:
         """Integrate up to the clock's now; returns that instant."""
         now = self.clock.now()
-        t = self._t
-        while t < now:
-            boundary = _next_boundary(t)
-            step_end = min(t + STEP, now, boundary)
-            seconds = (step_end - t).total_seconds()
-            imp, exp = self.power_at(t)
-            self.import_wh[tariff_of(t)] += imp * seconds / 3600.0
-            self.export_wh += exp * seconds / 3600.0
-            t = step_end
-            if t == boundary:
-                self.load_profile.append(
-                    ProfileRow(
-                        t + self.clock_offset, _wh(self.total_import_wh), _wh(self.export_wh)
-                    )
-                )
-        self._t = max(t, self._t)
+        end_us = to_us(now)
+        if end_us > self._t_us:
+            self._integrate(end_us)
         return now
+
+    def _integrate(self, end_us: int) -> None:
+        profile, limit, connected = self.profile, self.limit_w, self.connected
+        offset_us = self.clock_offset // ONE_US
+        registers, exported = self.import_wh, self.export_wh
+        import_carry, export_carry = self._import_carry, self._export_carry
+        t = self._t_us
+        known: float | None = None  # net power at t, when the previous span computed it
+        while t < end_us:
+            boundary = (t // _PERIOD_US + 1) * _PERIOD_US
+            stop = min(end_us, boundary)
+            span = stop - t
+            if connected:
+                if span <= _STEP_US:
+                    imp, exp = _split(net_at(profile, (t % _DAY_US) / _HOUR_US), limit)
+                    known = None
+                else:
+                    a = known if known is not None else net_at(profile, (t % _DAY_US) / _HOUR_US)
+                    m = net_at(profile, ((t + span // 2) % _DAY_US) / _HOUR_US)
+                    b = net_at(profile, (stop % _DAY_US) / _HOUR_US)
+                    imp, exp = _simpson(a, m, b, limit)
+                    known = b
+                # mean power x duration; span is in µs, an hour is _HOUR_US
+                import_carry += imp * span / _HOUR_US
+                export_carry += exp * span / _HOUR_US
+                whole = int(import_carry)
+                registers[_TARIFF_BY_HOUR[(t // _HOUR_US) % 24]] += whole
+                import_carry -= whole
+                whole = int(export_carry)
+                exported += whole
+                export_carry -= whole
+            t = stop
+            if t == boundary:
+                self.load_profile.append(t + offset_us, sum(registers), exported)
+        self.export_wh = exported
+        self._import_carry, self._export_carry = import_carry, export_carry
+        self._t_us = t
 
     def now(self) -> datetime:
         """The meter's own clock: simulated time plus this meter's clock error."""
@@ -166,7 +202,7 @@ class SimulatedMeter:
 
     @property
     def total_import_wh(self) -> float:
-        return sum(self.import_wh)
+        return sum(self.import_wh) + self._import_carry
 
     # -- observation -------------------------------------------------------------------------
 
@@ -268,7 +304,7 @@ class SimulatedMeter:
 
     def profile_rows(self, start: datetime, end: datetime) -> list[ProfileRow]:
         self.sync()
-        return [row for row in self.load_profile if start <= row.clock <= end]
+        return self.load_profile.between(start, end)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -308,7 +344,20 @@ def _wh(value: float) -> Decimal:
     return Decimal(int(value))
 
 
-def _next_boundary(t: datetime) -> datetime:
-    base = t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    k = int((t - base) / PROFILE_PERIOD) + 1
-    return base + k * PROFILE_PERIOD
+def _split(net: float, limit: float | None) -> tuple[float, float]:
+    """(import W, export W) of a net power, after the load limiter."""
+    if net >= 0:
+        return (net if limit is None else min(net, limit)), 0.0
+    return 0.0, -net
+
+
+def _simpson(a: float, m: float, b: float, limit: float | None) -> tuple[float, float]:
+    """Mean (import W, export W) over a span from net powers at its start, middle and end."""
+    if limit is None:
+        if a >= 0 and m >= 0 and b >= 0:
+            return (a + 4 * m + b) / 6, 0.0
+        if a <= 0 and m <= 0 and b <= 0:
+            return 0.0, -(a + 4 * m + b) / 6
+    # PV crossing over, or limited: import and export each have a kink; split point by point
+    (ia, ea), (im, em), (ib, eb) = _split(a, limit), _split(m, limit), _split(b, limit)
+    return (ia + 4 * im + ib) / 6, (ea + 4 * em + eb) / 6
