@@ -24,5 +24,14 @@ Layout (which side uses each part):
     descriptors.py   cached dlms-cosem attribute and method descriptors.
     objects.py       which interface class an OBIS code names; well-known objects.
     baseline.py      the blocking dlms-cosem `DlmsClient`, for comparison in bench/ only.
-- server/       the sans-IO COSEM server used by the simulators.
+- server/       the sans-IO COSEM server (used by the simulators), knowing no meter:
+    server.py        `CosemServer` (an `ApduHandler`), `CosemDevice` (objects, secrets, counters).
+    model.py         `CosemObjectModel`: the objects a device serves (get/set/action, object_list).
+    association.py   AARQ/AARE, association policies, HLS challenge state.
+    security.py      keys, ciphering, invocation counters, HLS-GMAC of the server side.
+    services.py      GET (normal, list, blocks), SET, ACTION, the association object (0.0.40.0.0).
+    apdus.py         request parsing and reply encoding of xDLMS APDUs.
+    values.py        A-XDR values to send and accessors for received ones (for object models).
+    errors.py        `AccessFailure`: a refusal that becomes a Data-Access-Result.
+The simulated meter's object table (a `CosemObjectModel`) is with the simulator, in sim/cosem.
 """

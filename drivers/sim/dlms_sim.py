@@ -3,11 +3,12 @@ per meter, or many meters on one port told apart by the loopback address dialled
 `drivers.sim.by_address`) and over HDLC (a concentrator's transparent channel on TCP, or a
 serial line on a pty).
 
-Each meter is a `SimulatedMeter` behind the sans-IO `CosemServer` (drivers.dlms.server); the
-simulator only does I/O. Per meter it keeps a few references (its COSEM device is built on first
-use; with `add_deferred_meter` even the `SimulatedMeter` is), so one process can serve
-thousands. Failure knobs for tests are `DlmsFaults`: a meter that
-closes the connection after N requests, one that never answers, one that answers garbage.
+Each meter is a `SimulatedMeter` whose COSEM objects (`MeterObjects`, drivers.sim.cosem) are
+served by the sans-IO `CosemServer` (drivers.dlms.server); the simulator only does I/O. Per
+meter it keeps a few references (its COSEM device is built on first use; with
+`add_deferred_meter` even the `SimulatedMeter` is), so one process can serve thousands. Failure
+knobs for tests are `DlmsFaults`: a meter that closes the connection after N requests, one that
+never answers, one that answers garbage.
 
 Response delay: real meters answer each request after 10-100+ ms (processing plus the modem's
 round trip). `response_delay_s` (default 0) holds every reply back that long, on the event loop's
@@ -37,6 +38,7 @@ from drivers.dlms.server import CosemDevice, CosemServer, DlmsMeterSecrets
 from drivers.dlms.wrapper import WrapperServerProtocol
 from drivers.sim.by_address import AddressDispatch
 from drivers.sim.clock import SimClock
+from drivers.sim.cosem import MeterObjects
 from drivers.sim.delayed_writer import DelayedWriter
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import PtyPair, fd_streams, open_pty
@@ -124,7 +126,7 @@ class _Entry:
             withheld = self.withheld
             if self.faults and self.faults.close_after is not None and not self.faults.lists:
                 withheld = withheld | {"multiple_references"}
-            self.device = CosemDevice(self.meter, secrets, withheld)
+            self.device = CosemDevice(MeterObjects(self.meter), secrets, withheld)
             self.device.refuse_lists = bool(self.faults and self.faults.refuse_lists)
         return self.device
 

@@ -17,7 +17,7 @@ from drivers.contract import Point, Reading
 from drivers.dlms.client.meter_cache import forget_meter
 from drivers.dlms.client.profile import COLUMNS, Column
 from drivers.dlms.client.reading import SCALERS
-from drivers.dlms.server.objects import set_register_scaler
+from drivers.sim.cosem import set_register_scaler
 from drivers.sim.physics import (
     CLOCK,
     EXPORT_TOTAL,

@@ -16,6 +16,7 @@ from dlms_cosem.protocol import xdlms
 from drivers.dlms.link import ServerAddress
 from drivers.dlms.server import CosemDevice, CosemServer, DlmsMeterSecrets, apdus
 from drivers.sim.clock import SimClock
+from drivers.sim.cosem import MeterObjects
 from drivers.sim.physics import SimulatedMeter
 from tests.sim_dlms.conftest import START
 
@@ -24,9 +25,13 @@ TITLE = b"UNITTEST"
 
 
 @pytest.fixture
-def device() -> CosemDevice:
-    clock = SimClock(start=START, factor=0.0)
-    return CosemDevice(SimulatedMeter("U1", clock, seed=5), SECRETS)
+def meter() -> SimulatedMeter:
+    return SimulatedMeter("U1", SimClock(start=START, factor=0.0), seed=5)
+
+
+@pytest.fixture
+def device(meter: SimulatedMeter) -> CosemDevice:
+    return CosemDevice(MeterObjects(meter), SECRETS)
 
 
 @pytest.fixture
@@ -108,7 +113,7 @@ def test_garbage_requests_get_typed_refusals(server: CosemServer, apdu: bytes) -
     assert reply is not None and reply[0] in (apdus.EXCEPTION_RESPONSE, apdus.AARE)
 
 
-def test_get_with_list_mixes_values_and_errors(server: CosemServer, device: CosemDevice) -> None:
+def test_get_with_list_mixes_values_and_errors(server: CosemServer, meter: SimulatedMeter) -> None:
     peer = public(server)
     request = xdlms.GetRequestWithList(
         cosem_attributes_with_selection=[
@@ -119,7 +124,7 @@ def test_get_with_list_mixes_values_and_errors(server: CosemServer, device: Cose
     )
     reply = xdlms.GetResponseWithList.from_bytes(peer.raw(request.to_bytes()))
     energy, missing, clock = reply.result
-    assert energy == int(device.meter.value("1.0.1.8.0.255"))
+    assert energy == int(meter.value("1.0.1.8.0.255"))
     assert missing == enums.DataAccessResult.OBJECT_UNDEFINED
     assert len(clock) == 12
 
@@ -132,8 +137,8 @@ def test_class_mismatch_and_secret_are_refused(server: CosemServer) -> None:
     assert secret.error == enums.DataAccessResult.READ_WRITE_DENIED
 
 
-def test_event_log_records_a_disconnect(server: CosemServer, device: CosemDevice) -> None:
-    device.meter.disconnect()
+def test_event_log_records_a_disconnect(server: CosemServer, meter: SimulatedMeter) -> None:
+    meter.disconnect()
     peer = public(server)
     response = peer.exchange(xdlms.GetRequestNormal(attribute(7, "0.0.99.98.0.255", 2)))
     rows = utils.parse_as_dlms_data(response.data)
@@ -162,7 +167,7 @@ def test_block_number_out_of_sequence_aborts(server: CosemServer) -> None:
 
 
 def test_entry_descriptor_selects_rows_and_columns(
-    server: CosemServer, device: CosemDevice
+    server: CosemServer, meter: SimulatedMeter
 ) -> None:
     peer = public(server)
     head = bytes([0xC0, 1, 0xC1]) + attribute(7, "1.0.99.1.0.255", 2).to_bytes()
@@ -176,7 +181,7 @@ def test_entry_descriptor_selects_rows_and_columns(
     )
     reply = xdlms.GetResponseFactory.from_bytes(peer.raw(head + b"\x01\x02" + entry.to_bytes()))
     rows = utils.parse_as_dlms_data(reply.data)
-    expected = list(device.meter.load_profile)[1:4]
+    expected = list(meter.load_profile)[1:4]
     assert rows == [[int(row.import_wh)] for row in expected]
 
 
@@ -219,7 +224,7 @@ def test_replayed_ciphered_request_gets_invocation_counter_error(server: CosemSe
     assert response.service_error == enums.ServiceException.INVOCATION_COUNTER_ERROR
 
 
-def test_clock_set_moves_the_meter_time(server: CosemServer, device: CosemDevice) -> None:
+def test_clock_set_moves_the_meter_time(server: CosemServer, meter: SimulatedMeter) -> None:
     peer = Peer(
         server,
         17,
@@ -235,7 +240,7 @@ def test_clock_set_moves_the_meter_time(server: CosemServer, device: CosemDevice
     ).to_bytes()
     response = peer.exchange(xdlms.SetRequestNormal(attribute(8, "0.0.1.0.0.255", 2), data))
     assert response.result == enums.DataAccessResult.SUCCESS
-    assert device.meter.now() == when
+    assert meter.now() == when
 
 
 def test_ciphered_set_longer_than_127_bytes_is_understood(

@@ -1,8 +1,9 @@
 """The sans-IO COSEM server: `handle(address, apdu) -> reply | None` for one connection.
 
 A `CosemServer` holds the associations of one connection (keyed by the full server address, so
-an HDLC line carrying many meters keeps them apart); the long-lived per-meter state (meter
-physics, secrets, invocation counters) is a `CosemDevice` found through a resolver. Every
+an HDLC line carrying many meters keeps them apart); the long-lived per-device state
+(objects, secrets, invocation counters) is a `CosemDevice` found through a resolver; its objects
+are a `CosemObjectModel` (drivers.dlms.server.model), so the server knows no meter. Every
 failure becomes a DLMS reply (AARE rejection, Data-Access-Result, ExceptionResponse); the
 handler never raises, because a bad request must not take the line down.
 """
@@ -27,13 +28,13 @@ from drivers.dlms.server.association import (
     associate,
     offered_conformance,
 )
+from drivers.dlms.server.model import CosemObjectModel
 from drivers.dlms.server.security import (
     ENCRYPTED_AND_AUTHENTICATED,
     DeviceSecurity,
     DlmsMeterSecrets,
     InvocationCounterError,
 )
-from drivers.sim.physics import SimulatedMeter
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +46,22 @@ SERVICES: dict[int, Callable[[services.Session, bytes], bytes]] = {
 
 
 class CosemDevice:
-    """One logical device: a simulated meter with its secrets and security counters.
+    """One logical device: its COSEM objects, its secrets and security counters.
 
     It offers `SERVER_CONFORMANCE` less the `withheld` bits (the AARE grants the intersection
     with the client's proposal); `requests` counts the xDLMS requests it served, by kind ("get",
     "get-next", "get-list", "set", "action"), for tests and benchmarks.
     """
 
-    __slots__ = ("conformance", "meter", "refuse_lists", "requests", "security")
+    __slots__ = ("conformance", "model", "refuse_lists", "requests", "security")
 
     def __init__(
         self,
-        meter: SimulatedMeter,
+        model: CosemObjectModel,
         secrets: DlmsMeterSecrets,
         withheld: Collection[str] = (),
     ) -> None:
-        self.meter = meter
+        self.model = model
         self.security = DeviceSecurity(secrets)
         self.conformance = offered_conformance(withheld)
         self.requests: Counter[str] = Counter()
@@ -68,7 +69,7 @@ class CosemDevice:
         self.refuse_lists = False
 
     def __repr__(self) -> str:
-        return f"CosemDevice({self.meter.meter_id!r})"
+        return f"CosemDevice({self.model.name!r})"
 
 
 DeviceResolver = Callable[[ServerAddress], CosemDevice | None]
@@ -88,7 +89,7 @@ class CosemServer:
         try:
             return self._handle(device, address, apdu)
         except Exception:  # the server boundary: answer, never crash the line
-            log.exception("meter %s: request failed", device.meter.meter_id)
+            log.exception("meter %s: request failed", device.model.name)
             return apdus.exception(
                 StateException.SERVICE_NOT_ALLOWED, ServiceException.OTHER_REASON
             )
@@ -108,7 +109,7 @@ class CosemServer:
                     address.client, apdu, device.security, device.conformance
                 )
             except Rejected as rejected:
-                log.info("meter %s: association refused: %s", device.meter.meter_id, rejected)
+                log.info("meter %s: association refused: %s", device.model.name, rejected)
                 return rejected.aare
             self._associations[address] = association
             return aare
@@ -147,7 +148,7 @@ class CosemServer:
             control_field = _control_field(control)
             plain = security.decipher(title, control_field, counter, ciphered)
         except InvocationCounterError as replay:
-            log.info("meter %s: replayed invocation counter", device.meter.meter_id)
+            log.info("meter %s: replayed invocation counter", device.model.name)
             return _exception(ServiceException.INVOCATION_COUNTER_ERROR, replay.expected)
         except (DecryptionError, apdus.BadRequest):
             return _exception(ServiceException.DECIPHERING_ERROR)
@@ -180,7 +181,7 @@ def _serve(device: CosemDevice, association: Association, plain: bytes) -> bytes
     device.requests[kind] += 1
     if kind == "get-list" and device.refuse_lists:
         return services.not_supported()
-    return SERVICES[tag](services.Session(device.meter, device.security, association), plain)
+    return SERVICES[tag](services.Session(device.model, device.security, association), plain)
 
 
 @functools.lru_cache(maxsize=256)
@@ -212,4 +213,4 @@ def _note_release_counter(device: CosemDevice, association: Association, apdu: b
     try:
         device.security.decipher(association.client_title, control, counter, ciphered)
     except (InvocationCounterError, DecryptionError):
-        log.info("meter %s: release with a bad ciphered request", device.meter.meter_id)
+        log.info("meter %s: release with a bad ciphered request", device.model.name)

@@ -15,12 +15,12 @@ from dlms_cosem.enumerations import (
 )
 from dlms_cosem.protocol import xdlms
 
-from drivers.dlms.server import apdus, objects
+from drivers.dlms.server import apdus
 from drivers.dlms.server import values as v
 from drivers.dlms.server.association import Association, LongGet
 from drivers.dlms.server.errors import AccessFailure
+from drivers.dlms.server.model import CosemObjectModel, ObjectInfo, Selection
 from drivers.dlms.server.security import DeviceSecurity
-from drivers.sim.physics import SimulatedMeter
 
 # Bytes a GetResponseWithBlock adds around its raw data, and a general-glo-cipher around an APDU.
 BLOCK_OVERHEAD = 12
@@ -28,16 +28,19 @@ CIPHER_OVERHEAD = 30
 MIN_BLOCK = 16
 REPLY_TO_HLS = 1
 
+ASSOCIATION = "0.0.40.0.0.255"  # the current association, answered here (it knows the session)
+ASSOCIATION_LN = 15
+
 
 class Session:
-    """What a service needs: the meter, its security state, the association."""
+    """What a service needs: the device's objects, its security state, the association."""
 
-    __slots__ = ("association", "meter", "security")
+    __slots__ = ("association", "model", "security")
 
     def __init__(
-        self, meter: SimulatedMeter, security: DeviceSecurity, association: Association
+        self, model: CosemObjectModel, security: DeviceSecurity, association: Association
     ) -> None:
-        self.meter = meter
+        self.model = model
         self.security = security
         self.association = association
 
@@ -70,7 +73,7 @@ def get(session: Session, apdu: bytes) -> bytes:
         return not_supported()
     if isinstance(request, apdus.GetNormal):
         try:
-            data = _read(session, request.ref).to_bytes()
+            data = _read(session, request.ref)
         except AccessFailure as failure:
             return apdus.get_error(request.invoke, failure.result)
         reply = apdus.get_normal(request.invoke, data)
@@ -82,7 +85,7 @@ def get(session: Session, apdu: bytes) -> bytes:
     results: list[bytes | DataAccessResult] = []
     for ref in request.refs:
         try:
-            results.append(_read(session, ref).to_bytes())
+            results.append(_read(session, ref))
         except AccessFailure as failure:
             results.append(failure.result)
     encoded = apdus.list_results(results)
@@ -92,19 +95,19 @@ def get(session: Session, apdu: bytes) -> bytes:
     return _first_block(session, request.invoke, encoded)
 
 
-def _read(session: Session, ref: apdus.AttributeRef) -> v.Data:
+def _read(session: Session, ref: apdus.AttributeRef) -> bytes:
     if not session.association.authenticated:
         raise AccessFailure(DataAccessResult.READ_WRITE_DENIED, "HLS not completed")
     selection = None
     if ref.selector is not None:
         if not session.association.conformance.selective_access:
             raise AccessFailure(DataAccessResult.OTHER_REASON, "selective access not negotiated")
-        selection = objects.Selection(ref.selector, ref.params)
-    if ref.obis == objects.ASSOCIATION:
-        if ref.class_id != objects.ASSOCIATION_LN:
+        selection = Selection(ref.selector, ref.params)
+    if ref.obis == ASSOCIATION:
+        if ref.class_id != ASSOCIATION_LN:
             raise AccessFailure(DataAccessResult.OBJECT_CLASS_INCONSISTENT)
-        return _association_attribute(session, ref.attribute)
-    return objects.lookup(ref.class_id, ref.obis).get(session.meter, ref.attribute, selection)
+        return _association_attribute(session, ref.attribute).to_bytes()
+    return session.model.get(ref.class_id, ref.obis, ref.attribute, selection)
 
 
 def _first_block(session: Session, invoke: int, raw: bytes) -> bytes:
@@ -148,7 +151,7 @@ def _association_attribute(session: Session, attribute: int) -> v.Data:
     if attribute == 1:
         return v.octets(bytes([0, 0, 40, 0, 0, 255]))
     if attribute == 2:
-        return _object_list(assoc)
+        return _object_list(session.model, assoc)
     if attribute == 3:
         return v.structure(v.integer(assoc.client), v.long_unsigned(1))
     if attribute == 7:
@@ -158,15 +161,15 @@ def _association_attribute(session: Session, attribute: int) -> v.Data:
     raise AccessFailure(DataAccessResult.OBJECT_UNDEFINED, f"no attribute {attribute}")
 
 
-def _object_list(assoc: Association) -> v.Data:
-    entries = [_object_entry(o, assoc) for o in objects.OBJECTS.values()]
+def _object_list(model: CosemObjectModel, assoc: Association) -> v.Data:
+    entries = [_object_entry(o, assoc) for o in model.object_list()]
     association_rights = v.structure(
         v.array([_attribute_right(a, 0 if a == 7 else 1, False) for a in (1, 2, 3, 7, 8)]),
         v.array([v.structure(v.integer(REPLY_TO_HLS), v.enum(1))]),
     )
     entries.append(
         v.structure(
-            v.long_unsigned(objects.ASSOCIATION_LN),
+            v.long_unsigned(ASSOCIATION_LN),
             v.unsigned(1),
             v.octets(bytes([0, 0, 40, 0, 0, 255])),
             association_rights,
@@ -180,13 +183,13 @@ def _attribute_right(attribute: int, mode: int, selective: bool) -> v.Data:
     return v.structure(v.integer(attribute), v.enum(mode), selectors)
 
 
-def _object_entry(obj: objects.CosemObject, assoc: Association) -> v.Data:
+def _object_entry(obj: ObjectInfo, assoc: Association) -> v.Data:
     rights = []
     for attribute in obj.attributes:
         readable = attribute not in obj.secret
-        writable = assoc.policy.may_write and attribute in obj.setters
+        writable = assoc.policy.may_write and attribute in obj.writable
         mode = (1 if readable else 0) | (2 if writable else 0)
-        rights.append(_attribute_right(attribute, mode, obj.profile is not None and attribute == 2))
+        rights.append(_attribute_right(attribute, mode, attribute in obj.selective))
     methods = [
         v.structure(v.integer(m), v.enum(1 if assoc.policy.may_write else 0)) for m in obj.methods
     ]
@@ -232,15 +235,9 @@ def _write(session: Session, request: Any) -> DataAccessResult:
     try:
         if not session.association.authenticated or not session.association.policy.may_write:
             raise AccessFailure(DataAccessResult.READ_WRITE_DENIED, "association is read-only")
-        if obis == objects.ASSOCIATION:
+        if obis == ASSOCIATION:
             raise AccessFailure(DataAccessResult.READ_WRITE_DENIED, "association is read-only")
-        target = objects.lookup(int(attribute.interface), obis)
-        target.check_writable(attribute.attribute)
-        try:
-            value = v.parse_single(request.data)
-        except v.BadValue:
-            raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, "unreadable value") from None
-        target.set(session.meter, attribute.attribute, value)
+        session.model.set(int(attribute.interface), obis, attribute.attribute, bytes(request.data))
     except AccessFailure as failure:
         return failure.result
     return DataAccessResult.SUCCESS
@@ -257,17 +254,12 @@ def action(session: Session, apdu: bytes) -> bytes:
     method = request.cosem_method
     obis = ".".join(str(b) for b in method.instance.to_bytes())
     params = bytes(request.data) if request.data is not None else None
-    if obis == objects.ASSOCIATION and int(method.interface) == objects.ASSOCIATION_LN:
+    if obis == ASSOCIATION and int(method.interface) == ASSOCIATION_LN:
         return _reply_to_hls(session, invoke, method.method, params)
     try:
         if not session.association.authenticated or not session.association.policy.may_write:
             raise AccessFailure(DataAccessResult.READ_WRITE_DENIED, "association may not act")
-        target = objects.lookup(int(method.interface), obis)
-        try:
-            value = v.parse_single(params) if params else None
-        except v.BadValue:
-            raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, "unreadable parameters") from None
-        target.act(session.meter, method.method, value)
+        session.model.action(int(method.interface), obis, method.method, params)
     except AccessFailure as failure:
         return apdus.action_normal(invoke, ActionResultStatus(failure.result.value))
     return apdus.action_normal(invoke, ActionResultStatus.SUCCESS)

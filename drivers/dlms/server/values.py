@@ -164,3 +164,17 @@ def as_octets(value: Any) -> bytes:
     if isinstance(value, dlms_data.DateTimeData):
         raise BadValue("expected an octet-string date-time, got a date-time value")
     raise BadValue(f"expected an octet-string, got {type(value).__name__}")
+
+
+def as_structure(value: Any) -> list[Any]:
+    """The items of a structure value."""
+    if isinstance(value, dlms_data.DataStructure):
+        return list(value.value)
+    raise BadValue(f"expected a structure, got {type(value).__name__}")
+
+
+def as_array(value: Any) -> list[Any]:
+    """The items of an array value."""
+    if isinstance(value, dlms_data.DataArray):
+        return list(value.value)
+    raise BadValue(f"expected an array, got {type(value).__name__}")

@@ -1,7 +1,10 @@
 """The COSEM objects of one simulated meter, backed by a `SimulatedMeter`.
 
-The table is static and shared by every meter (the meter is passed to each call), so a fleet of
-thousands costs no per-meter object memory. Registers (class 3) and their scalers:
+`MeterObjects(meter)` is the meter's `CosemObjectModel`, what the COSEM server of
+drivers/dlms/server serves. The table is static and shared by every meter (the meter is passed
+to each call), so a fleet of thousands costs no per-meter object memory. Values are built and
+read with `drivers.dlms.server.values`: the codec is imported only inside drivers/dlms
+(licence, see README). Registers (class 3) and their scalers:
 
 | OBIS                         | quantity              | type                 | scaler | unit   |
 |------------------------------|-----------------------|----------------------|--------|--------|
@@ -27,21 +30,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from dlms_cosem.enumerations import DataAccessResult
-
-from drivers.dlms.server import profiles
 from drivers.dlms.server import values as v
-from drivers.dlms.server.errors import AccessFailure
+from drivers.dlms.server.model import AccessFailure, DataAccessResult, ObjectInfo, Selection
 from drivers.obis import parse_obis
 from drivers.sim import physics as ph
+from drivers.sim.cosem import profiles
 from drivers.sim.physics import SimulatedMeter
 
-DATA, REGISTER, PROFILE_GENERIC, CLOCK, ASSOCIATION_LN = 1, 3, 7, 8, 15
+DATA, REGISTER, PROFILE_GENERIC, CLOCK = 1, 3, 7, 8
 DISCONNECT_CONTROL, LIMITER = 70, 71
 
 UNIT_WH, UNIT_W, UNIT_V, UNIT_A, UNIT_HZ = 30, 27, 35, 33, 44
 
-ASSOCIATION = "0.0.40.0.0.255"
 SERIAL_NUMBER = "0.0.96.1.0.255"
 DEVICE_NAME = "0.0.42.0.0.255"
 DISCONNECTOR = "0.0.96.3.10.255"
@@ -49,12 +49,6 @@ LIMITER_OBIS = "0.0.17.0.0.255"
 EVENT_LOG = "0.0.99.98.0.255"
 
 Getter = Callable[[SimulatedMeter], v.Data]
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    selector: int
-    params: Any
 
 
 @dataclass
@@ -77,6 +71,18 @@ class CosemObject:
     @property
     def attributes(self) -> list[int]:
         return sorted({1, *self.getters, *self.setters, *self.secret})
+
+    def info(self) -> ObjectInfo:
+        return ObjectInfo(
+            class_id=self.class_id,
+            version=self.version,
+            logical_name=self.logical_name,
+            attributes=tuple(self.attributes),
+            secret=self.secret,
+            writable=frozenset(self.setters),
+            selective=frozenset({2}) if self.profile is not None else frozenset(),
+            methods=tuple(self.methods),
+        )
 
     def get(self, meter: SimulatedMeter, attribute: int, selection: Selection | None) -> v.Data:
         if attribute in self.secret:
@@ -307,6 +313,8 @@ def _build() -> dict[str, CosemObject]:
 OBJECTS: dict[str, CosemObject] = _build()
 """Every object except the association, which the server answers itself (it knows the session)."""
 
+OBJECT_LIST: tuple[ObjectInfo, ...] = tuple(o.info() for o in OBJECTS.values())
+
 
 def lookup(class_id: int, obis: str) -> CosemObject:
     """The object named by (class, OBIS); AccessFailure object-undefined or class-inconsistent."""
@@ -319,3 +327,39 @@ def lookup(class_id: int, obis: str) -> CosemObject:
             f"{obis} is class {found.class_id}, not {class_id}",
         )
     return found
+
+
+class MeterObjects:
+    """The `CosemObjectModel` of one simulated meter: the shared table applied to `meter`."""
+
+    __slots__ = ("meter",)
+
+    def __init__(self, meter: SimulatedMeter) -> None:
+        self.meter = meter
+
+    @property
+    def name(self) -> str:
+        return self.meter.meter_id
+
+    def get(self, class_id: int, obis: str, attribute: int, selection: Selection | None) -> bytes:
+        return lookup(class_id, obis).get(self.meter, attribute, selection).to_bytes()
+
+    def set(self, class_id: int, obis: str, attribute: int, value: bytes) -> None:
+        target = lookup(class_id, obis)
+        target.check_writable(attribute)  # a read-only attribute is refused before its value
+        try:
+            parsed = v.parse_single(value)
+        except v.BadValue:
+            raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, "unreadable value") from None
+        target.set(self.meter, attribute, parsed)
+
+    def action(self, class_id: int, obis: str, method: int, params: bytes | None) -> None:
+        target = lookup(class_id, obis)
+        try:
+            value = v.parse_single(params) if params else None
+        except v.BadValue:
+            raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, "unreadable parameters") from None
+        target.act(self.meter, method, value)
+
+    def object_list(self) -> tuple[ObjectInfo, ...]:
+        return OBJECT_LIST

@@ -3,6 +3,7 @@
 A profile is a list of capture objects (columns) and a buffer of rows. GET of the buffer accepts
 selective access by range (access selector 1, restricted on the clock column, from/to inclusive,
 optionally projecting selected columns) and by entry (selector 2, 1-based, 0 = up to the last).
+Access parameters are read with `drivers.dlms.server.values` (the codec stays in drivers/dlms).
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from dlms_cosem import dlms_data
-from dlms_cosem.enumerations import DataAccessResult
-
 from drivers.dlms.server import values as v
-from drivers.dlms.server.errors import AccessFailure
+from drivers.dlms.server.model import AccessFailure, DataAccessResult
 from drivers.obis import parse_obis
 from drivers.sim.physics import CLOCK, EXPORT_TOTAL, IMPORT_TOTAL, SimulatedMeter
 
@@ -139,11 +137,15 @@ def buffer(spec: ProfileSpec, meter: SimulatedMeter, selector: int | None, param
 
 
 def _fields(params: Any, count: int, what: str) -> list[Any]:
-    if not isinstance(params, dlms_data.DataStructure) or len(params.value) != count:
+    try:
+        fields = v.as_structure(params)
+    except v.BadValue:
+        fields = []
+    if len(fields) != count:
         raise AccessFailure(
             DataAccessResult.TYPE_UNMATCHED, f"{what} is not a structure of {count}"
         )
-    return list(params.value)
+    return fields
 
 
 def _column(raw: Any) -> Column:
@@ -161,20 +163,23 @@ def _column(raw: Any) -> Column:
 
 def _instant(raw: Any) -> datetime:
     try:
-        if isinstance(raw, dlms_data.DateTimeData):
-            raise v.BadValue("use an octet-string date-time")
+        # as_octets refuses a date-time value: a range takes the octet-string form
         return v.parse_datetime_octets(v.as_octets(raw))
     except v.BadValue as exc:
         raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, str(exc)) from None
 
 
 def _projection(spec: ProfileSpec, selected: Any) -> list[int]:
-    if not isinstance(selected, dlms_data.DataArray):
-        raise AccessFailure(DataAccessResult.TYPE_UNMATCHED, "selected_values is not an array")
-    if not selected.value:
+    try:
+        items = v.as_array(selected)
+    except v.BadValue:
+        raise AccessFailure(
+            DataAccessResult.TYPE_UNMATCHED, "selected_values is not an array"
+        ) from None
+    if not items:
         return list(range(len(spec.columns)))
     picked = []
-    for raw in selected.value:
+    for raw in items:
         wanted = _column(raw)
         index = next((i for i, c in enumerate(spec.columns) if c.matches(wanted)), None)
         if index is None:
