@@ -1,0 +1,337 @@
+"""Fleet reading benchmark: a generated fleet read through the real plan, channels and store.
+
+    python bench/fleet_read.py [--meters N] [--latency-ms MS] [--gprs-latency-ms MS]
+                               [--concentrators C] [--meters-per-concentrator K]
+                               [--modbus-gateways G] [--dlt645-lines L] [--blocking-meters M]
+                               [--only plain,ciphered,gprs]
+
+`headend simulate --meters N ... --write-config FILE` serves a generated fleet in one process
+(GPRS meters at their own 127.x.y.z address on port 4059 behind one wildcard listener, DLMS
+concentrators, Modbus RS-485 gateways, DL/T 645 lines); `headend collect --config FILE --plan
+daily` then reads every meter in another process, exactly as an operator would run it: the daily
+register set plus one day of 15-minute load profile, through the reading service, the channel
+layer and the SQLite store (no shortcut around them). Three fleets are read, each served anew:
+
+- plain: meters answer after `--latency-ms` (20 ms), no security;
+- ciphered: the same with every DLMS meter on HLS-GMAC and global ciphering (suite 0);
+- gprs: plain, meters answering after `--gprs-latency-ms` (300 ms, a GPRS round trip), where
+  many sessions must be in flight at once.
+
+For each: wall time, meters/s, the head-end's CPU per meter and peak RSS (from `wait4` on the
+`headend collect` process, so the simulator's CPU is not counted), readings stored. Store ingest
+is measured apart: the plain run's readings are written again into a fresh store in batches of
+1,000 (the reading path's batch size is one meter's readings; this is the store's own ceiling).
+dlms-cosem's blocking `DlmsClient` then reads `--blocking-meters` of the plain fleet's GPRS
+meters one after the other (same registers and profile day) and its time is projected to all N.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from headend.store.sqlite import SqliteStore
+
+HEADEND = [sys.executable, "-m", "headend.cli.main"]
+PLAN = "daily"
+REGISTERS = [
+    "0.0.1.0.0.255",
+    "1.0.1.8.0.255",
+    "1.0.1.8.1.255",
+    "1.0.1.8.2.255",
+    "1.0.1.8.3.255",
+    "1.0.1.8.4.255",
+    "1.0.2.8.0.255",
+]
+PROFILE = "1.0.99.1.0.255"
+
+
+@dataclass
+class Run:
+    name: str
+    meters: int
+    ok: int
+    failed: int
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    readings: int
+
+    @property
+    def meters_per_s(self) -> float:
+        return self.meters / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def cpu_ms_per_meter(self) -> float:
+        return 1000 * self.cpu_s / self.meters if self.meters else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_fleet(
+    args: argparse.Namespace, workdir: Path, *, latency_ms: float, cipher: float
+) -> tuple[subprocess.Popen[bytes], Path]:
+    config = workdir / f"fleet-{latency_ms:g}ms-{cipher:g}.toml"
+    config.unlink(missing_ok=True)
+    command = [
+        *HEADEND,
+        "simulate",
+        "--meters", str(args.meters),
+        "--concentrators", str(args.concentrators),
+        "--meters-per-concentrator", str(args.meters_per_concentrator),
+        "--modbus-gateways", str(args.modbus_gateways),
+        "--dlt645-lines", str(args.dlt645_lines),
+        "--latency-ms", f"{latency_ms:g}",
+        "--cipher-share", f"{cipher:g}",
+        "--factor", "1",  # real time: the meters' clocks agree with the head-end's
+        "--gprs-port", str(args.gprs_port or free_port()),
+        "--write-config", str(config),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + args.start_timeout_s
+    while not _serving(config):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise SystemExit(f"headend simulate did not start:\n{out[-2000:]}")
+        time.sleep(0.2)
+    return proc, config
+
+
+def _serving(config: Path) -> bool:
+    """`headend simulate` writes the fleet file (by a rename) once every endpoint listens."""
+    return config.exists()
+
+
+def stop_fleet(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def collect(name: str, config: Path, db: Path, meters: int) -> Run:
+    """`headend collect` in a child process; its CPU and peak RSS from wait4."""
+    db.unlink(missing_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*HEADEND, "collect", "--config", str(config), "--plan", PLAN, "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"headend collect failed ({code}):\n{err[-3000:]}")
+    readings, ok, failed = asyncio.run(_stored(db))
+    if failed:
+        print(f"{name}: {failed} meter(s) not read; last lines:\n{err[-1500:]}", file=sys.stderr)
+    return Run(
+        name=name,
+        meters=meters,
+        ok=ok,
+        failed=failed,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        readings=readings,
+    )
+
+
+async def _stored(db: Path) -> tuple[int, int, int]:
+    async with await SqliteStore.open(db) as store:
+        contacts = await store.last_contacts()
+        return (
+            await store.count_readings(),
+            sum(1 for c in contacts if c.ok),
+            sum(1 for c in contacts if not c.ok),
+        )
+
+
+async def ingest_rate(source: Path, target: Path, batch: int = 1000) -> tuple[int, float]:
+    """Readings/s when the plain run's readings are written again into a fresh store."""
+    async with await SqliteStore.open(source) as store:
+        readings = await store.readings()
+    async with await SqliteStore.open(target) as fresh:
+        started = time.perf_counter()
+        for i in range(0, len(readings), batch):
+            await fresh.save_readings(readings[i : i + batch])
+        elapsed = time.perf_counter() - started
+    return len(readings), len(readings) / elapsed if elapsed else 0.0
+
+
+def blocking_projection(config: Path, count: int, total: int) -> tuple[int, float, float]:
+    """dlms-cosem's blocking client on `count` plain GPRS meters: (read, seconds, projected)."""
+    import drivers.dlms.client.session  # noqa: F401  (quiets dlms-cosem's per-APDU structlog output)
+    from drivers.dlms.client.baseline import blocking_read
+
+    data = tomllib.loads(config.read_text())
+    channels = {c["id"]: c for c in data["channels"]}
+    gprs = [
+        m
+        for m in data["meters"]
+        if m["protocol"] == "dlms"
+        and m.get("framing", "wrapper") == "wrapper"
+        and not m.get("cipher")
+        and m.get("auth", "none") == "none"
+    ][:count]
+    end = datetime.now(UTC)
+    window = (end - timedelta(days=1), end)
+    started = time.perf_counter()
+    done = 0
+    for meter in gprs:
+        channel = channels[meter["channel"]]
+        try:
+            blocking_read(channel["host"], channel["port"], REGISTERS, profile=(PROFILE, *window))
+            done += 1
+        except Exception as exc:
+            print(f"blocking client, meter {meter['id']}: {exc!r}", file=sys.stderr)
+    elapsed = time.perf_counter() - started
+    per_meter = elapsed / max(done, 1)
+    return done, elapsed, per_meter * total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--meters", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--gprs-latency-ms", type=float, default=300.0)
+    parser.add_argument("--concentrators", type=int, default=None)
+    parser.add_argument("--meters-per-concentrator", type=int, default=20)
+    parser.add_argument("--modbus-gateways", type=int, default=None)
+    parser.add_argument("--dlt645-lines", type=int, default=None)
+    parser.add_argument("--blocking-meters", type=int, default=5)
+    parser.add_argument("--gprs-port", type=int, default=None, help="default: a free port")
+    parser.add_argument("--start-timeout-s", type=float, default=600.0)
+    parser.add_argument("--only", default="plain,ciphered,gprs")
+    args = parser.parse_args()
+    # The mix: 0.4 % of the meters behind concentrators (20 each), about 0.3 % on Modbus
+    # gateways (16 units each) and 0.2 % on DL/T 645 lines (8 each): every half-duplex channel
+    # reads one meter at a time; the rest are GPRS meters.
+    if args.concentrators is None:
+        args.concentrators = max(1, args.meters // 5_000)
+    if args.modbus_gateways is None:
+        args.modbus_gateways = max(1, args.meters // 5_000)
+    if args.dlt645_lines is None:
+        args.dlt645_lines = max(1, args.meters // 5_000)
+    wanted = set(args.only.split(","))
+    runs: dict[str, Run] = {}
+    blocking: tuple[int, float, float] = (0, 0.0, 0.0)
+    ingest: tuple[int, float] = (0, 0.0)
+    with tempfile.TemporaryDirectory(prefix="fleet-read-") as tmp:
+        work = Path(tmp)
+        plan = [
+            ("plain", args.latency_ms, 0.0),
+            ("ciphered", args.latency_ms, 1.0),
+            ("gprs", args.gprs_latency_ms, 0.0),
+        ]
+        for name, latency, cipher in plan:
+            if name not in wanted:
+                continue
+            proc, config = start_fleet(args, work, latency_ms=latency, cipher=cipher)
+            try:
+                label = f"{name} ({latency:g} ms)"
+                runs[name] = collect(label, config, work / f"{name}.sqlite3", args.meters)
+                print(f"{label}: {runs[name].wall_s:.1f} s", file=sys.stderr)
+                if name == "plain":
+                    (work / "ingest.sqlite3").unlink(missing_ok=True)
+                    ingest = asyncio.run(
+                        ingest_rate(work / "plain.sqlite3", work / "ingest.sqlite3")
+                    )
+                    if args.blocking_meters:
+                        blocking = blocking_projection(config, args.blocking_meters, args.meters)
+            finally:
+                stop_fleet(proc)
+    report(args, runs, ingest, blocking)
+
+
+def report(
+    args: argparse.Namespace,
+    runs: dict[str, Run],
+    ingest: tuple[int, float],
+    blocking: tuple[int, float, float],
+) -> None:
+    table = Table(title=f"{args.meters} meters, plan '{PLAN}' (registers + 1 day of profile)")
+    for column in (
+        "run",
+        "ok",
+        "failed",
+        "wall s",
+        "meters/s",
+        "CPU ms/meter",
+        "peak RSS MB",
+        "readings",
+    ):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for run in runs.values():
+        table.add_row(
+            run.name,
+            str(run.ok),
+            str(run.failed),
+            f"{run.wall_s:.1f}",
+            f"{run.meters_per_s:.0f}",
+            f"{run.cpu_ms_per_meter:.2f}",
+            f"{run.peak_rss_mb:.0f}",
+            str(run.readings),
+        )
+    console = Console(width=120)
+    console.print(table)
+    plain = runs.get("plain")
+    figures: dict[str, Any] = {"meters": args.meters}
+    if plain is not None:
+        figures.update(
+            wall_s=round(plain.wall_s, 2),
+            meters_per_s=round(plain.meters_per_s, 1),
+            client_cpu_ms_per_meter=round(plain.cpu_ms_per_meter, 3),
+            peak_rss_mb=round(max(r.peak_rss_mb for r in runs.values()), 1),
+            readings=plain.readings,
+            failed=plain.failed,
+        )
+    figures["store_readings_per_s"] = round(ingest[1])
+    if "ciphered" in runs:
+        figures["ciphered_wall_s"] = round(runs["ciphered"].wall_s, 2)
+        if plain is not None:
+            figures["ciphered_ratio"] = round(runs["ciphered"].wall_s / plain.wall_s, 2)
+    if "gprs" in runs:
+        figures["gprs_wall_s"] = round(runs["gprs"].wall_s, 2)
+    done, elapsed, projected = blocking
+    if done:
+        console.print(
+            f"blocking DlmsClient: {done} meters in {elapsed:.1f} s, "
+            f"projected for {args.meters}: {projected:.0f} s"
+        )
+        figures["blocking_projected_s"] = round(projected, 1)
+        if plain is not None:
+            figures["speedup"] = round(projected / plain.wall_s, 1)
+    console.print(f"store ingest: {ingest[0]} readings at {ingest[1]:.0f} readings/s")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
