@@ -169,7 +169,8 @@ def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
             "  headend collect --config config/demo.toml --plan demo --meters gprs-0001 dc1-0002\n"
             "  headend collect --config fleet.toml --plan load-profile --json > run.json\n\n"
             "Exit status: 0 every meter read completely, 1 some meters failed or were read\n"
-            "partially, 2 usage or configuration error, 141 output cut short."
+            "partially, 2 usage or configuration error, 3 the store failed (readings kept in a\n"
+            "spool file beside the database), 141 output cut short."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,4 +1,6 @@
-"""The `headend` command: argument parsing and exit codes (0 ok, 1 some values failed, 2 usage).
+"""The `headend` command: argument parsing and exit codes (0 ok, 1 some values failed, 2 usage,
+3 the store failed: what was read is kept in a spool file next to the database when it could not
+be stored).
 
 Every expected problem (bad URL, bad config, unknown meter) is one clear line on stderr and exit
 status 2, never a traceback. Output cut short by its reader (`headend readings --json | head`)
@@ -22,10 +24,13 @@ from headend.cli.read import add_read_parser
 from headend.cli.readings import add_readings_parser
 from headend.cli.usage import UsageError
 from headend.config import ConfigError
+from headend.reading import RunFailed
+from headend.store import StoreError
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
+STORE_FAILED_STATUS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DeviceUrlError, UsageError) as exc:
         sys.stderr.write(f"headend {args.command}: {exc}\n")
         return 2
+    except (StoreError, RunFailed) as exc:
+        # not a usage problem and not a meter's: the readings' home is broken; say so loudly
+        sys.stderr.write(f"headend {args.command}: store failed: {exc}\n")
+        if isinstance(exc, RunFailed) and exc.spool is not None:
+            sys.stderr.write(f"headend {args.command}: {exc.kept} readings kept in {exc.spool}\n")
+        return STORE_FAILED_STATUS
     except KeyboardInterrupt:
         return 130
 

@@ -205,3 +205,15 @@ async def test_progress_bar_on_a_terminal(fleet: Path) -> None:
     assert "meters/s" in text and "failed" in text and "/5" in text
     assert "headend collect: plan" not in text  # the bar replaces the summary line
     assert b"timeout 1" in out
+
+
+async def test_a_store_that_cannot_be_used_is_exit_3_naming_it(fleet: Path, tmp_path: Path) -> None:
+    # a broken store is neither a usage error nor a meter's failure: its own status, no traceback
+    db = tmp_path / "not-a-database.sqlite3"
+    db.write_bytes(b"this is not an SQLite file" * 100)
+    status, _out, err = await headend(
+        "collect", "--config", str(fleet), "--plan", "registers", "--db", str(db)
+    )
+    assert status == 3
+    assert "store failed" in err and str(db) in err
+    assert "Traceback" not in err
