@@ -61,6 +61,46 @@ class Reading(BaseModel):
     quality: Quality = Quality.OK
 
 
+_READING_FIELDS = frozenset(Reading.model_fields)
+
+
+def trusted_reading(
+    meter_id: str,
+    obis: str,
+    value: Decimal | datetime | str,
+    unit: str | None,
+    capture_time: datetime | None,
+    receive_time: datetime,
+    quality: Quality,
+) -> Reading:
+    """A `Reading` from values a driver has already typed (canonical OBIS, Decimal/datetime/str
+    value, aware datetimes), without validation: what `Reading.model_construct` sets, without
+    its generic per-field work (a third of a load profile's CPU at ~200 readings per meter-day).
+    Every field counts as set, as when all are passed to `Reading(...)`."""
+    reading = _new_model(Reading)
+    _set_attr(
+        reading,
+        "__dict__",
+        {
+            "meter_id": meter_id,
+            "obis": obis,
+            "value": value,
+            "unit": unit,
+            "capture_time": capture_time,
+            "receive_time": receive_time,
+            "quality": quality,
+        },
+    )
+    _set_attr(reading, "__pydantic_fields_set__", set(_READING_FIELDS))
+    _set_attr(reading, "__pydantic_extra__", None)
+    _set_attr(reading, "__pydantic_private__", None)
+    return reading
+
+
+_new_model = BaseModel.__new__
+_set_attr = object.__setattr__
+
+
 class CommandKind(StrEnum):
     DISCONNECT = "disconnect"
     RECONNECT = "reconnect"

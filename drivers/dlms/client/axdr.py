@@ -16,6 +16,7 @@ Decoded values are plain Python: int, bool, bytes (octet-string), str, float, No
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -140,6 +141,59 @@ def _simple(tag: int, data: bytes, pos: int) -> tuple[Value, int]:
         size = _FIXED_OCTETS[tag]
         return _take(data, pos, size), pos + size
     raise MalformedFrame(f"unknown COSEM data tag {tag}")
+
+
+# integer and double types, which need no more than unpacking (FLOAT32 is shortened in _simple)
+_UNPACK: dict[int, tuple[Callable[[bytes, int], tuple[int | float, ...]], int]] = {
+    tag: (fmt.unpack_from, fmt.size) for tag, fmt in _FIXED.items() if tag != FLOAT32
+}
+
+
+def decode_table(data: bytes, width: int) -> list[list[Value]] | None:
+    """An array of structures of `width` simple values each (a load-profile buffer), decoded in
+    one loop: the same rows `decode` gives for it, at a fraction of the cost of decoding each
+    value through `decode_at`. None for anything else (another shape, nested values, a
+    truncated or malformed encoding): `decode` then gives the value or says what is wrong."""
+    if not 0 < width < 0x80:
+        return None
+    try:
+        return _table(bytes(data), width)
+    except (IndexError, struct.error, MalformedFrame):
+        return None
+
+
+def _table(data: bytes, width: int) -> list[list[Value]] | None:
+    if data[0] != ARRAY:
+        return None
+    count, pos = _length(data, 1)
+    size = len(data)
+    unpack = _UNPACK
+    rows: list[list[Value]] = []
+    for _ in range(count):
+        if data[pos] != STRUCTURE or data[pos + 1] != width:
+            return None
+        pos += 2
+        row: list[Value] = []
+        for _ in range(width):
+            tag = data[pos]
+            pos += 1
+            fixed = unpack.get(tag)
+            if fixed is not None:
+                row.append(fixed[0](data, pos)[0])
+                pos += fixed[1]
+            elif tag == OCTET_STRING and data[pos] < 0x80:
+                end = pos + 1 + data[pos]
+                if end > size:
+                    return None
+                row.append(data[pos + 1 : end])
+                pos = end
+            elif tag in (ARRAY, STRUCTURE, COMPACT_ARRAY):
+                return None
+            else:
+                value, pos = _simple(tag, data, pos)
+                row.append(value)
+        rows.append(row)
+    return rows if pos == size else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ what the meters of a head-end that keeps UTC are configured to. Values come back
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -143,6 +144,11 @@ def decode_datetime(raw: bytes) -> tuple[datetime, int]:
     except ValueError as exc:
         raise MalformedFrame(f"date-time {raw.hex()}: {exc}") from None
     return when.astimezone(UTC), status
+
+
+# a load profile's clock values repeat across the meters of a fleet (every meter captures at the
+# same quarter hours): each distinct one is decoded once
+cached_datetime = functools.lru_cache(maxsize=4096)(decode_datetime)
 
 
 def encode_datetime(when: datetime) -> bytes:

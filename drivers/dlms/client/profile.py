@@ -28,9 +28,15 @@ from dlms_cosem.cosem.capture_object import CaptureObject
 from dlms_cosem.cosem.selective_access import RangeDescriptor
 from dlms_cosem.enumerations import CosemInterface
 
-from drivers.contract import Point, Quality, Reading
+from drivers.contract import Point, Quality, Reading, trusted_reading
 from drivers.dlms.client import axdr, objects
-from drivers.dlms.client.cosem_values import UNSCALED, ScalerUnit, as_datetime, to_decimal
+from drivers.dlms.client.cosem_values import (
+    UNSCALED,
+    ScalerUnit,
+    as_datetime,
+    cached_datetime,
+    to_decimal,
+)
 from drivers.dlms.client.meter_cache import PerMeter
 from drivers.dlms.client.reading import SCALERS, plain_value, scaler_unit
 from drivers.errors import DriverError, MalformedFrame, Unsupported
@@ -189,48 +195,94 @@ async def _read_buffer(
     # without selective access granted, the whole buffer is read and filtered here
     selective = session.grants("selective_access")
     access = range_descriptor(columns[clock_index], start, end) if selective else None
-    buffer = await session.get(objects.PROFILE_GENERIC, obis, objects.PROFILE_BUFFER, access)
+    raw = await session.get_raw(objects.PROFILE_GENERIC, obis, objects.PROFILE_BUFFER, access)
     low, high = _aware(start), _aware(end)
     received = datetime.now(UTC)
-    if not isinstance(buffer, list):
-        raise MalformedFrame("profile buffer is not an array")
-    rows = [_check_row(row, columns, clock_index) for row in buffer]
+    rows = _fast_rows(raw, columns, clock_index)
+    if rows is None:
+        rows = _checked_rows(_decode(session, obis, raw), columns, clock_index)
+    # per value column: (index, OBIS, scaler or None when unscaled, unit)
+    plan = [
+        (
+            index,
+            column.obis,
+            scales[index].scaler if _is_scaled(column) else None,
+            scales[index].unit,
+        )
+        for index, column in enumerate(columns)
+        if index != clock_index
+    ]
+    meter_id = session.meter_id
     readings: list[Reading] = []
     previous: datetime | None = None
     for row in rows:
         quality = Quality.OK
-        if row[clock_index] is None:
+        stamp = row[clock_index]
+        if stamp is None:
             if previous is None:
                 raise MalformedFrame("first profile row has no clock")
             when = previous + await capture_period(session, obis)
         else:
-            when, status = as_datetime(row[clock_index])
+            assert isinstance(stamp, bytes)  # checked above
+            when, status = cached_datetime(stamp)
             if status & 0x03:
                 quality = Quality.SUSPECT
         previous = when
         if not selective and not low <= _aware(when) <= high:
             continue
-        for index, (column, value) in enumerate(zip(columns, row, strict=True)):
-            if index == clock_index or value is None:
+        for index, point, scaler, unit in plan:
+            value = row[index]
+            if value is None:
                 continue
-            scale = scales[index]
             result: Decimal | str | datetime
-            if _is_scaled(column):
-                result = to_decimal(value, scale.scaler)
-            else:
+            if scaler is None:
                 result = _as_value(value)
-            readings.append(
-                Reading(
-                    meter_id=session.meter_id,
-                    obis=column.obis,
-                    value=result,
-                    unit=scale.unit,
-                    capture_time=when,
-                    receive_time=received,
-                    quality=quality,
-                )
-            )
+            elif type(value) is int:
+                # what to_decimal does for an int, without its checks (the row was checked)
+                result = Decimal(value).scaleb(scaler)
+            else:
+                result = to_decimal(value, scaler)
+            # the values are typed here and the OBIS code is canonical (from the capture
+            # objects): validating ~200 readings per meter-day again costs a third of the read
+            readings.append(trusted_reading(meter_id, point, result, unit, when, received, quality))
     return readings
+
+
+def _decode(session: DlmsSession, obis: str, raw: bytes) -> axdr.Value:
+    try:
+        return axdr.decode(raw)
+    except MalformedFrame as err:
+        raise err.about(meter=session.meter_id, obis=objects.canonical_obis(obis)) from None
+
+
+def _fast_rows(
+    raw: bytes, columns: list[Column], clock_index: int
+) -> list[list[axdr.Value]] | None:
+    """The buffer's rows by `axdr.decode_table` when every row fits the columns as
+    `_check_row` wants them; None otherwise (then decoded and checked the slow way, which
+    raises the same errors as ever)."""
+    rows = axdr.decode_table(raw, len(columns))
+    if rows is None:
+        return None
+    scaled = [index for index, column in enumerate(columns) if _is_scaled(column)]
+    for row in rows:
+        when = row[clock_index]
+        if when is not None and (type(when) is not bytes or len(when) != 12):
+            return None
+        for index in scaled:
+            value = row[index]
+            # bool is no number here: type() rather than isinstance
+            if value is not None and type(value) is not int and type(value) is not float:
+                return None
+    return rows
+
+
+def _checked_rows(
+    buffer: axdr.Value, columns: list[Column], clock_index: int
+) -> list[list[axdr.Value]]:
+    if not isinstance(buffer, list):
+        raise MalformedFrame("profile buffer is not an array")
+    return [_check_row(row, columns, clock_index) for row in buffer]
 
 
 def _as_value(value: axdr.Value) -> Decimal | str | datetime:
