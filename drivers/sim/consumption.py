@@ -69,6 +69,26 @@ def net_at(profile: HouseholdProfile, hour: float) -> float:
     return net
 
 
+# The model's shapes sampled every 7.5 minutes: the ends and middles of the 15-minute profile
+# periods, where history is integrated. Sampling a table instead of exp() and sin() at each of
+# ~200 points per meter-day roughly halves the cost of building a simulated fleet.
+GRID_PER_HOUR = 8
+GRID_PER_DAY = 24 * GRID_PER_HOUR
+_MORNING = tuple(_bump(k / GRID_PER_HOUR, 7.5, 1.2) for k in range(GRID_PER_DAY))
+_EVENING = tuple(_bump(k / GRID_PER_HOUR, 19.0, 2.0) for k in range(GRID_PER_DAY))
+_SUN = tuple(pv_at(HouseholdProfile(pv_peak_w=1.0), k / GRID_PER_HOUR) for k in range(GRID_PER_DAY))
+
+
+def net_on_grid(profile: HouseholdProfile, k: int) -> float:
+    """`net_at(profile, k / GRID_PER_HOUR)` for 0 <= k < GRID_PER_DAY, from the sampled shapes."""
+    return (
+        profile.base_w
+        + profile.morning_peak_w * _MORNING[k]
+        + profile.evening_peak_w * _EVENING[k]
+        - profile.pv_peak_w * _SUN[k]
+    )
+
+
 def demand_w(profile: HouseholdProfile, at: datetime) -> float:
     """Household demand (W) at an instant, before any limiter or disconnect."""
     return demand_at(profile, _hour(at))

@@ -24,7 +24,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from drivers.sim.clock import SimClock
-from drivers.sim.consumption import HouseholdProfile, demand_w, net_at, pv_w
+from drivers.sim.consumption import (
+    GRID_PER_DAY,
+    GRID_PER_HOUR,
+    HouseholdProfile,
+    demand_w,
+    net_at,
+    net_on_grid,
+    pv_w,
+)
 from drivers.sim.profile_log import ONE_US, ProfileLog, to_us
 from drivers.sim.profile_log import ProfileRow as ProfileRow
 
@@ -34,6 +42,8 @@ _STEP_US = STEP // ONE_US
 _PERIOD_US = PROFILE_PERIOD // ONE_US
 _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
+_GRID_US = _HOUR_US // GRID_PER_HOUR
+assert _PERIOD_US == 2 * _GRID_US  # a period's start, middle and end are grid samples
 NOMINAL_VOLTAGE = 230.0
 
 IMPORT_TOTAL = "1.0.1.8.0.255"
@@ -174,6 +184,13 @@ class SimulatedMeter:
                 if span <= _STEP_US:
                     imp, exp = _split(net_at(profile, (t % _DAY_US) / _HOUR_US), limit)
                     known = None
+                elif span == _PERIOD_US:  # a whole period: its samples lie on the model's grid
+                    k = (t % _DAY_US) // _GRID_US
+                    a = known if known is not None else net_on_grid(profile, k)
+                    m = net_on_grid(profile, k + 1)
+                    b = net_on_grid(profile, (k + 2) % GRID_PER_DAY)
+                    imp, exp = _simpson(a, m, b, limit)
+                    known = b
                 else:
                     a = known if known is not None else net_at(profile, (t % _DAY_US) / _HOUR_US)
                     m = net_at(profile, ((t + span // 2) % _DAY_US) / _HOUR_US)

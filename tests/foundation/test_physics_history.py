@@ -12,7 +12,13 @@ from decimal import Decimal
 import pytest
 
 from drivers.sim.clock import SimClock
-from drivers.sim.consumption import HouseholdProfile
+from drivers.sim.consumption import (
+    GRID_PER_DAY,
+    GRID_PER_HOUR,
+    HouseholdProfile,
+    net_at,
+    net_on_grid,
+)
 from drivers.sim.physics import (
     EXPORT_TOTAL,
     IMPORT_TARIFF,
@@ -37,6 +43,12 @@ def energies(meter: SimulatedMeter) -> tuple[Decimal, Decimal]:
     imp, exp = meter.value(IMPORT_TOTAL), meter.value(EXPORT_TOTAL)
     assert isinstance(imp, Decimal) and isinstance(exp, Decimal)
     return imp, exp
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_sampled_model_is_the_model(profile: HouseholdProfile) -> None:
+    for k in range(GRID_PER_DAY):
+        assert net_on_grid(profile, k) == pytest.approx(net_at(profile, k / GRID_PER_HOUR))
 
 
 def fine_step_day(profile: HouseholdProfile) -> SimulatedMeter:
