@@ -61,7 +61,11 @@ class Reading(BaseModel):
     quality: Quality = Quality.OK
 
 
-_READING_FIELDS = frozenset(Reading.model_fields)
+# one set shared by every trusted Reading: a frozen model never adds to it (pydantic copies it
+# for model_copy), and one tracked object less per reading is less for the cyclic GC to walk
+_ALL_SET: set[str] = set(Reading.model_fields)
+_new_model = BaseModel.__new__
+_set_attr = object.__setattr__
 
 
 def trusted_reading(
@@ -91,14 +95,10 @@ def trusted_reading(
             "quality": quality,
         },
     )
-    _set_attr(reading, "__pydantic_fields_set__", set(_READING_FIELDS))
+    _set_attr(reading, "__pydantic_fields_set__", _ALL_SET)
     _set_attr(reading, "__pydantic_extra__", None)
     _set_attr(reading, "__pydantic_private__", None)
     return reading
-
-
-_new_model = BaseModel.__new__
-_set_attr = object.__setattr__
 
 
 class CommandKind(StrEnum):

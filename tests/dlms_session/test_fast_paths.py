@@ -128,6 +128,10 @@ def test_trusted_reading_equals_a_validated_one() -> None:
     assert trusted.model_copy(update={"unit": "Wh"}) == validated.model_copy(update={"unit": "Wh"})
     with pytest.raises(ValidationError):  # as immutable as a validated one
         trusted.unit = "Wh"  # type: ignore[misc]
+    # trusted readings share their set of field names: nothing may change it
+    other = trusted_reading(**fields)  # type: ignore[arg-type]
+    assert trusted.model_copy(update={"unit": "Wh"}).model_fields_set == set(Reading.model_fields)
+    assert other.model_fields_set == set(Reading.model_fields)
 
 
 def test_cached_datetimes_are_the_decoded_ones() -> None:
