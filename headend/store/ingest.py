@@ -60,6 +60,26 @@ async def insert_rows(
     return new, [conflict_from_row(row) for row in kept]
 
 
+async def insert_groups(
+    db: aiosqlite.Connection, groups: Sequence[Sequence[tuple[Any, ...]]], now: str
+) -> list[tuple[int, list[ReadingConflict]]]:
+    """`insert_rows` for several batches in one transaction, one result per batch. All rows go
+    in one executemany; if any was already stored, that is undone (to a savepoint) and each
+    batch is inserted on its own, which counts its new rows and finds its conflicts."""
+    if len(groups) == 1:
+        return [await insert_rows(db, groups[0], now)]
+    rows = [row for group in groups for row in group]
+    await db.execute("SAVEPOINT grouped_readings")
+    before = db.total_changes
+    await db.executemany(_INSERT_READING, rows)
+    if db.total_changes - before == len(rows):
+        await db.execute("RELEASE grouped_readings")
+        return [(len(group), []) for group in groups]
+    await db.execute("ROLLBACK TO grouped_readings")
+    await db.execute("RELEASE grouped_readings")
+    return [await insert_rows(db, group, now) for group in groups]
+
+
 async def _stored_values(
     db: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]]
 ) -> dict[Key, tuple[str, str]]:

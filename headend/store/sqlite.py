@@ -9,7 +9,9 @@ Two connections per store, both in autocommit mode with explicit `BEGIN IMMEDIAT
   because a counter block lost to a power cut would be handed out again (AES-GCM nonce reuse).
 
 A lock per connection makes each multi-statement write one transaction within the process; SQLite's
-own locking (busy timeout 30 s) orders writers of several processes. Every sqlite3 error becomes a
+own locking (busy timeout 30 s) orders writers of several processes. Reading batches and contacts
+that arrive while a write runs go together into the next transaction (`group_commit`), each
+caller still getting its own result or error. Every sqlite3 error becomes a
 `StoreError` naming the operation and the database, after the transaction was rolled back.
 """
 
@@ -27,13 +29,16 @@ import aiosqlite
 
 from drivers.contract import Reading
 from headend.store.base import LastContact, ReadingConflict, SaveResult, StoreError
-from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_rows
+from headend.store.group_commit import WriteQueue
+from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_groups
 from headend.store.rows import READING_COLUMNS, parse_time, reading_rows, row_reading, utc_text
 from headend.store.schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "utc_text"]
 
 T = TypeVar("T")
+# one batch's outcome: rows new to the store, conflicts
+SavedRows = tuple[int, list[ReadingConflict]]
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -83,6 +88,9 @@ class SqliteStore:
         self.path = path
         self._write_lock = asyncio.Lock()
         self._counter_lock = asyncio.Lock()
+        # batches and contacts that arrive during a write go together into the next one
+        self._saves: WriteQueue[list[tuple[Any, ...]], SavedRows] = WriteQueue(self._save_groups)
+        self._contact_writes: WriteQueue[dict[str, Any], None] = WriteQueue(self._write_contacts)
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> SqliteStore:
@@ -183,15 +191,17 @@ class SqliteStore:
     async def save_batch(self, readings: Sequence[Reading]) -> SaveResult:
         if not readings:
             return SaveResult(new=0)
-        rows = reading_rows(readings)
+        new, conflicts = await self._saves.submit(reading_rows(readings))
+        return SaveResult(new=new, conflicts=conflicts)
+
+    async def _save_groups(self, groups: list[list[tuple[Any, ...]]]) -> list[SavedRows]:
         now = utc_text(datetime.now(UTC))
-        new, conflicts = await self._transaction(
-            f"saving {len(rows)} readings",
+        return await self._transaction(
+            f"saving {sum(len(rows) for rows in groups)} readings",
             self._db,
             self._write_lock,
-            lambda: insert_rows(self._db, rows, now),
+            lambda: insert_groups(self._db, groups, now),
         )
-        return SaveResult(new=new, conflicts=conflicts)
 
     async def conflicts(self, *, meter_id: str | None = None) -> list[ReadingConflict]:
         where, params = ("WHERE meter_id = ?", (meter_id,)) if meter_id is not None else ("", ())
@@ -281,13 +291,15 @@ class SqliteStore:
         self, meter_id: str, *, at: datetime, ok: bool, error: str | None = None
     ) -> None:
         params = {"meter_id": meter_id, "at": utc_text(at), "ok": int(ok), "error": error}
+        await self._contact_writes.submit(params)
 
+    async def _write_contacts(self, contacts: list[dict[str, Any]]) -> list[None]:
         async def work() -> None:
-            await self._db.execute(_RECORD_CONTACT, params)
+            await self._db.executemany(_RECORD_CONTACT, contacts)
 
-        await self._transaction(
-            f"recording contact of {meter_id}", self._db, self._write_lock, work
-        )
+        about = contacts[0]["meter_id"] if len(contacts) == 1 else f"{len(contacts)} meters"
+        await self._transaction(f"recording contact of {about}", self._db, self._write_lock, work)
+        return [None] * len(contacts)
 
     async def last_contact(self, meter_id: str) -> LastContact | None:
         contacts = await self._contacts("WHERE meter_id = ?", (meter_id,))
