@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     handler = cast(Handler, args.handler)
+    # A fleet read allocates ~200 readings per meter, and tens of thousands wait for the store at
+    # once: with the default threshold (700) the collector rescans them over and over (about a
+    # sixth of a 1,000-meter collect's CPU). Nothing here builds reference cycles worth chasing.
+    gc.set_threshold(50_000, 20, 20)
     try:
         status = asyncio.run(handler(args))
         sys.stdout.flush()  # a reader that went away shows here, inside the handler below

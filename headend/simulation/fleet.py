@@ -30,9 +30,10 @@ this so it never collides with anything), and the returned config points at thos
 fleet generator: GPRS meters on the standard port, everything else on free ports).
 
 Meters are built when first used unless `prebuild` (the default) builds them all at start:
-integrating a meter's history costs about 0.3 ms of CPU per simulated day (and the COSEM
-server's objects come on top), which for a generated fleet of 100,000 meters is a minute. `response_delay_s` makes every simulated meter
-answer that much later (DLMS, Modbus and DL/T 645 alike).
+integrating a meter's history costs about 0.3 ms of CPU per simulated day (the COSEM server's
+objects come on top), which for a generated fleet of 100,000 meters is a minute.
+`response_delay_s` makes every simulated meter answer that much later (DLMS, Modbus and DL/T 645
+alike).
 """
 
 from __future__ import annotations
