@@ -17,8 +17,10 @@ layer and the SQLite store (no shortcut around them). Three fleets are read, eac
 - gprs: plain GPRS meters only, answering after `--gprs-latency-ms` (300 ms, a cellular round
   trip), where many sessions must be in flight at once.
 
-For each: wall time, meters/s, the head-end's CPU per meter and peak RSS (from `wait4` on the
-`headend collect` process, so the simulator's CPU is not counted), readings stored. Store ingest
+For each: wall time, meters/s, the head-end's CPU per meter (from `wait4` on the `headend
+collect` process, so the simulator's CPU is not in it) and peak RSS (its VmHWM), the simulator's
+CPU per meter over the same run (it shares the 2 cores: it builds each meter when first dialled,
+then serves it), readings stored. Store ingest
 is measured apart: the plain run's readings are written again into a fresh store in batches of
 1,000 (the reading path's batch size is one meter's readings; this is the store's own ceiling).
 dlms-cosem's blocking `DlmsClient` then reads `--blocking-meters` of the plain fleet's GPRS
@@ -37,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -73,6 +76,7 @@ class Run:
     cpu_s: float
     peak_rss_mb: float
     readings: int
+    sim_cpu_s: float
 
     @property
     def meters_per_s(self) -> float:
@@ -81,6 +85,10 @@ class Run:
     @property
     def cpu_ms_per_meter(self) -> float:
         return 1000 * self.cpu_s / self.meters if self.meters else 0.0
+
+    @property
+    def sim_cpu_ms_per_meter(self) -> float:
+        return 1000 * self.sim_cpu_s / self.meters if self.meters else 0.0
 
 
 def free_port() -> int:
@@ -139,18 +147,58 @@ def stop_fleet(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def collect(name: str, config: Path, db: Path, meters: int) -> Run:
-    """`headend collect` in a child process; its CPU and peak RSS from wait4."""
+def cpu_s(pid: int) -> float:
+    """A live process's user + system CPU seconds, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PeakRss:
+    """Polls a child's VmHWM. `wait4`'s ru_maxrss is no use here: it also counts the memory the
+    child shared with this process between fork and exec."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.kb = max(self.kb, int(line.split()[1]))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.kb / 1024
+
+
+def collect(name: str, config: Path, db: Path, meters: int, sim_pid: int) -> Run:
+    """`headend collect` in a child process: its wall time, its CPU (from wait4), its peak RSS
+    (VmHWM) and the simulator's CPU over the same run."""
     db.unlink(missing_ok=True)
+    sim_before = cpu_s(sim_pid)
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [*HEADEND, "collect", "--config", str(config), "--plan", PLAN, "--db", str(db)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            [*HEADEND, "collect", "--config", str(config), "--plan", PLAN, "--db", str(db)],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+        peak = PeakRss(proc.pid)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        peak_mb = peak.stop()
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
+    sim_cpu = cpu_s(sim_pid) - sim_before
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"headend collect failed ({code}):\n{err[-3000:]}")
@@ -164,8 +212,9 @@ def collect(name: str, config: Path, db: Path, meters: int) -> Run:
         failed=failed,
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=peak_mb,
         readings=readings,
+        sim_cpu_s=sim_cpu,
     )
 
 
@@ -267,17 +316,16 @@ def main() -> None:
             )
             try:
                 label = f"{name} ({latency:g} ms)"
-                runs[name] = collect(label, config, work / f"{name}.sqlite3", args.meters)
+                db = work / f"{name}.sqlite3"
+                runs[name] = collect(label, config, db, args.meters, proc.pid)
                 print(f"{label}: {runs[name].wall_s:.1f} s", file=sys.stderr)
-                if name == "plain":
-                    (work / "ingest.sqlite3").unlink(missing_ok=True)
-                    ingest = asyncio.run(
-                        ingest_rate(work / "plain.sqlite3", work / "ingest.sqlite3")
-                    )
-                    if args.blocking_meters:
-                        blocking = blocking_projection(config, args.blocking_meters, args.meters)
+                if name == "plain" and args.blocking_meters:
+                    blocking = blocking_projection(config, args.blocking_meters, args.meters)
             finally:
                 stop_fleet(proc)
+        # last, so that no child is forked from this process once it holds every reading
+        if "plain" in runs:
+            ingest = asyncio.run(ingest_rate(work / "plain.sqlite3", work / "ingest.sqlite3"))
     report(args, runs, ingest, blocking)
 
 
@@ -295,6 +343,7 @@ def report(
         "wall s",
         "meters/s",
         "CPU ms/meter",
+        "sim CPU ms/meter",
         "peak RSS MB",
         "readings",
     ):
@@ -307,6 +356,7 @@ def report(
             f"{run.wall_s:.1f}",
             f"{run.meters_per_s:.0f}",
             f"{run.cpu_ms_per_meter:.2f}",
+            f"{run.sim_cpu_ms_per_meter:.2f}",
             f"{run.peak_rss_mb:.0f}",
             str(run.readings),
         )
@@ -319,6 +369,7 @@ def report(
             wall_s=round(plain.wall_s, 2),
             meters_per_s=round(plain.meters_per_s, 1),
             client_cpu_ms_per_meter=round(plain.cpu_ms_per_meter, 3),
+            sim_cpu_ms_per_meter=round(plain.sim_cpu_ms_per_meter, 3),
             peak_rss_mb=round(max(r.peak_rss_mb for r in runs.values()), 1),
             readings=plain.readings,
             failed=plain.failed,
