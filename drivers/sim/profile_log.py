@@ -83,10 +83,24 @@ class ProfileLog:
 
     def between(self, start: datetime, end: datetime) -> list[ProfileRow]:
         """The kept rows with start <= clock <= end, oldest first."""
+        return [self._row(i) for i in self._indices(start, end)]
+
+    def raw_between(self, start: datetime, end: datetime) -> list[tuple[int, int, int]]:
+        """As `between`, as (clock µs, import Wh, export Wh): no datetime or Decimal built."""
+        clocks, imports, exports = self._clock_us, self._import, self._export
+        return [(clocks[i], imports[i], exports[i]) for i in self._indices(start, end)]
+
+    def raw(self) -> list[tuple[int, int, int]]:
+        """Every kept row as (clock µs, import Wh, export Wh), oldest first."""
+        first = self._first()
+        return list(
+            zip(self._clock_us[first:], self._import[first:], self._export[first:], strict=True)
+        )
+
+    def _indices(self, start: datetime, end: datetime) -> range | list[int]:
         lo_us, hi_us = to_us(start), to_us(end)
         clocks, first = self._clock_us, self._first()
         if self._sorted:
             lo = bisect_left(clocks, lo_us, first)
-            hi = bisect_right(clocks, hi_us, lo)
-            return [self._row(i) for i in range(lo, hi)]
-        return [self._row(i) for i in range(first, len(clocks)) if lo_us <= clocks[i] <= hi_us]
+            return range(lo, bisect_right(clocks, hi_us, lo))
+        return [i for i in range(first, len(clocks)) if lo_us <= clocks[i] <= hi_us]

@@ -7,6 +7,7 @@ received deviation of 0x8000 ("not specified") as UTC too.
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -78,6 +79,28 @@ def null() -> Data:
     return _d(dlms_data.NullData(None))
 
 
+class Encoded:
+    """A value already in its A-XDR encoding: hot paths (profile buffers) build bytes directly."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def to_bytes(self) -> bytes:
+        return self.raw
+
+
+def length(count: int) -> bytes:
+    """The A-XDR length (or item count) prefix of `count`."""
+    return bytes([count]) if count < 0x80 else bytes(dlms_data.encode_variable_integer(count))
+
+
+def double_long_unsigned_bytes(value: int) -> bytes:
+    """The encoding of `double_long_unsigned(value)`, without building the value object."""
+    return b"\x06" + value.to_bytes(4, "big")
+
+
 class _Boolean(dlms_data.BooleanData):  # type: ignore[misc]
     # dlms-cosem 25.1 BooleanData has no value_to_bytes; a boolean is one byte, 0x00 or 0xFF.
     def value_to_bytes(self) -> bytes:
@@ -86,14 +109,28 @@ class _Boolean(dlms_data.BooleanData):  # type: ignore[misc]
 
 def datetime_octets(when: datetime, status: int = 0) -> bytes:
     """The 12-byte COSEM date-time of an instant, in UTC with deviation 0 and clock `status`."""
-    t = when.astimezone(UTC)
-    return (
-        t.year.to_bytes(2, "big")
-        + bytes([t.month, t.day, t.isoweekday(), t.hour, t.minute, t.second])
-        + bytes([t.microsecond // 10_000])
-        + (0).to_bytes(2, "big", signed=True)
-        + bytes([status & 0xFF])
+    t = when if when.tzinfo is UTC else when.astimezone(UTC)
+    return _DATETIME.pack(
+        t.year,
+        t.month,
+        t.day,
+        t.isoweekday(),
+        t.hour,
+        t.minute,
+        t.second,
+        t.microsecond // 10_000,
+        0,
+        status & 0xFF,
     )
+
+
+def datetime_octets_bytes(when: datetime) -> bytes:
+    """The encoding of `octets(datetime_octets(when))`, without building the value object."""
+    return b"\x09\x0c" + datetime_octets(when)
+
+
+# year, month, day, weekday, hour, minute, second, hundredths, deviation, clock status
+_DATETIME = struct.Struct(">HBBBBBBBhB")
 
 
 def parse_datetime_octets(raw: bytes) -> datetime:

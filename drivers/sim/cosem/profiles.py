@@ -18,6 +18,7 @@ from drivers.dlms.server import values as v
 from drivers.dlms.server.model import AccessFailure, DataAccessResult
 from drivers.obis import parse_obis
 from drivers.sim.physics import CLOCK, EXPORT_TOTAL, IMPORT_TOTAL, SimulatedMeter
+from drivers.sim.profile_log import from_us
 
 CLOCK_CLASS = 8
 REGISTER_CLASS = 3
@@ -51,47 +52,75 @@ class Column:
         )
 
 
-Row = tuple[datetime, list[v.Data]]
+# A row: its clock, and each cell already in its A-XDR encoding (a buffer is joined bytes).
+Row = tuple[datetime, list[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
 class ProfileSpec:
-    """One profile: its columns, capture period (s, 0 = on event) and how to list its rows."""
+    """One profile: its columns, capture period (s, 0 = on event) and how to list its rows.
+
+    `rows_between` lists only the rows in a clock range (the collector's every read), without
+    building the rest of a deep profile.
+    """
 
     columns: tuple[Column, ...]
     capture_period: int
     rows: Callable[[SimulatedMeter], list[Row]]
     depth: Callable[[SimulatedMeter], int]
+    rows_between: Callable[[SimulatedMeter, datetime, datetime], list[Row]] | None = None
+    entries: Callable[[SimulatedMeter], int] | None = None
 
 
 def _load_profile_rows(meter: SimulatedMeter) -> list[Row]:
     meter.sync()
+    return _encode_load_rows(meter, meter.load_profile.raw())
+
+
+def _load_profile_between(meter: SimulatedMeter, start: datetime, end: datetime) -> list[Row]:
+    meter.sync()
+    return _encode_load_rows(meter, meter.load_profile.raw_between(start, end))
+
+
+def _load_profile_entries(meter: SimulatedMeter) -> int:
+    meter.sync()
+    return len(meter.load_profile)
+
+
+def _encode_load_rows(meter: SimulatedMeter, raw: list[tuple[int, int, int]]) -> list[Row]:
     # the columns capture the registers, so they carry the registers' resolution
     import_scaler = meter.scalers.get(IMPORT_TOTAL, 0)
     export_scaler = meter.scalers.get(EXPORT_TOTAL, 0)
-    return [
-        (
-            row.clock,
-            [
-                v.octets(v.datetime_octets(row.clock)),
-                v.double_long_unsigned(_raw(row.import_wh, import_scaler)),
-                v.double_long_unsigned(_raw(row.export_wh, export_scaler)),
-            ],
+    dlu = v.double_long_unsigned_bytes
+    rows: list[Row] = []
+    for clock_us, import_wh, export_wh in raw:
+        clock = from_us(clock_us)
+        rows.append(
+            (
+                clock,
+                [
+                    v.datetime_octets_bytes(clock),
+                    dlu(_raw(import_wh, import_scaler)),
+                    dlu(_raw(export_wh, export_scaler)),
+                ],
+            )
         )
-        for row in meter.load_profile
-    ]
+    return rows
 
 
-def _raw(wh: Decimal, scaler: int) -> int:
+def _raw(wh: int, scaler: int) -> int:
     if scaler == 0:
-        return int(wh)
-    return int(wh.scaleb(-scaler).to_integral_value(rounding=ROUND_HALF_EVEN))
+        return wh
+    return int(Decimal(wh).scaleb(-scaler).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def _event_rows(meter: SimulatedMeter) -> list[Row]:
     meter.sync()
     return [
-        (event.clock, [v.octets(v.datetime_octets(event.clock)), v.unsigned(event.code & 0xFF)])
+        (
+            event.clock,
+            [v.datetime_octets_bytes(event.clock), v.unsigned(event.code & 0xFF).to_bytes()],
+        )
         for event in meter.events
     ]
 
@@ -107,6 +136,8 @@ LOAD_PROFILE_SPEC = ProfileSpec(
     capture_period=900,
     rows=_load_profile_rows,
     depth=lambda meter: meter.load_profile.maxlen or 0,
+    rows_between=_load_profile_between,
+    entries=_load_profile_entries,
 )
 
 EVENT_LOG_SPEC = ProfileSpec(
@@ -123,17 +154,22 @@ def capture_objects(spec: ProfileSpec) -> v.Data:
 
 def buffer(spec: ProfileSpec, meter: SimulatedMeter, selector: int | None, params: Any) -> v.Data:
     """The buffer, whole or as selected; AccessFailure for a selection it cannot serve."""
-    rows = spec.rows(meter)
-    picked = list(range(len(spec.columns)))
+    everything = list(range(len(spec.columns)))
     if selector is None:
-        pass
+        rows, picked = spec.rows(meter), everything
     elif selector == RANGE_SELECTOR:
-        rows, picked = _by_range(spec, rows, params)
+        rows, picked = _by_range(spec, meter, params)
     elif selector == ENTRY_SELECTOR:
-        rows, picked = _by_entry(spec, rows, params)
+        rows, picked = _by_entry(spec, spec.rows(meter), params)
     else:
+        spec.rows(meter)  # the meter catches up with its clock whatever it is asked
         raise AccessFailure(DataAccessResult.OTHER_REASON, f"access selector {selector}")
-    return v.array([v.structure(*(cells[i] for i in picked)) for _, cells in rows])
+    head = b"\x02" + v.length(len(picked))
+    if picked == everything:
+        encoded = [head + b"".join(cells) for _, cells in rows]
+    else:
+        encoded = [head + b"".join([cells[i] for i in picked]) for _, cells in rows]
+    return v.Encoded(b"\x01" + v.length(len(rows)) + b"".join(encoded))
 
 
 def _fields(params: Any, count: int, what: str) -> list[Any]:
@@ -188,7 +224,7 @@ def _projection(spec: ProfileSpec, selected: Any) -> list[int]:
     return picked
 
 
-def _by_range(spec: ProfileSpec, rows: list[Row], params: Any) -> tuple[list[Row], list[int]]:
+def _by_range(spec: ProfileSpec, meter: SimulatedMeter, params: Any) -> tuple[list[Row], list[int]]:
     fields = _fields(params, 4, "a range descriptor")
     restricting = _column(fields[0])
     if not restricting.matches(CLOCK_COLUMN):
@@ -197,7 +233,9 @@ def _by_range(spec: ProfileSpec, rows: list[Row], params: Any) -> tuple[list[Row
         )
     start, end = _instant(fields[1]), _instant(fields[2])
     picked = _projection(spec, fields[3])
-    return [row for row in rows if start <= row[0] <= end], picked
+    if spec.rows_between is not None:
+        return spec.rows_between(meter, start, end), picked
+    return [row for row in spec.rows(meter) if start <= row[0] <= end], picked
 
 
 def _by_entry(spec: ProfileSpec, rows: list[Row], params: Any) -> tuple[list[Row], list[int]]:
@@ -215,6 +253,8 @@ def _by_entry(spec: ProfileSpec, rows: list[Row], params: Any) -> tuple[list[Row
 
 
 def entries_in_use(spec: ProfileSpec, meter: SimulatedMeter) -> int:
+    if spec.entries is not None:
+        return spec.entries(meter)
     return len(spec.rows(meter))
 
 
