@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from typing import Any
 
 from drivers.dlms.server import values as v
@@ -162,7 +163,13 @@ EVENT_LOG_SPEC = ProfileSpec(
 
 
 def capture_objects(spec: ProfileSpec) -> v.Data:
-    return v.array([column.descriptor() for column in spec.columns])
+    return v.Encoded(_capture_objects_bytes(spec))
+
+
+@cache
+def _capture_objects_bytes(spec: ProfileSpec) -> bytes:
+    # a profile's columns never change: every meter's every read gets the same bytes
+    return v.array([column.descriptor() for column in spec.columns]).to_bytes()
 
 
 def buffer(spec: ProfileSpec, meter: SimulatedMeter, selector: int | None, params: Any) -> v.Data:
