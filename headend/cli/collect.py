@@ -62,8 +62,16 @@ def check_meters(config: HeadendConfig, meter_ids: list[str] | None) -> None:
         raise UsageError(f"{config.path}: no meter(s) {', '.join(unknown)} in the fleet")
 
 
-def channels_table(report: RunReport, title: str) -> Table:
-    """Per channel: meters ok, partial, failed, failures by cause; a total row at the end."""
+TABLE_ROWS = 40
+"""Channel rows shown at most: a fleet of GPRS meters has a channel per meter."""
+
+
+def channels_table(report: RunReport, title: str, max_rows: int = TABLE_ROWS) -> Table:
+    """Per channel: meters ok, partial, failed, failures by cause; a total row at the end.
+
+    At most `max_rows` channels are listed, those with failed or partial meters first (most
+    failures first); the others are summed up in one row, so a 100,000-meter run still prints
+    a table a person can read (and in milliseconds)."""
     table = Table(title=title)
     table.add_column("channel")
     table.add_column("meters", justify="right")
@@ -75,8 +83,15 @@ def channels_table(report: RunReport, title: str) -> Table:
     by_channel: dict[str, list[MeterReport]] = {}
     for meter in report.meters:
         by_channel.setdefault(meter.channel_id, []).append(meter)
-    rows = list(by_channel.items())
-    if len(rows) > 1:
+    channels = list(by_channel.items())
+    if len(channels) > max_rows:
+        # stable sort: channels with problems first, most problems first, else fleet order
+        channels.sort(key=lambda item: -sum(m.status is not MeterStatus.OK for m in item[1]))
+        shown, rest = channels[:max_rows], channels[max_rows:]
+        rows = [*shown, (f"{len(rest)} more channels", [m for _, ms in rest for m in ms])]
+    else:
+        rows = channels
+    if len(channels) > 1:
         rows.append(("total", list(report.meters)))
     for channel, meters in rows:
         statuses = Counter(m.status for m in meters)
