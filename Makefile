@@ -30,6 +30,8 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/dlms_read.py 100
 	$(BIN)/python bench/rs485_bus.py 200
+	$(BIN)/python -m bench.store_ingest
+	$(BIN)/python bench/fleet_read.py --meters 10000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
