@@ -25,21 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
 
 from drivers.dlms.hdlc.link import serve_hdlc
-from drivers.dlms.link import ApduHandler, ServerAddress
+from drivers.dlms.link import ServerAddress
 from drivers.dlms.server import CosemDevice, CosemServer, DlmsMeterSecrets
 from drivers.dlms.wrapper import WrapperServerProtocol
 from drivers.sim.by_address import AddressDispatch
 from drivers.sim.clock import SimClock
 from drivers.sim.cosem import MeterObjects
 from drivers.sim.delayed_writer import DelayedWriter
+from drivers.sim.dlms_faults import GARBAGE, DlmsFaults, MisbehavingConnection, closing_after
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import PtyPair, fd_streams, open_pty
 
@@ -53,32 +52,6 @@ HDLC_MAX_INFO = 128
 CLOSE_GRACE_S = 2.0
 WRAPPER_PORT = 4059  # IANA's port for DLMS/COSEM over TCP
 WIDE_BACKLOG = 4096  # a head-end dialling thousands of meters at once must not see SYNs dropped
-
-
-@dataclass(frozen=True, slots=True)
-class DlmsFaults:
-    """Misbehaviour of one meter, for failure tests.
-
-    close_after: answer this many requests, then close the connection on the next one. Such a
-        meter does not grant multiple-references (GET-with-list) unless `lists` is set, so that
-        N counts requests of one attribute each, whichever client reads it (a list of ten
-        attributes would otherwise get a read past the N meant to cut it).
-    lists: grant multiple-references to a meter with `close_after` too (N then counts lists).
-    silent: accept the connection and the requests, never answer.
-    garbage: answer every request with bytes that are no valid frame (wrapper) or no valid APDU
-        inside valid frames (HDLC, where the line is shared with well-behaved meters).
-    refuse_lists: grant multiple-references but answer every GET-with-list request with an
-        exception-response (service-not-supported), as some meters' stacks do.
-    """
-
-    close_after: int | None = None
-    silent: bool = False
-    garbage: bool = False
-    refuse_lists: bool = False
-    lists: bool = False
-
-
-GARBAGE = b"\x7e\xa0\x00\xde\xad\xbe\xef\x00\x01\xff\xff\xff\xff"
 
 
 class _Entry:
@@ -142,7 +115,7 @@ class DlmsSimulator:
         self.clock = clock
         self.host = host
         self.response_delay_s = response_delay_s
-        self._connections: set[WrapperServerProtocol | _Misbehaving] = set()
+        self._connections: set[WrapperServerProtocol | MisbehavingConnection] = set()
         self._entries: dict[str, _Entry] = {}
         self._by_physical: dict[int, _Entry] = {}
         self._servers: list[asyncio.Server] = []
@@ -285,7 +258,7 @@ class DlmsSimulator:
         """The server side of one wrapper connection to the meter of `entry`."""
         faults = entry.faults or DlmsFaults()
         if faults.silent or faults.garbage:
-            misbehaving = _Misbehaving(faults, self._connections.discard)
+            misbehaving = MisbehavingConnection(faults, self._connections.discard)
             self._connections.add(misbehaving)
             return misbehaving
         device = entry.cosem()
@@ -296,7 +269,7 @@ class DlmsSimulator:
             delay_s=self.response_delay_s,
             on_closed=self._connections.discard,
         )
-        protocol.handler = _closing_after(server.handle, faults.close_after, protocol.close)
+        protocol.handler = closing_after(server.handle, faults.close_after, protocol.close)
         self._connections.add(protocol)
         return protocol
 
@@ -436,45 +409,3 @@ class DlmsSimulator:
         self._writers.clear()
         self._connections.clear()
         self._ptys.clear()
-
-
-def _closing_after(
-    handle: ApduHandler, limit: int | None, close: Callable[[], None]
-) -> ApduHandler:
-    if limit is None:
-        return handle
-    count = 0
-
-    def handler(address: ServerAddress, apdu: bytes) -> bytes | None:
-        nonlocal count
-        count += 1
-        if count > limit:
-            close()
-            return None
-        return handle(address, apdu)
-
-    return handler
-
-
-class _Misbehaving(asyncio.Protocol):
-    """A wrapper connection of a faulty meter: silent, or answering line noise."""
-
-    def __init__(self, faults: DlmsFaults, on_closed: Callable[[_Misbehaving], None]) -> None:
-        self.faults = faults
-        self.on_closed = on_closed
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if self.faults.garbage and self.transport is not None:
-            self.transport.write(GARBAGE + os.urandom(8))
-
-    def close(self, *, abort: bool = False) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.on_closed(self)
