@@ -25,7 +25,7 @@ from drivers.errors import DriverError
 from headend.config.fleet import ReadingPolicy
 from headend.reading.jobs import ChannelJob
 from headend.reading.meter import (
-    _FINAL,
+    FINAL_ERRORS,
     MeterRead,
     SettingsResolver,
     backoff_delay,
@@ -147,7 +147,7 @@ async def run_queue(
             return
         except DriverError as err:
             state.last_error = err
-            if isinstance(err, _FINAL) or state.attempts > policy.retries:
+            if isinstance(err, FINAL_ERRORS) or state.attempts > policy.retries:
                 await finish(state)
             else:
                 state.not_before = loop.time() + backoff_delay(policy, state.attempts)

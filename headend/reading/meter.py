@@ -29,7 +29,8 @@ from headend.store.base import ContactLog, ReadingSink
 SettingsResolver = Callable[[str], AnySettings]
 LOG = logging.getLogger(__name__)
 
-_FINAL = (AuthenticationFailed, ObjectUnavailable, Unsupported)
+FINAL_ERRORS = (AuthenticationFailed, ObjectUnavailable, Unsupported)
+"""Refusals that a retry cannot change (and a wrong key would only burn invocation counters)."""
 
 
 def reason_of(err: BaseException) -> str:
@@ -136,7 +137,7 @@ class MeterRead:
             await self.keep(partial.readings)
             done = {r.obis for r in partial.readings}
             for failure in partial.failures:
-                if isinstance(failure, _FINAL) and failure.obis:
+                if isinstance(failure, FINAL_ERRORS) and failure.obis:
                     self.failures[failure.obis] = reason_of(failure)
                     done.add(failure.obis)
             self.remaining = [p for p in self.remaining if p.obis not in done]
@@ -193,7 +194,7 @@ class MeterRead:
 
 def _first_fatal(partial: PartialRead) -> DriverError:
     for failure in partial.failures:
-        if not isinstance(failure, _FINAL):
+        if not isinstance(failure, FINAL_ERRORS):
             return failure
     return partial
 
