@@ -55,16 +55,6 @@ from headend.store.sqlite import SqliteStore
 
 HEADEND = [sys.executable, "-m", "headend.cli.main"]
 PLAN = "daily"
-REGISTERS = [
-    "0.0.1.0.0.255",
-    "1.0.1.8.0.255",
-    "1.0.1.8.1.255",
-    "1.0.1.8.2.255",
-    "1.0.1.8.3.255",
-    "1.0.1.8.4.255",
-    "1.0.2.8.0.255",
-]
-PROFILE = "1.0.99.1.0.255"
 
 
 @dataclass
@@ -258,6 +248,9 @@ def blocking_projection(config: Path, count: int, total: int) -> tuple[int, floa
 
     data = tomllib.loads(config.read_text())
     channels = {c["id"]: c for c in data["channels"]}
+    # the same points and profile as the head-end's run: the generated file's plan
+    plan = next(p for p in data["plans"] if p["name"] == PLAN)
+    points, profile = plan["points"], plan["profile"]
     gprs = [
         m
         for m in data["meters"]
@@ -273,7 +266,7 @@ def blocking_projection(config: Path, count: int, total: int) -> tuple[int, floa
     for meter in gprs:
         channel = channels[meter["channel"]]
         try:
-            blocking_read(channel["host"], channel["port"], REGISTERS, profile=(PROFILE, *window))
+            blocking_read(channel["host"], channel["port"], points, profile=(profile, *window))
             done += 1
         except Exception as exc:
             print(f"blocking client, meter {meter['id']}: {exc!r}", file=sys.stderr)
