@@ -115,14 +115,20 @@ def generate(shape: FleetShape) -> dict[str, Any]:
     meters: list[dict[str, Any]] = []
     dlms: list[dict[str, Any]] = []  # the DLMS meters, to spread the ciphered share over
 
-    dc_w = _width(shape.concentrators, 2)
-    for c in range(1, shape.concentrators + 1):
-        count = budget.take(shape.meters_per_concentrator)
-        if not count:
-            break
-        channel = f"dc{c:0{dc_w}d}"
-        channels.append({"id": channel, "host": shape.host, "port": PLACEHOLDER_PORT})
-        m_w = _width(shape.meters_per_concentrator, 4)
+    def groups(prefix: str, how_many: int, per_group: int) -> Iterator[tuple[int, str, int]]:
+        """(index from 1, channel id, meters on it) for each shared channel the budget fills;
+        each channel is added to the file as it is handed out."""
+        width = _width(how_many, 2)
+        for index in range(1, how_many + 1):
+            count = budget.take(per_group)
+            if not count:
+                return
+            channel = f"{prefix}{index:0{width}d}"
+            channels.append({"id": channel, "host": shape.host, "port": PLACEHOLDER_PORT})
+            yield index, channel, count
+
+    m_w = _width(shape.meters_per_concentrator, 4)
+    for _c, channel, count in groups("dc", shape.concentrators, shape.meters_per_concentrator):
         for m in range(1, count + 1):
             meter = {
                 "id": f"{channel}-{m:0{m_w}d}",
@@ -134,13 +140,7 @@ def generate(shape: FleetShape) -> dict[str, Any]:
             meters.append(meter)
             dlms.append(meter)
 
-    gw_w = _width(shape.modbus_gateways, 2)
-    for g in range(1, shape.modbus_gateways + 1):
-        count = budget.take(shape.units_per_gateway)
-        if not count:
-            break
-        channel = f"mb{g:0{gw_w}d}"
-        channels.append({"id": channel, "host": shape.host, "port": PLACEHOLDER_PORT})
+    for g, channel, count in groups("mb", shape.modbus_gateways, shape.units_per_gateway):
         for unit in range(1, count + 1):
             meters.append(
                 {
@@ -153,13 +153,7 @@ def generate(shape: FleetShape) -> dict[str, Any]:
                 }
             )
 
-    line_w = _width(shape.dlt645_lines, 2)
-    for line in range(1, shape.dlt645_lines + 1):
-        count = budget.take(shape.meters_per_line)
-        if not count:
-            break
-        channel = f"dlt{line:0{line_w}d}"
-        channels.append({"id": channel, "host": shape.host, "port": PLACEHOLDER_PORT})
+    for line, channel, count in groups("dlt", shape.dlt645_lines, shape.meters_per_line):
         for m in range(1, count + 1):
             meters.append(
                 {
