@@ -1,7 +1,8 @@
-"""The store interface: readings, invocation counters and meters' last contact.
+"""The store interface: readings, invocation counters, meters' last contact, events, run
+statistics, profile progress and the outbox.
 
-SQLite (`sqlite.py`) is the embedded default; PostgreSQL can implement the same `Store` protocol
-later. Everything is async and every write is idempotent:
+SQLite (`sqlite.py`) is the embedded default; PostgreSQL (`postgres.py`) implements the same
+`Store` protocol. Everything is async and every write is idempotent:
 
 * readings are unique on (meter, OBIS, capture time); storing the same reading again is a no-op.
   A value without a capture time from the meter (an instantaneous register) is keyed on the time it
@@ -13,6 +14,12 @@ later. Everything is async and every write is idempotent:
   `SaveResult.conflicts` every time it is saved again, never silently dropped.
 * a failed write raises `StoreError` after rolling back: nothing of the batch is half-written, and
   the caller still holds the readings (keep them for a retry and fail the run loudly).
+* events are unique on `Event.key` (origin, meter, channel, code, time): the same log entry read
+  twice, or read after it was pushed, is stored once.
+* the outbox: every reading and event *new to the store* (and every run's statistics) gets an
+  outbox entry in the same transaction that stores it, so nothing stored is missed and nothing is
+  queued twice. Each sink has its own cursor: it fetches entries after its cursor in order and
+  acknowledges what it delivered. Entries every known sink has acknowledged can be pruned.
 * counters never move backwards (DLMS invocation counters; see `drivers.contract.CounterStore`);
   client counters are handed out in blocks by one atomic, durable step (`reserve_counters`).
 """
@@ -21,11 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from drivers.contract import Reading
+from headend.events.model import Event
+from headend.runs.model import DailyRate, RunStats
 
 
 class StoreError(Exception):
@@ -69,6 +78,30 @@ class LastContact(BaseModel):
     ok: bool
     error: str | None = None
     last_ok_at: datetime | None = None
+
+
+class OutboxEntry(BaseModel):
+    """One queued item for the sinks: exactly one of `reading`, `event`, `run` is set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int  # increasing in commit order; a sink's cursor is the last seq it delivered
+    kind: Literal["reading", "event", "run"]
+    created_at: datetime
+    reading: Reading | None = None
+    event: Event | None = None
+    run: RunStats | None = None
+
+
+class OutboxStatus(BaseModel):
+    """How far behind one sink is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sink: str
+    depth: int  # entries after its cursor
+    oldest_at: datetime | None  # created_at of the oldest undelivered entry
+    delivered_seq: int  # its cursor
 
 
 class ReadingSink(Protocol):
@@ -123,5 +156,64 @@ class Store(ReadingSink, ContactLog, Protocol):
     async def last_contact(self, meter_id: str) -> LastContact | None: ...
 
     async def last_contacts(self) -> list[LastContact]: ...
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def save_events(self, events: Sequence[Event]) -> int:
+        """Store events, once per `Event.key`; returns how many were new (those get outbox
+        entries). Raises `StoreError` after a rollback."""
+        ...
+
+    async def events(
+        self,
+        *,
+        meter_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events ordered by time then key; bounds on `Event.time`, inclusive."""
+        ...
+
+    # -- run statistics -------------------------------------------------------------------------
+
+    async def save_run(self, run: RunStats) -> None:
+        """Store (or replace, by run_id) a run's statistics; a new run gets an outbox entry."""
+        ...
+
+    async def runs(self, *, plan: str | None = None, limit: int | None = None) -> list[RunStats]:
+        """Runs, newest first."""
+        ...
+
+    async def daily_rates(self, *, plan: str | None = None) -> list[DailyRate]:
+        """Collection success per plan and UTC day of `started_at`, by plan then day."""
+        ...
+
+    # -- profile progress -----------------------------------------------------------------------
+
+    async def profile_marks(self, profile: str, meter_ids: Sequence[str]) -> dict[str, datetime]:
+        """The last capture time stored for each meter's `profile` (meters never read: absent)."""
+        ...
+
+    async def mark_profiles(self, profile: str, marks: dict[str, datetime]) -> None:
+        """Record last capture times; a mark never moves backwards."""
+        ...
+
+    # -- outbox ---------------------------------------------------------------------------------
+
+    async def outbox_fetch(self, sink: str, limit: int) -> list[OutboxEntry]:
+        """Up to `limit` entries after `sink`'s cursor, in seq order."""
+        ...
+
+    async def outbox_ack(self, sink: str, seq: int) -> None:
+        """Move `sink`'s cursor to `seq` (never backwards)."""
+        ...
+
+    async def outbox_status(self, sinks: Sequence[str]) -> list[OutboxStatus]: ...
+
+    async def outbox_prune(self, sinks: Sequence[str]) -> int:
+        """Delete entries every one of `sinks` has acknowledged (all entries if `sinks` is
+        empty: nobody consumes them); returns how many."""
+        ...
 
     async def close(self) -> None: ...

@@ -1,0 +1,63 @@
+"""The event record stored and published for meter and head-end events.
+
+A meter event comes from a meter's event log (DLMS standard event log 0.0.99.98.0.255, read by
+the collection) or from a pushed notification; both carry the meter's standard event code and
+the meter's time of the event, so the same entry read twice, or read after it was pushed, has the
+same key and is stored once. A head-end event (a meter that could not be collected, a channel
+that went down, a clock that drifted) is raised by the service with a code of its own (from 1000
+up, apart from the DLMS codes, which are below 256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventOrigin(StrEnum):
+    METER = "meter"  # the meter's own log, or a push from it: one key space
+    HEADEND = "headend"
+
+
+class HeadendEvent(IntEnum):
+    """Codes of events the head-end raises itself."""
+
+    COLLECTION_FAILED = 1001
+    CHANNEL_DOWN = 1002
+    CLOCK_DRIFT = 1003
+    CLOCK_SYNCHRONISED = 1004
+    REPLAY_DETECTED = 1005
+    AUTHENTICATION_FAILED = 1006
+    READING_CONFLICT = 1007
+    PUSH_REJECTED = 1008
+
+
+class Event(BaseModel):
+    """One event. `key` identifies it: (origin, meter, code, time) — the time the event
+    happened (the meter's clock for a meter event), not the time it was received."""
+
+    model_config = ConfigDict(frozen=True)
+
+    origin: EventOrigin
+    meter_id: str | None = Field(description="None for an event of a channel or the head-end")
+    channel_id: str | None = None
+    code: int = Field(ge=0)
+    name: str = Field(description="short stable name, e.g. power_failure, collection_failed")
+    text: str = Field(description="what a person reads")
+    time: datetime = Field(description="when it happened (meter time for meter events)")
+    received_at: datetime
+    source: str = Field(
+        default="",
+        description="where it came from: the log's OBIS code, 'push', or the plan/run name",
+    )
+    cause: str | None = Field(default=None, description="for head-end events: the error kind")
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the event (also its id in published messages)."""
+        text = f"{self.origin}|{self.meter_id or ''}|{self.channel_id or ''}|{self.code}|"
+        text += self.time.isoformat()
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
