@@ -194,8 +194,31 @@ class ReadingPlan(_Model):
         default=timedelta(days=1), description="ISO 8601 duration such as PT6H or P1D"
     )
     schedule: str | None = Field(default=None, description="for the scheduler, e.g. 'every 15m'")
+    gap_fill: bool = Field(
+        default=True,
+        description="start a meter's profile read after its last stored capture (bounded by "
+        "`horizon`), so an outage longer than `profile_window` leaves no gap",
+    )
+    horizon: timedelta = Field(
+        default=timedelta(days=7), description="how far back a gap-filling read may start"
+    )
+    rereads: int = Field(
+        default=2, ge=0, le=20, description="re-read rounds later in the run for failed meters"
+    )
+    reread_spacing: timedelta = Field(
+        default=timedelta(minutes=1), description="wait before each re-read round"
+    )
+    event_log: ObisCode | None = Field(
+        default=None, description="also collect this event log (DLMS 0.0.99.98.0.255)"
+    )
+    clock_sync_beyond_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="clock check: synchronise a meter whose clock is further than this from "
+        "the head-end's (needs the clock 0.0.1.0.0.255 among the points)",
+    )
 
-    @field_validator("profile_window")
+    @field_validator("profile_window", "horizon", "reread_spacing")
     @classmethod
     def _window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -81,8 +81,16 @@ class InProcessExecutor:
             if job.profile_start is not None and job.profile_end is not None
             else None
         )
+        starts = job.profile_starts or {}
         states = [
-            MeterRead(meter_id, job.channel_id, job.plan, points, window, self.saver)
+            MeterRead(
+                meter_id,
+                job.channel_id,
+                job.plan,
+                points,
+                (starts[meter_id], window[1]) if window and meter_id in starts else window,
+                self.saver,
+            )
             for meter_id in job.meter_ids
         ]
         reports = await run_queue(

@@ -32,6 +32,11 @@ class ChannelJob(BaseModel):
     lane: Literal["bulk", "priority"] = "bulk"
     profile_start: datetime | None = None
     profile_end: datetime | None = None
+    profile_starts: dict[str, datetime] | None = Field(
+        default=None,
+        description="per-meter profile start (gap-aware: after the last stored capture); "
+        "meters not in it start at profile_start",
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -43,12 +48,15 @@ def plan_jobs(
     now: datetime | None = None,
     window: tuple[datetime, datetime] | None = None,
     lane: Literal["bulk", "priority"] = "bulk",
+    profile_starts: dict[str, datetime] | None = None,
 ) -> list[ChannelJob]:
     """One job per channel, in the order channels first appear among the selected meters.
 
     The profile window is fixed here (`now - plan.profile_window .. now`), so a job read late
     or retried elsewhere still asks for the same interval. An explicit `window` replaces it.
     Linear in the meters selected (the fleet's index resolves ids and channels).
+    `profile_starts` moves the start of single meters (gap-aware windows); each job carries only
+    its own meters' starts.
     """
     selected = fleet.meters if meter_ids is None else [fleet.meter(m) for m in meter_ids]
     now = now or datetime.now(UTC)
@@ -72,6 +80,7 @@ def plan_jobs(
         lane=lane,
         profile_start=start,
         profile_end=end,
+        profile_starts=None,
         created_at=now,
     )
     run = uuid.uuid4().hex  # one random part per planning, a counter per job: unique and cheap
@@ -82,7 +91,17 @@ def plan_jobs(
                 "channel_id": channel_id,
                 "meter_ids": ids,
                 "concurrency": fleet.concurrency(channel_id),
+                "profile_starts": _starts_of(ids, profile_starts),
             }
         )
         for n, (channel_id, ids) in enumerate(by_channel.items())
     ]
+
+
+def _starts_of(
+    meter_ids: list[str], starts: dict[str, datetime] | None
+) -> dict[str, datetime] | None:
+    if not starts:
+        return None
+    mine = {m: starts[m] for m in meter_ids if m in starts}
+    return mine or None

@@ -64,6 +64,7 @@ class MeterRead:
         self.readings = 0
         self.stored = 0
         self.conflicts = 0
+        self.last_capture: datetime | None = None
         self.attempts = 0
         self.skipped: list[str] = []
         self.settings: AnySettings | None = None
@@ -119,6 +120,7 @@ class MeterRead:
                                 Point(obis=self.plan.profile), self.window[0], self.window[1]
                             )
                             self.profile_pending = False
+                            self._note_captures(rows)
                             await self.keep(rows)
                 except TimeoutError:
                     raise DriverError(
@@ -129,6 +131,13 @@ class MeterRead:
             if not entered:
                 self.attempts -= 1  # refused before the wire: not an attempt on the meter
             raise
+
+    def _note_captures(self, rows: list[Reading]) -> None:
+        times = [r.capture_time for r in rows if r.capture_time is not None]
+        if times:
+            latest = max(times)
+            if self.last_capture is None or latest > self.last_capture:
+                self.last_capture = latest
 
     async def _read_points(self, read: Callable[[list[Point]], Awaitable[list[Reading]]]) -> None:
         try:
@@ -189,6 +198,7 @@ class MeterRead:
             error=reason_of(last_error) if last_error else None,
             cause=cause_of(last_error) if last_error else None,
             duration_s=time.monotonic() - self.started,
+            last_capture=self.last_capture,
         )
 
 

@@ -44,6 +44,9 @@ class MeterReport(BaseModel):
         "failed', 'object unavailable', 'config', ... (None when ok)",
     )
     duration_s: float = 0.0
+    last_capture: datetime | None = Field(
+        default=None, description="the latest capture time of the profile rows read"
+    )
 
 
 class ChannelReport(BaseModel):

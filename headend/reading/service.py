@@ -71,8 +71,17 @@ class ReadingService:
         now: datetime | None = None,
         window: tuple[datetime, datetime] | None = None,
         lane: Lane = "bulk",
+        profile_starts: dict[str, datetime] | None = None,
     ) -> list[ChannelJob]:
-        return plan_jobs(self.config.fleet, plan, meter_ids, now=now, window=window, lane=lane)
+        return plan_jobs(
+            self.config.fleet,
+            plan,
+            meter_ids,
+            now=now,
+            window=window,
+            lane=lane,
+            profile_starts=profile_starts,
+        )
 
     async def run(
         self,
@@ -83,10 +92,11 @@ class ReadingService:
         now: datetime | None = None,
         window: tuple[datetime, datetime] | None = None,
         lane: Lane = "bulk",
+        profile_starts: dict[str, datetime] | None = None,
     ) -> RunReport:
         started_at = datetime.now(UTC)
         started = time.monotonic()
-        jobs = self.jobs(plan, meter_ids, now, window, lane)
+        jobs = self.jobs(plan, meter_ids, now, window, lane, profile_starts)
         gate = asyncio.Semaphore(self.config.fleet.reading.max_channels)
 
         async def one(job: ChannelJob) -> list[MeterReport]:
