@@ -13,6 +13,9 @@ costs ~200 model evaluations instead of 1,440.
 Energy registers count whole Wh, as a meter's pulse counter does: the fraction not yet counted is
 carried over, so the tariff registers add up to the total exactly and each profile row is exactly
 the total register at its capture time.
+
+At each billing midnight (00:00 UTC, or of UTC+`billing_offset`) the registers are also captured
+into the daily billing log, and on day 1 of a month into the monthly one (drivers/sim/billing_log).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from drivers.sim.billing_log import DAILY_DEPTH, MONTHLY_DEPTH, BillingLog
 from drivers.sim.clock import SimClock
 from drivers.sim.consumption import (
     GRID_PER_DAY,
@@ -33,7 +37,7 @@ from drivers.sim.consumption import (
     net_on_grid,
     pv_w,
 )
-from drivers.sim.profile_log import ONE_US, ProfileLog, to_us
+from drivers.sim.profile_log import ONE_US, ProfileLog, from_us, to_us
 from drivers.sim.profile_log import ProfileRow as ProfileRow
 
 STEP = timedelta(seconds=60)
@@ -120,6 +124,7 @@ class SimulatedMeter:
         history: timedelta = timedelta(days=2),
         profile_depth: int = 96 * 40,
         initial_import_wh: float | None = None,
+        billing_offset: timedelta = timedelta(0),
     ) -> None:
         self.meter_id = meter_id
         self.clock = clock
@@ -142,6 +147,12 @@ class SimulatedMeter:
         self._import_carry = initial_import_wh - int(initial_import_wh)
         self._export_carry = 0.0
         self.load_profile = ProfileLog(maxlen=profile_depth)
+        # billing days start at 00:00 of UTC+billing_offset (a DL/T 645 meter: its local midnight)
+        if billing_offset % PROFILE_PERIOD:
+            raise ValueError("billing_offset must be whole quarter-hours (captures are on them)")
+        self.billing_offset = billing_offset
+        self.daily = BillingLog(DAILY_DEPTH)
+        self.monthly = BillingLog(MONTHLY_DEPTH)
         self.events: deque[MeterEvent] = deque(maxlen=500)
         start = clock.now() - history
         self._t_us = to_us(start)  # simulated time integrated up to
@@ -172,6 +183,7 @@ class SimulatedMeter:
     def _integrate(self, end_us: int) -> None:
         profile, limit, connected = self.profile, self.limit_w, self.connected
         offset_us = self.clock_offset // ONE_US
+        billing_us = self.billing_offset // ONE_US
         registers, exported = self.import_wh, self.export_wh
         import_carry, export_carry = self._import_carry, self._export_carry
         t = self._t_us
@@ -209,6 +221,10 @@ class SimulatedMeter:
             t = stop
             if t == boundary:
                 self.load_profile.append(t + offset_us, sum(registers), exported)
+                if (t + billing_us) % _DAY_US == 0:
+                    self.daily.append(t + offset_us, registers, exported)
+                    if from_us(t + billing_us).day == 1:
+                        self.monthly.append(t + offset_us, registers, exported)
         self.export_wh = exported
         self._import_carry, self._export_carry = import_carry, export_carry
         self._t_us = t
