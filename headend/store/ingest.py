@@ -40,9 +40,8 @@ async def insert_rows(
     db: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]], now: str
 ) -> tuple[int, list[ReadingConflict]]:
     """Insert reading rows; returns (rows new to the store, conflicts). Inside a transaction."""
-    before = db.total_changes
-    await db.executemany(_INSERT_READING, rows)
-    new = db.total_changes - before
+    # rowcount, not total_changes: the latter also counts the outbox rows the trigger inserts
+    new = (await db.executemany(_INSERT_READING, rows)).rowcount
     if new == len(rows):
         return new, []
     stored = await _stored_values(db, rows)
@@ -70,9 +69,7 @@ async def insert_groups(
         return [await insert_rows(db, groups[0], now)]
     rows = [row for group in groups for row in group]
     await db.execute("SAVEPOINT grouped_readings")
-    before = db.total_changes
-    await db.executemany(_INSERT_READING, rows)
-    if db.total_changes - before == len(rows):
+    if (await db.executemany(_INSERT_READING, rows)).rowcount == len(rows):
         await db.execute("RELEASE grouped_readings")
         return [(len(group), []) for group in groups]
     await db.execute("ROLLBACK TO grouped_readings")

@@ -74,7 +74,102 @@ V2_READING_CONFLICTS: tuple[str, ...] = (
     "CREATE INDEX reading_conflicts_by_seen ON reading_conflicts (first_seen)",
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1_READINGS_COUNTERS_CONTACT, V2_READING_CONFLICTS)
+# The time SQLite stamps on an outbox entry, in `rows.utc_text`'s form (SQLite's clock has
+# milliseconds; the last three digits are zeros) so that created_at orders as text like every time.
+_NOW = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
+
+# 3: events, run statistics, the last capture read per meter and profile, and the outbox. An
+# outbox entry references its row (a reading by its key, an event by its key, a run by its id)
+# instead of copying it. Readings and events get theirs from AFTER INSERT triggers, so an entry is
+# written in the transaction that stores the row and only for a row new to the store: an INSERT OR
+# IGNORE that ignores a row fires nothing, and a rollback (to a savepoint, too) takes the entry
+# with it. AUTOINCREMENT: a pruned seq is never handed out again, so a sink's cursor stays valid.
+V3_EVENTS_RUNS_MARKS_OUTBOX: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        key         TEXT PRIMARY KEY,  -- Event.key
+        origin      TEXT NOT NULL,
+        meter_id    TEXT,
+        channel_id  TEXT,
+        code        INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        time        TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        cause       TEXT
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX events_by_time ON events (time)",
+    "CREATE INDEX events_by_meter ON events (meter_id, time)",
+    """
+    CREATE TABLE runs (
+        run_id          TEXT PRIMARY KEY,
+        plan            TEXT NOT NULL,
+        trigger         TEXT NOT NULL,
+        scheduled_for   TEXT,
+        started_at      TEXT NOT NULL,
+        duration_s      REAL NOT NULL,
+        attempted       INTEGER NOT NULL,
+        ok              INTEGER NOT NULL,
+        partial         INTEGER NOT NULL,
+        failed          INTEGER NOT NULL,
+        failed_by_cause TEXT NOT NULL,  -- JSON object: cause -> meters
+        rereads         INTEGER NOT NULL,
+        readings        INTEGER NOT NULL,
+        stored          INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX runs_by_plan ON runs (plan, started_at)",
+    """
+    CREATE TABLE profile_marks (
+        profile      TEXT NOT NULL,
+        meter_id     TEXT NOT NULL,
+        last_capture TEXT NOT NULL,
+        PRIMARY KEY (profile, meter_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE outbox (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL,  -- reading | event | run
+        created_at   TEXT NOT NULL,
+        meter_id     TEXT,           -- a reading's key: meter_id, obis, capture_time
+        obis         TEXT,
+        capture_time TEXT,
+        ref          TEXT            -- an event's key, a run's id
+    )
+    """,
+    """
+    CREATE TABLE outbox_cursors (
+        sink TEXT PRIMARY KEY,
+        seq  INTEGER NOT NULL  -- the last entry the sink delivered
+    )
+    """,
+    f"""
+    CREATE TRIGGER readings_to_outbox AFTER INSERT ON readings BEGIN
+        INSERT INTO outbox (kind, created_at, meter_id, obis, capture_time)
+        VALUES ('reading', {_NOW}, NEW.meter_id, NEW.obis, NEW.capture_time);
+    END
+    """,
+    f"""
+    CREATE TRIGGER events_to_outbox AFTER INSERT ON events BEGIN
+        INSERT INTO outbox (kind, created_at, ref) VALUES ('event', {_NOW}, NEW.key);
+    END
+    """,
+    # an upsert that updates an existing run_id fires no INSERT trigger: one entry per run
+    f"""
+    CREATE TRIGGER runs_to_outbox AFTER INSERT ON runs BEGIN
+        INSERT INTO outbox (kind, created_at, ref) VALUES ('run', {_NOW}, NEW.run_id);
+    END
+    """,
+)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (
+    V1_READINGS_COUNTERS_CONTACT,
+    V2_READING_CONFLICTS,
+    V3_EVENTS_RUNS_MARKS_OUTBOX,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

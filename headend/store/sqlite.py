@@ -1,12 +1,16 @@
 """SQLite implementation of the store (aiosqlite, WAL journal): the embedded default.
 
-Two connections per store, both in autocommit mode with explicit `BEGIN IMMEDIATE` transactions
+Three connections per store, in autocommit mode with explicit `BEGIN IMMEDIATE` transactions
 (so a writer waits for another process's write lock instead of failing on a stale snapshot):
 
-* the main one, `synchronous=NORMAL`: readings, conflicts, last contact. After a power cut the
-  last commits may be lost, which is fine for data the next read brings again;
+* the main one, `synchronous=NORMAL`: readings, conflicts, last contact, events, runs, profile
+  marks, outbox cursors. After a power cut the last commits may be lost, which is fine for data
+  the next read brings again;
 * one for invocation counters, `synchronous=FULL`: a reservation is fsync'd before it returns,
-  because a counter block lost to a power cut would be handed out again (AES-GCM nonce reuse).
+  because a counter block lost to a power cut would be handed out again (AES-GCM nonce reuse);
+* a reader for the outbox, events and runs: never inside the main connection's open write
+  transaction, so a sink is never handed an entry that a rollback then takes back (and whose seq
+  the next entry would reuse).
 
 A lock per connection makes each multi-statement write one transaction within the process; SQLite's
 own locking (busy timeout 30 s) orders writers of several processes. Reading batches and contacts
@@ -28,10 +32,23 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from drivers.contract import Reading
-from headend.store.base import LastContact, ReadingConflict, SaveResult, StoreError
+from headend.events.model import Event
+from headend.runs.model import DailyRate, RunStats
+from headend.store import outbox
+from headend.store.base import (
+    LastContact,
+    OutboxEntry,
+    OutboxStatus,
+    ReadingConflict,
+    SaveResult,
+    StoreError,
+)
+from headend.store.events import insert_events, select_events
 from headend.store.group_commit import WriteQueue
 from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_groups
+from headend.store.profile_marks import select_marks, upsert_marks
 from headend.store.rows import READING_COLUMNS, parse_time, reading_rows, row_reading, utc_text
+from headend.store.runs import select_daily_rates, select_runs, upsert_run
 from headend.store.schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "utc_text"]
@@ -81,10 +98,15 @@ class SqliteStore:
     """`Store` over one SQLite file. Open with `await SqliteStore.open(path)` or `async with`."""
 
     def __init__(
-        self, db: aiosqlite.Connection, counters: aiosqlite.Connection, path: Path
+        self,
+        db: aiosqlite.Connection,
+        counters: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        path: Path,
     ) -> None:
         self._db = db
         self._counters = counters
+        self._reader = reader
         self.path = path
         self._write_lock = asyncio.Lock()
         self._counter_lock = asyncio.Lock()
@@ -97,18 +119,20 @@ class SqliteStore:
         """Open (creating or migrating) the file; `StoreError` if it cannot be used."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        db: aiosqlite.Connection | None = None
+        opened: list[aiosqlite.Connection] = []
         try:
-            db = await _connect(path, "NORMAL", busy_timeout_s)
-            await migrate(db, path)
-            counters = await _connect(path, "FULL", busy_timeout_s)
+            opened.append(await _connect(path, "NORMAL", busy_timeout_s))
+            await migrate(opened[0], path)
+            opened.append(await _connect(path, "FULL", busy_timeout_s))
+            opened.append(await _connect(path, "NORMAL", busy_timeout_s))
         except BaseException as err:
-            if db is not None:
+            for db in opened:
                 await db.close()
             if isinstance(err, sqlite3.Error):
                 raise StoreError(f"opening database {path} failed: {err}") from err
             raise
-        return cls(db, counters, path)
+        db, counters, reader = opened
+        return cls(db, counters, reader, path)
 
     async def __aenter__(self) -> Self:
         return self
@@ -118,9 +142,12 @@ class SqliteStore:
 
     async def close(self) -> None:
         try:
-            await self._counters.close()
+            await self._reader.close()
         finally:
-            await self._db.close()
+            try:
+                await self._counters.close()
+            finally:
+                await self._db.close()
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -323,3 +350,84 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    # -- events, runs, profile marks -----------------------------------------------------------
+
+    async def save_events(self, events: Sequence[Event]) -> int:
+        if not events:
+            return 0
+        return await self._transaction(
+            f"saving {len(events)} events",
+            self._db,
+            self._write_lock,
+            lambda: insert_events(self._db, events),
+        )
+
+    async def events(
+        self,
+        *,
+        meter_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        async with self._reading("listing events"):
+            return await select_events(
+                self._reader, meter_ids=meter_ids, since=since, until=until, limit=limit
+            )
+
+    async def save_run(self, run: RunStats) -> None:
+        await self._transaction(
+            f"saving run {run.run_id!r}",
+            self._db,
+            self._write_lock,
+            lambda: upsert_run(self._db, run),
+        )
+
+    async def runs(self, *, plan: str | None = None, limit: int | None = None) -> list[RunStats]:
+        async with self._reading("listing runs"):
+            return await select_runs(self._reader, plan=plan, limit=limit)
+
+    async def daily_rates(self, *, plan: str | None = None) -> list[DailyRate]:
+        async with self._reading("listing daily collection rates"):
+            return await select_daily_rates(self._reader, plan=plan)
+
+    async def profile_marks(self, profile: str, meter_ids: Sequence[str]) -> dict[str, datetime]:
+        async with self._reading(f"loading marks of profile {profile!r}"):
+            return await select_marks(self._reader, profile, meter_ids)
+
+    async def mark_profiles(self, profile: str, marks: dict[str, datetime]) -> None:
+        if not marks:
+            return
+        await self._transaction(
+            f"marking profile {profile!r} of {len(marks)} meters",
+            self._db,
+            self._write_lock,
+            lambda: upsert_marks(self._db, profile, marks),
+        )
+
+    # -- outbox --------------------------------------------------------------------------------
+
+    async def outbox_fetch(self, sink: str, limit: int) -> list[OutboxEntry]:
+        async with self._reading(f"fetching the outbox of sink {sink!r}"):
+            return await outbox.fetch(self._reader, sink, limit)
+
+    async def outbox_ack(self, sink: str, seq: int) -> None:
+        await self._transaction(
+            f"acknowledging the outbox of sink {sink!r}",
+            self._db,
+            self._write_lock,
+            lambda: outbox.ack(self._db, sink, seq),
+        )
+
+    async def outbox_status(self, sinks: Sequence[str]) -> list[OutboxStatus]:
+        async with self._reading("reading the outbox status"):
+            return await outbox.status(self._reader, sinks)
+
+    async def outbox_prune(self, sinks: Sequence[str]) -> int:
+        return await self._transaction(
+            "pruning the outbox",
+            self._db,
+            self._write_lock,
+            lambda: outbox.prune(self._db, sinks),
+        )
