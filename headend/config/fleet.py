@@ -22,6 +22,7 @@ from drivers.modbus.registermap import load_map
 from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
 from headend.config.keys import KeyFileEntry
+from headend.config.sinks import Sinks
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
@@ -278,6 +279,7 @@ class Fleet(_Model):
     meters: list[Meter] = Field(default_factory=list)
     plans: list[ReadingPlan] = Field(default_factory=list)
     simulation: Simulation | None = None
+    sinks: Sinks | None = None
     _cache: _FleetIndex | None = PrivateAttr(default=None)
 
     @field_validator("channels", mode="before")

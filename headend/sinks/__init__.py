@@ -1,0 +1,1 @@
+"""Sinks of the outbox: MQTT and InfluxDB, and the forwarder that feeds each at its own pace."""

@@ -1,0 +1,143 @@
+"""The JSON messages published for readings, events and run summaries (MQTT payloads).
+
+Every message carries `schema_version` (bumped on any incompatible change) and a stable `id`:
+a reading's id hashes its store key (meter, OBIS, capture time else receive time), an event's is
+`Event.key`, a run's is its run id. Delivery is at-least-once, so a consumer that must not count
+a value twice keeps the ids it has seen.
+
+A reading message has the fields of `headend read --json` (meter, obis, value as exact text,
+unit, capture_time, quality) plus `id`, `schema_version` and `receive_time` (the instant that
+keys an instantaneous value, which has no capture time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drivers.contract import Reading
+from headend.events.model import Event
+from headend.runs.model import RunStats, RunTrigger
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str
+
+
+def value_text(value: Decimal | datetime | str) -> str:
+    """The value as `headend read --json` prints it: exact decimal text, never an exponent."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def reading_id(meter_id: str, obis: str, key_time: datetime) -> str:
+    """Stable id of a stored reading: the same (meter, OBIS, key time) gives the same id
+    whichever time zone the instant is expressed in."""
+    instant = key_time.astimezone(UTC).isoformat() if key_time.tzinfo else key_time.isoformat()
+    text = f"{meter_id}|{obis}|{instant}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class ReadingMessage(_Message):
+    meter: str
+    obis: str
+    value: str
+    unit: str | None
+    capture_time: datetime | None
+    receive_time: datetime
+    quality: str
+
+    @classmethod
+    def of(cls, reading: Reading) -> ReadingMessage:
+        key = reading.capture_time or reading.receive_time
+        # The fields come from an already validated Reading: construct without re-validating
+        # (the outbox drains tens of thousands of these a second).
+        return cls.model_construct(
+            schema_version=SCHEMA_VERSION,
+            id=reading_id(reading.meter_id, reading.obis, key),
+            meter=reading.meter_id,
+            obis=reading.obis,
+            value=value_text(reading.value),
+            unit=reading.unit,
+            capture_time=reading.capture_time,
+            receive_time=reading.receive_time,
+            quality=reading.quality.value,
+        )
+
+
+class EventMessage(_Message):
+    origin: str
+    meter: str | None
+    channel: str | None
+    code: int
+    name: str
+    text: str
+    time: datetime
+    received_at: datetime
+    source: str
+    cause: str | None
+
+    @classmethod
+    def of(cls, event: Event) -> EventMessage:
+        return cls(
+            id=event.key,
+            origin=event.origin.value,
+            meter=event.meter_id,
+            channel=event.channel_id,
+            code=event.code,
+            name=event.name,
+            text=event.text,
+            time=event.time,
+            received_at=event.received_at,
+            source=event.source,
+            cause=event.cause,
+        )
+
+
+class RunMessage(_Message):
+    """A plan run's summary, as stored in the run statistics."""
+
+    plan: str
+    trigger: RunTrigger
+    scheduled_for: datetime | None
+    started_at: datetime
+    duration_s: float
+    attempted: int
+    ok: int
+    partial: int
+    failed: int
+    failed_by_cause: dict[str, int] = Field(default_factory=dict)
+    rereads: int
+    readings: int
+    stored: int
+
+    @classmethod
+    def of(cls, run: RunStats) -> RunMessage:
+        return cls(
+            id=run.run_id,
+            plan=run.plan,
+            trigger=run.trigger,
+            scheduled_for=run.scheduled_for,
+            started_at=run.started_at,
+            duration_s=run.duration_s,
+            attempted=run.attempted,
+            ok=run.ok,
+            partial=run.partial,
+            failed=run.failed,
+            failed_by_cause=dict(run.failed_by_cause),
+            rereads=run.rereads,
+            readings=run.readings,
+            stored=run.stored,
+        )
