@@ -11,10 +11,10 @@ so planning a 100,000-meter run is linear, not quadratic.
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from drivers.dlms.settings import DlmsAuth, DlmsFraming
 from drivers.errors import Unsupported
@@ -22,6 +22,7 @@ from drivers.modbus.registermap import load_map
 from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
 from headend.config.keys import KeyFileEntry
+from headend.service.schedule import parse_schedule
 from headend.config.sinks import Sinks
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -194,7 +195,9 @@ class ReadingPlan(_Model):
     profile_window: timedelta = Field(
         default=timedelta(days=1), description="ISO 8601 duration such as PT6H or P1D"
     )
-    schedule: str | None = Field(default=None, description="for the scheduler, e.g. 'every 15m'")
+    schedule: str | None = Field(
+        default=None, description="for the scheduler, e.g. 'every 15 minutes', 'daily at 00:05'"
+    )
     gap_fill: bool = Field(
         default=True,
         description="start a meter's profile read after its last stored capture (bounded by "
@@ -224,6 +227,18 @@ class ReadingPlan(_Model):
     def _window(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Parsed at load time so a typo is a config error naming the plan, not a scheduler crash.
+        if value is not None:
+            try:
+                parse_schedule(value)
+            except ValueError as exc:
+                name = info.data.get("name")  # validated before `schedule`: declared first
+                raise ValueError(f"plan {name!r}: {exc}" if name else str(exc)) from None
         return value
 
 
@@ -268,6 +283,11 @@ class Simulation(_Model):
     factor: float = Field(default=60.0, ge=0)
     history: timedelta = Field(default=timedelta(hours=6))
     seed: int = 1
+    clock_origin: datetime | None = Field(
+        default=None,
+        description="written by `headend simulate`: the wall-clock time its simulated clock "
+        "started; `headend run` then follows the same simulated time",
+    )
     demo_keys: dict[Identifier, KeyFileEntry] = Field(default_factory=dict)
 
 
