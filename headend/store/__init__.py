@@ -1,7 +1,9 @@
-"""Persistent store: readings (and conflicting readings), invocation counters, meters' last contact.
+"""Persistent store: readings (and conflicting readings), invocation counters, meters' last contact,
+events, run statistics and the outbox.
 
-SQLite by default (`SqliteStore`, schema migrated by version on open). Failures raise `StoreError`
-after a rollback; see `base.py` for the guarantees every store gives.
+SQLite by default (`SqliteStore`); PostgreSQL (`PostgresStore`) for a shared, production store,
+chosen by the database URL (`open_store`). Schemas are migrated by version on open. Failures
+raise `StoreError` after a rollback; see `base.py` for the guarantees every store gives.
 """
 
 from __future__ import annotations
@@ -17,22 +19,35 @@ from headend.store.base import (
     Store,
     StoreError,
 )
+from headend.store.postgres import PostgresStore
 from headend.store.sqlite import SqliteStore
+
+STORE_FORMS = (
+    "a SQLite file path, sqlite:///path, or postgresql://user[:password]@host[:port]/database "
+    "(also postgres://)"
+)
 
 
 async def open_store(target: Path | str) -> Store:
-    """Open the store named by a path or `sqlite:///path` (PostgreSQL joins here later)."""
+    """Open the store a database URL names: a bare path or `sqlite:///path` is a SQLite file,
+    `postgresql://` or `postgres://` a PostgreSQL database; anything else is a ValueError."""
     text = str(target)
-    if text.startswith("sqlite:///"):
-        text = text.removeprefix("sqlite:///")
-    elif "://" in text:
-        raise ValueError(f"unsupported store {text.split('://', 1)[0]!r}; use a SQLite file path")
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in ("postgresql", "postgres"):
+        return await PostgresStore.open(text)
+    if scheme == "sqlite":
+        if not text.startswith("sqlite:///") or text == "sqlite:///":
+            raise ValueError(f"a SQLite URL is sqlite:///path; use {STORE_FORMS}")
+        text = text[len("sqlite:///") :]
+    elif scheme:
+        raise ValueError(f"unsupported database URL scheme {scheme!r}; use {STORE_FORMS}")
     return await SqliteStore.open(text)
 
 
 __all__ = [
     "ContactLog",
     "LastContact",
+    "PostgresStore",
     "ReadingConflict",
     "ReadingSink",
     "SaveResult",
