@@ -27,3 +27,18 @@ def pty_pair() -> Iterator[PtyPair]:
     pair = open_pty()
     yield pair
     pair.close()
+
+
+# -- PostgreSQL for the store tests (tests/postgres_server.py) ----------------------------------
+
+from tests.postgres_server import PostgresServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (tests/postgres_server.py), removed at the end."""
+    server = PostgresServer.start(free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
