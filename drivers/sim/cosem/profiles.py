@@ -98,7 +98,8 @@ _CLOCK_CELLS: dict[int, bytes] = {}
 _CLOCK_CELLS_MAX = 50_000
 
 
-def _clock_cell(clock_us: int) -> bytes:
+def clock_cell(clock_us: int) -> bytes:
+    """The A-XDR date-time cell of a capture clock (µs since the epoch), cached."""
     cell = _CLOCK_CELLS.get(clock_us)
     if cell is None:
         if len(_CLOCK_CELLS) >= _CLOCK_CELLS_MAX:
@@ -114,15 +115,16 @@ def _encode_load_rows(meter: SimulatedMeter, raw: list[tuple[int, int, int]]) ->
     dlu = v.double_long_unsigned_bytes
     return [
         [
-            _clock_cell(clock_us),
-            dlu(_raw(import_wh, import_scaler)),
-            dlu(_raw(export_wh, export_scaler)),
+            clock_cell(clock_us),
+            dlu(raw_value(import_wh, import_scaler)),
+            dlu(raw_value(export_wh, export_scaler)),
         ]
         for clock_us, import_wh, export_wh in raw
     ]
 
 
-def _raw(wh: int, scaler: int) -> int:
+def raw_value(wh: int, scaler: int) -> int:
+    """Whole Wh re-expressed at a register's resolution 10^scaler Wh."""
     if scaler == 0:
         return wh
     return int(Decimal(wh).scaleb(-scaler).to_integral_value(rounding=ROUND_HALF_EVEN))
