@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from headend.store import SqliteStore
+from headend.store import SqliteStore, Store
 
 from .reserver import BLOCK
 
@@ -28,16 +28,15 @@ async def spawn(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-async def test_reserve_counters_hands_out_consecutive_blocks(tmp_path: Path) -> None:
-    async with await SqliteStore.open(tmp_path / "s.db") as store:
-        assert await store.reserve_counters("k", 256) == 0
-        assert await store.reserve_counters("k", 10) == 256
-        assert await store.load_counter("k") == 266
-        await store.save_counter("k", 100)  # max(): never moves the mark back
-        assert await store.reserve_counters("k", 1) == 266
-        assert await store.reserve_counters("other", 5) == 0
-        firsts = await asyncio.gather(*(store.reserve_counters("k", 3) for _ in range(50)))
-        assert sorted(firsts) == list(range(267, 267 + 150, 3))
+async def test_reserve_counters_hands_out_consecutive_blocks(store: Store) -> None:
+    assert await store.reserve_counters("k", 256) == 0
+    assert await store.reserve_counters("k", 10) == 256
+    assert await store.load_counter("k") == 266
+    await store.save_counter("k", 100)  # max(): never moves the mark back
+    assert await store.reserve_counters("k", 1) == 266
+    assert await store.reserve_counters("other", 5) == 0
+    firsts = await asyncio.gather(*(store.reserve_counters("k", 3) for _ in range(50)))
+    assert sorted(firsts) == list(range(267, 267 + 150, 3))
 
 
 async def test_a_killed_process_never_gets_its_blocks_handed_out_again(tmp_path: Path) -> None:

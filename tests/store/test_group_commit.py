@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from drivers.contract import Reading
-from headend.store import SqliteStore
+from headend.store import Store
 from headend.store.group_commit import WriteQueue
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -31,52 +30,45 @@ def day(meter: str, value: int = 0, rows: int = 96) -> list[Reading]:
     ]
 
 
-async def test_batches_saved_at_once_count_as_if_saved_alone(tmp_path: Path) -> None:
-    async with await SqliteStore.open(tmp_path / "s.db") as store:
-        await store.save_batch(day("m-003", rows=10))  # stored before: repeats, not new
-        await store.save_batch(day("m-004", value=1000, rows=5))  # stored with other values
-        batches = [day(f"m-{n:03}") for n in range(40)]
-        results = await asyncio.gather(*(store.save_batch(batch) for batch in batches))
-        assert [r.new for r in results] == [
-            86 if n == 3 else 91 if n == 4 else 96 for n in range(40)
-        ]
-        assert [len(r.conflicts) for r in results] == [5 if n == 4 else 0 for n in range(40)]
-        assert {c.meter_id for c in results[4].conflicts} == {"m-004"}
-        assert await store.count_readings() == 40 * 96
-        # the same batches again, all at once: nothing new, m-004's conflicts reported again
-        again = await asyncio.gather(*(store.save_batch(batch) for batch in batches))
-        assert [r.new for r in again] == [0] * 40
-        assert [r.conflicts for r in again] == [r.conflicts for r in results]
+async def test_batches_saved_at_once_count_as_if_saved_alone(store: Store) -> None:
+    await store.save_batch(day("m-003", rows=10))  # stored before: repeats, not new
+    await store.save_batch(day("m-004", value=1000, rows=5))  # stored with other values
+    batches = [day(f"m-{n:03}") for n in range(40)]
+    results = await asyncio.gather(*(store.save_batch(batch) for batch in batches))
+    assert [r.new for r in results] == [86 if n == 3 else 91 if n == 4 else 96 for n in range(40)]
+    assert [len(r.conflicts) for r in results] == [5 if n == 4 else 0 for n in range(40)]
+    assert {c.meter_id for c in results[4].conflicts} == {"m-004"}
+    assert await store.count_readings() == 40 * 96
+    # the same batches again, all at once: nothing new, m-004's conflicts reported again
+    again = await asyncio.gather(*(store.save_batch(batch) for batch in batches))
+    assert [r.new for r in again] == [0] * 40
+    assert [r.conflicts for r in again] == [r.conflicts for r in results]
 
 
-async def test_the_same_key_twice_in_one_group_is_one_row_and_one_conflict(
-    tmp_path: Path,
-) -> None:
-    async with await SqliteStore.open(tmp_path / "s.db") as store:
-        first, second, third = await asyncio.gather(
-            store.save_batch(day("m", rows=3)),
-            store.save_batch(day("m", rows=3)),
-            store.save_batch(day("m", value=7, rows=1)),
+async def test_the_same_key_twice_in_one_group_is_one_row_and_one_conflict(store: Store) -> None:
+    first, second, third = await asyncio.gather(
+        store.save_batch(day("m", rows=3)),
+        store.save_batch(day("m", rows=3)),
+        store.save_batch(day("m", value=7, rows=1)),
+    )
+    assert (first.new, second.new, third.new) == (3, 0, 0)
+    assert (first.conflicts, second.conflicts) == ([], [])
+    assert [c.new_value for c in third.conflicts] == ["7"]
+
+
+async def test_contacts_recorded_at_once_end_in_the_last_state(store: Store) -> None:
+    await asyncio.gather(
+        *(
+            store.record_contact(f"m-{n % 5}", at=T0 + timedelta(seconds=n), ok=n % 2 == 0)
+            for n in range(50)
         )
-        assert (first.new, second.new, third.new) == (3, 0, 0)
-        assert (first.conflicts, second.conflicts) == ([], [])
-        assert [c.new_value for c in third.conflicts] == ["7"]
-
-
-async def test_contacts_recorded_at_once_end_in_the_last_state(tmp_path: Path) -> None:
-    async with await SqliteStore.open(tmp_path / "s.db") as store:
-        await asyncio.gather(
-            *(
-                store.record_contact(f"m-{n % 5}", at=T0 + timedelta(seconds=n), ok=n % 2 == 0)
-                for n in range(50)
-            )
-        )
-        contacts = await store.last_contacts()
-        assert [c.meter_id for c in contacts] == [f"m-{n}" for n in range(5)]
-        for contact in contacts:
-            last = 45 + int(contact.meter_id[-1])
-            assert contact.at == T0 + timedelta(seconds=last)
-            assert contact.ok == (last % 2 == 0)
+    )
+    contacts = await store.last_contacts()
+    assert [c.meter_id for c in contacts] == [f"m-{n}" for n in range(5)]
+    for contact in contacts:
+        last = 45 + int(contact.meter_id[-1])
+        assert contact.at == T0 + timedelta(seconds=last)
+        assert contact.ok == (last % 2 == 0)
 
 
 async def test_a_failing_item_fails_alone() -> None:
@@ -101,17 +93,16 @@ async def test_a_failing_item_fails_alone() -> None:
     assert groups == [[1, 2]]
 
 
-async def test_a_cancelled_caller_leaves_its_write_to_complete(tmp_path: Path) -> None:
-    async with await SqliteStore.open(tmp_path / "s.db") as store:
-        blocker = asyncio.ensure_future(store.save_batch(day("a")))
-        late = asyncio.ensure_future(store.save_batch(day("b")))
-        await asyncio.sleep(0)
-        late.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await late
-        await blocker
-        for _ in range(100):  # the cancelled caller's batch is written all the same
-            if await store.count_readings("b") == 96:
-                break
-            await asyncio.sleep(0.01)
-        assert await store.count_readings("b") == 96
+async def test_a_cancelled_caller_leaves_its_write_to_complete(store: Store) -> None:
+    blocker = asyncio.ensure_future(store.save_batch(day("a")))
+    late = asyncio.ensure_future(store.save_batch(day("b")))
+    await asyncio.sleep(0)
+    late.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await late
+    await blocker
+    for _ in range(100):  # the cancelled caller's batch is written all the same
+        if await store.count_readings("b") == 96:
+            break
+        await asyncio.sleep(0.01)
+    assert await store.count_readings("b") == 96
