@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from drivers.errors import DriverError
 from drivers.obis import ObisCode
@@ -193,4 +193,40 @@ class CounterStore(Protocol):
         """Atomically and durably reserve `count` consecutive values of counter `key` and return the
         first; the stored value becomes first + count (the next value nobody holds). Two callers,
         in one process or two, never get overlapping blocks. Durable (fsync'd) before it returns."""
+        ...
+
+
+class MeterEvent(BaseModel):
+    """One event a meter recorded: an entry of one of its event logs, or a pushed notification.
+
+    `code` is the meter's event code (DLMS: the IDIS/Blue Book numbering of the log's event code
+    object), `time` the meter's own clock at the event (UTC-aware), so reading the same log entry
+    again, or reading the entry of an event that was pushed, gives the same (meter, code, time).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    meter_id: str
+    code: int = Field(ge=0)
+    time: AwareDatetime = Field(description="the meter's time of the event")
+    log: str = Field(description="OBIS code of the event log it was read from, or 'push'")
+    name: str = Field(description="short stable name of the code, e.g. power_down")
+    text: str = Field(description="the standard text of the code")
+
+    @field_validator("time")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        # one time base, so equal instants compare and key equal whatever offset was sent
+        return value.astimezone(UTC)
+
+
+@runtime_checkable
+class EventLogReader(Protocol):
+    """A session that can read a meter's event logs (DLMS; Modbus and DL/T 645 meters here
+    have none). The head-end checks `isinstance(session, EventLogReader)`."""
+
+    meter_id: str
+
+    async def read_events(self, log: Point, start: datetime, end: datetime) -> list[MeterEvent]:
+        """The log's entries whose time lies in [start, end], oldest first."""
         ...

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -82,13 +83,20 @@ REACTIVE_QUADRANT = ("1.0.5.8.0.255", "1.0.6.8.0.255", "1.0.7.8.0.255", "1.0.8.8
 LOAD_PROFILE = "1.0.99.1.0.255"
 CLOCK = "0.0.1.0.0.255"
 
-# Event codes (DLMS standard event log numbering, IEC 62056-6-2 / IDIS)
+# Event codes: the IDIS numbering of DLMS event logs (table in drivers/dlms/events.py; a test
+# checks these against it). A clock adjustment logs the old time (4) and the new time (5).
+EVENT_POWER_DOWN = 1
 EVENT_POWER_UP = 2
-EVENT_CLOCK_ADJUSTED = 4
-EVENT_DISCONNECT = 47
-EVENT_RECONNECT = 48
-EVENT_LIMIT_CHANGED = 49
-EVENT_LIMIT_EXCEEDED = 51
+EVENT_CLOCK_ADJUSTED = 4  # old date/time
+EVENT_CLOCK_ADJUSTED_NEW = 5
+EVENT_TERMINAL_COVER_OPENED = 40
+EVENT_TERMINAL_COVER_CLOSED = 41
+EVENT_METER_COVER_OPENED = 44
+EVENT_METER_COVER_CLOSED = 45
+EVENT_DISCONNECT = 62  # remote disconnection
+EVENT_RECONNECT = 63  # remote connection
+EVENT_LIMIT_EXCEEDED = 65
+EVENT_LIMIT_CHANGED = 67
 
 
 def tariff_of(at: datetime) -> int:
@@ -107,7 +115,9 @@ _TARIFF_BY_HOUR = tuple(tariff_of(datetime(2000, 1, 1, hour, tzinfo=UTC)) for ho
 
 
 @dataclass(frozen=True, slots=True)
-class MeterEvent:
+class LoggedEvent:
+    """An entry of the meter's event log: the meter's own clock at the event, and its code."""
+
     clock: datetime
     code: int
 
@@ -153,17 +163,22 @@ class SimulatedMeter:
         self.billing_offset = billing_offset
         self.daily = BillingLog(DAILY_DEPTH)
         self.monthly = BillingLog(MONTHLY_DEPTH)
-        self.events: deque[MeterEvent] = deque(maxlen=500)
+        self.events: deque[LoggedEvent] = deque(maxlen=500)
+        # told of every event as it is logged (the DLMS push setup listens here)
+        self.on_event: Callable[[LoggedEvent], None] | None = None
+        self.powered = True  # a power failure stops the flow, as a disconnect does
+        # the "opened" codes of the covers now open (the empty frozenset is shared by all meters)
+        self.covers_open: frozenset[int] = frozenset()
         start = clock.now() - history
         self._t_us = to_us(start)  # simulated time integrated up to
-        self.events.append(MeterEvent(start, EVENT_POWER_UP))
+        self.events.append(LoggedEvent(start, EVENT_POWER_UP))
         self.sync()
 
     # -- integration -------------------------------------------------------------------------
 
     def power_at(self, at: datetime) -> tuple[float, float]:
         """(import W, export W) at an instant, after disconnect and limiter."""
-        if not self.connected:
+        if not (self.connected and self.powered):
             return 0.0, 0.0
         net = demand_w(self.profile, at) - pv_w(self.profile, at)
         if net >= 0:
@@ -181,7 +196,8 @@ class SimulatedMeter:
         return now
 
     def _integrate(self, end_us: int) -> None:
-        profile, limit, connected = self.profile, self.limit_w, self.connected
+        profile, limit = self.profile, self.limit_w
+        connected = self.connected and self.powered
         offset_us = self.clock_offset // ONE_US
         billing_us = self.billing_offset // ONE_US
         registers, exported = self.import_wh, self.export_wh
@@ -345,24 +361,61 @@ class SimulatedMeter:
         self.sync()
         if self.connected:
             self.connected = False
-            self.events.append(MeterEvent(self.now(), EVENT_DISCONNECT))
+            self.log_event(EVENT_DISCONNECT)
 
     def reconnect(self) -> None:
         self.sync()
         if not self.connected:
             self.connected = True
-            self.events.append(MeterEvent(self.now(), EVENT_RECONNECT))
+            self.log_event(EVENT_RECONNECT)
 
     def set_limit(self, limit_w: float | None) -> None:
         self.sync()
         self.limit_w = limit_w
-        self.events.append(MeterEvent(self.now(), EVENT_LIMIT_CHANGED))
+        self.log_event(EVENT_LIMIT_CHANGED)
 
     def set_time(self, when: datetime) -> None:
         """Time sync: set this meter's clock only; simulated physics time runs on unchanged."""
         self.sync()
+        self.log_event(EVENT_CLOCK_ADJUSTED)  # stamped with the old time
         self.clock_offset = when.astimezone(UTC) - self.clock.now()
-        self.events.append(MeterEvent(self.now(), EVENT_CLOCK_ADJUSTED))
+        self.log_event(EVENT_CLOCK_ADJUSTED_NEW)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def log_event(self, code: int) -> LoggedEvent:
+        """Log an event at the meter's own clock and tell `on_event`."""
+        event = LoggedEvent(self.now(), code)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def power_fail(self) -> None:
+        """Mains lost: no energy flows until `power_restore`; logs a power down."""
+        self.sync()
+        if self.powered:
+            self.powered = False
+            self.log_event(EVENT_POWER_DOWN)
+
+    def power_restore(self) -> None:
+        self.sync()
+        if not self.powered:
+            self.powered = True
+            self.log_event(EVENT_POWER_UP)
+
+    def open_cover(self, *, terminal: bool = True) -> None:
+        """Someone removes the terminal cover (or, `terminal=False`, the meter cover)."""
+        code = EVENT_TERMINAL_COVER_OPENED if terminal else EVENT_METER_COVER_OPENED
+        if code not in self.covers_open:
+            self.covers_open |= {code}
+            self.log_event(code)
+
+    def close_cover(self, *, terminal: bool = True) -> None:
+        opened = EVENT_TERMINAL_COVER_OPENED if terminal else EVENT_METER_COVER_OPENED
+        if opened in self.covers_open:
+            self.covers_open -= {opened}
+            self.log_event(EVENT_TERMINAL_COVER_CLOSED if terminal else EVENT_METER_COVER_CLOSED)
 
 
 def _power_factor(imp: float, exp: float) -> Decimal:

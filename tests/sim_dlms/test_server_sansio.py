@@ -140,9 +140,10 @@ def test_class_mismatch_and_secret_are_refused(server: CosemServer) -> None:
 def test_event_log_records_a_disconnect(server: CosemServer, meter: SimulatedMeter) -> None:
     meter.disconnect()
     peer = public(server)
-    response = peer.exchange(xdlms.GetRequestNormal(attribute(7, "0.0.99.98.0.255", 2)))
+    # IDIS: relay events go to the disconnector control log
+    response = peer.exchange(xdlms.GetRequestNormal(attribute(7, "0.0.99.98.2.255", 2)))
     rows = utils.parse_as_dlms_data(response.data)
-    assert [row[1] for row in rows][-1] == 47  # disconnect event code
+    assert [row[1] for row in rows][-1] == 62  # remote disconnection
 
 
 def test_block_number_out_of_sequence_aborts(server: CosemServer) -> None:

@@ -19,7 +19,14 @@ from dlms_cosem import enumerations as dlms_enums
 from dlms_cosem import state as dlms_state
 from dlms_cosem.protocol import acse, xdlms
 
-from drivers.contract import Command, CommandResult, CounterStore, Point, Reading
+from drivers.contract import (
+    Command,
+    CommandResult,
+    CounterStore,
+    MeterEvent,
+    Point,
+    Reading,
+)
 from drivers.dlms.client import axdr, faults, objects
 from drivers.dlms.client.connection import CipheringConnection, make_connection
 from drivers.dlms.client.counters import NEVER_SEEN, PROCESS_COUNTERS, CounterReservation
@@ -220,6 +227,12 @@ class DlmsSession:
         from drivers.dlms.client.profile import read_profile
 
         return await read_profile(self, profile, start, end)
+
+    async def read_events(self, log: Point, start: datetime, end: datetime) -> list[MeterEvent]:
+        """The entries of an event log (e.g. 0.0.99.98.0.255) whose time is in [start, end]."""
+        from drivers.dlms.client.events import read_events
+
+        return await read_events(self, log, start, end)
 
     async def execute(self, command: Command) -> CommandResult:
         from drivers.dlms.client.commands import execute

@@ -34,7 +34,7 @@ from drivers.dlms.server import values as v
 from drivers.dlms.server.model import AccessFailure, DataAccessResult, ObjectInfo, Selection
 from drivers.obis import parse_obis
 from drivers.sim import physics as ph
-from drivers.sim.cosem import profiles
+from drivers.sim.cosem import events, profiles
 from drivers.sim.physics import SimulatedMeter
 
 DATA, REGISTER, PROFILE_GENERIC, CLOCK = 1, 3, 7, 8
@@ -302,7 +302,8 @@ def _build() -> dict[str, CosemObject]:
         _clock(),
         *_registers(),
         _profile(ph.LOAD_PROFILE, profiles.LOAD_PROFILE_SPEC),
-        _profile(EVENT_LOG, profiles.EVENT_LOG_SPEC),
+        *(_profile(log, spec) for log, spec in events.EVENT_LOG_SPECS.items()),
+        *events.cosem_objects(CosemObject),
         _disconnector(),
         _limiter(),
         *_identity(),
