@@ -11,7 +11,7 @@ up, apart from the DLMS codes, which are below 256).
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,5 +59,8 @@ class Event(BaseModel):
     def key(self) -> str:
         """Stable identity of the event (also its id in published messages)."""
         text = f"{self.origin}|{self.meter_id or ''}|{self.channel_id or ''}|{self.code}|"
-        text += self.time.isoformat()
+        # the instant, not the offset it was given in: an event read back from the store (UTC)
+        # or reported by a meter in another offset keeps its key
+        when = self.time if self.time.tzinfo is not None else self.time.replace(tzinfo=UTC)
+        text += when.astimezone(UTC).isoformat()
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
