@@ -22,8 +22,9 @@ from drivers.modbus.registermap import load_map
 from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
 from headend.config.keys import KeyFileEntry
-from headend.service.schedule import parse_schedule
+from headend.config.service import ServiceSettings
 from headend.config.sinks import Sinks
+from headend.service.schedule import parse_schedule
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
@@ -298,6 +299,7 @@ class Fleet(_Model):
     segments: list[Segment] = Field(default_factory=list)
     meters: list[Meter] = Field(default_factory=list)
     plans: list[ReadingPlan] = Field(default_factory=list)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     simulation: Simulation | None = None
     sinks: Sinks | None = None
     _cache: _FleetIndex | None = PrivateAttr(default=None)
