@@ -34,7 +34,7 @@ from drivers.dlms.server import values as v
 from drivers.dlms.server.model import AccessFailure, DataAccessResult, ObjectInfo, Selection
 from drivers.obis import parse_obis
 from drivers.sim import physics as ph
-from drivers.sim.cosem import events, profiles
+from drivers.sim.cosem import billing, events, profiles
 from drivers.sim.physics import SimulatedMeter
 
 DATA, REGISTER, PROFILE_GENERIC, CLOCK = 1, 3, 7, 8
@@ -302,6 +302,8 @@ def _build() -> dict[str, CosemObject]:
         _clock(),
         *_registers(),
         _profile(ph.LOAD_PROFILE, profiles.LOAD_PROFILE_SPEC),
+        _profile(billing.DAILY_VALUES, billing.DAILY_VALUES_SPEC),
+        _profile(billing.BILLING_PERIOD_VALUES, billing.BILLING_PERIOD_SPEC),
         *(_profile(log, spec) for log, spec in events.EVENT_LOG_SPECS.items()),
         *events.cosem_objects(CosemObject),
         _disconnector(),
