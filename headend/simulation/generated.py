@@ -68,6 +68,8 @@ async def generated_fleet(
             ports = {c.id: c.port for c in served.fleet.channels if isinstance(c, TcpChannel)}
             for channel in data["channels"]:
                 channel["port"] = ports[channel["id"]]
+            # `headend run` follows the simulated meters' time from this (service/clock.py)
+            data["simulation"]["clock_origin"] = sim.clock.origin
             await asyncio.to_thread(_write, partial, to_toml(data, header))
             os.replace(partial, path)
             yield GeneratedFleet(

@@ -22,7 +22,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -289,6 +289,8 @@ def _value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat()  # an RFC 3339 time with its offset is a TOML offset date-time
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string of ASCII text is a TOML basic string
     if isinstance(value, list):
