@@ -6,6 +6,16 @@ energy kWh -> Wh and power kW -> W (x 1000, exact in Decimal); voltage V and cur
 
 The meter's signed total active power (`02 03 00 00`, positive = import) feeds three OBIS codes:
 1.0.16.7.0.255 (signed, as read), 1.0.1.7.0.255 (import part) and 1.0.2.7.0.255 (export part).
+
+History is read as two profiles, each row keyed by its capture time and carrying the forward
+total 1.0.1.8.0.255, forward tariffs 1.0.1.8.1..4.255 and the reverse total 1.0.2.8.0.255:
+- daily freezes `05 06 00 nn` (time), `05 06 01 nn` / `05 06 02 nn` (forward / reverse energy
+  blocks: total, then tariff 1..4), nn = 1..62, as profile 1.0.99.2.0.255;
+- settlement-day data `00 01 0t nn` / `00 02 00 nn` (forward tariff t = 0 total, 1..4; reverse
+  total) of the nn-th last settlement, nn = 1..12, as the billing profile 0.0.98.1.0.255. The
+  standard stores no time with them: the n-th last settlement is the n-th last occurrence of the
+  first settlement day of the month (`04 00 0B 01`, DDhh; 1st 00:00 when unset) by the meter's
+  clock.
 """
 
 from __future__ import annotations
@@ -59,6 +69,10 @@ DATE_DI = 0x04000101  # YYMMDDWW
 TIME_DI = 0x04000102  # hhmmss
 DAILY_PROFILE_OBIS = "1.0.99.2.0.255"
 MAX_DAILY_FREEZES = 62  # the standard keeps the last 62 daily freezes
+MONTHLY_PROFILE_OBIS = "0.0.98.1.0.255"
+MAX_SETTLEMENTS = 12  # the standard keeps the data of the last 12 settlement days
+SETTLEMENT_DAY_DI = 0x04000B01  # first settlement day of each month, DDhh
+TARIFFS = 4
 
 
 def freeze_time_di(n: int) -> int:
@@ -73,6 +87,12 @@ def freeze_forward_di(n: int) -> int:
 
 def freeze_reverse_di(n: int) -> int:
     return 0x05060200 | n
+
+
+def settlement_di(direction: int, tariff: int, n: int) -> int:
+    """DI of an energy register (direction 1 forward, 2 reverse; tariff 0 = total) as it stood at
+    the n-th last settlement day: `00 0d 0t nn`."""
+    return direction << 16 | tariff << 8 | n
 
 
 def _energy(di: int, obis: str, text: str, **kw: object) -> DataItem:
@@ -177,4 +197,4 @@ def default_points() -> list[Point]:
 
 
 def supported_obis() -> list[str]:
-    return [CLOCK_OBIS, DAILY_PROFILE_OBIS, *BY_OBIS]
+    return [CLOCK_OBIS, DAILY_PROFILE_OBIS, MONTHLY_PROFILE_OBIS, *BY_OBIS]

@@ -42,6 +42,10 @@ from drivers.dlt645.identifiers import (
     DATE_DI,
     KILO,
     MAX_DAILY_FREEZES,
+    MAX_SETTLEMENTS,
+    MONTHLY_PROFILE_OBIS,
+    SETTLEMENT_DAY_DI,
+    TARIFFS,
     TIME_DI,
     DataItem,
     Part,
@@ -51,6 +55,7 @@ from drivers.dlt645.identifiers import (
     freeze_reverse_di,
     freeze_time_di,
     item_for,
+    settlement_di,
 )
 from drivers.dlt645.messages import (
     ESAM_LEVEL,
@@ -137,39 +142,27 @@ class Dlt645Session:
         ]
 
     async def read_profile(self, profile: Point, start: datetime, end: datetime) -> list[Reading]:
-        """The daily freezes (05 06 xx nn, newest first in the meter) captured in [start, end].
+        """The rows of a history profile captured in [start, end] (see `identifiers`).
 
-        Only the daily profile `1.0.99.2.0.255` exists here: each freeze gives a forward
-        (1.0.1.8.0.255) and a reverse (1.0.2.8.0.255) energy reading stamped with the freeze time.
+        `1.0.99.2.0.255`: the daily freezes (05 06 xx nn, newest first in the meter);
+        `0.0.98.1.0.255`: the settlement-day data (00 0d 0t nn). Each row gives the forward total,
+        the forward tariffs the meter has and the reverse total, stamped with the capture time.
         """
         obis = normalize_obis(profile.obis)
-        if obis != DAILY_PROFILE_OBIS:
+        if obis == DAILY_PROFILE_OBIS:
+            rows = self._daily_freezes
+        elif obis == MONTHLY_PROFILE_OBIS:
+            rows = self._settlements
+        else:
             raise Unsupported(
-                f"DL/T 645 driver reads only the daily freeze profile {DAILY_PROFILE_OBIS}",
+                f"DL/T 645 driver reads only the daily freezes {DAILY_PROFILE_OBIS} and the "
+                f"settlement-day data {MONTHLY_PROFILE_OBIS} as profiles",
                 meter=self.meter_id,
                 obis=obis,
             )
         readings: list[Reading] = []
         try:
-            for n in range(1, MAX_DAILY_FREEZES + 1):
-                try:
-                    stamp = self._local_to_utc(
-                        decode_datetime((await self.read_di(freeze_time_di(n)))[:5], "YYMMDDhhmm")
-                    )
-                except ObjectUnavailable:
-                    break  # fewer freezes stored than asked for
-                if stamp < start:
-                    break
-                if stamp > end:
-                    continue
-                for di, target in (
-                    (freeze_forward_di(n), "1.0.1.8.0.255"),
-                    (freeze_reverse_di(n), "1.0.2.8.0.255"),
-                ):
-                    item = item_for(target)
-                    assert item is not None
-                    value = self._value(item, (await self.read_di(di))[:4], di)
-                    readings.append(self._reading(target, value, item.unit, stamp))
+            await rows(start, end, readings)
         except DriverError as exc:
             exc.about(meter=self.meter_id, obis=obis)
             if not readings:
@@ -179,6 +172,75 @@ class Dlt645Session:
                 sorted_readings(readings), [exc], fatal=fatal, meter=self.meter_id
             ) from exc
         return sorted_readings(readings)
+
+    async def _daily_freezes(self, start: datetime, end: datetime, out: list[Reading]) -> None:
+        for n in range(1, MAX_DAILY_FREEZES + 1):
+            try:
+                stamp = self._local_to_utc(
+                    decode_datetime((await self.read_di(freeze_time_di(n)))[:5], "YYMMDDhhmm")
+                )
+            except ObjectUnavailable:
+                return  # fewer freezes stored than asked for
+            if stamp < start:
+                return
+            if stamp > end:
+                continue
+            forward = await self.read_di(freeze_forward_di(n))
+            # a block: the total, then tariff 1..4 when the meter has them
+            tariffs = min(TARIFFS, max(len(forward) // 4 - 1, 0))
+            for tariff in range(tariffs + 1):
+                raw = forward[4 * tariff : 4 * tariff + 4]
+                out.append(self._energy(1, tariff, raw, freeze_forward_di(n), stamp))
+            reverse = await self.read_di(freeze_reverse_di(n))
+            out.append(self._energy(2, 0, reverse[:4], freeze_reverse_di(n), stamp))
+
+    async def _settlements(self, start: datetime, end: datetime, out: list[Reading]) -> None:
+        latest = await self._last_settlement()
+        for n in range(1, MAX_SETTLEMENTS + 1):
+            stamp = self._local_to_utc(_months_back(latest, n - 1))
+            if stamp > end:
+                continue
+            if stamp < start:
+                return
+            total_di = settlement_di(1, 0, n)
+            try:
+                total = await self.read_di(total_di)
+            except ObjectUnavailable:
+                return  # the meter has not lived through this settlement
+            out.append(self._energy(1, 0, total[:4], total_di, stamp))
+            for tariff in range(1, TARIFFS + 1):
+                di = settlement_di(1, tariff, n)
+                try:
+                    raw = await self.read_di(di)
+                except ObjectUnavailable:
+                    break  # a meter with fewer tariffs
+                out.append(self._energy(1, tariff, raw[:4], di, stamp))
+            reverse_di = settlement_di(2, 0, n)
+            out.append(self._energy(2, 0, (await self.read_di(reverse_di))[:4], reverse_di, stamp))
+
+    async def _last_settlement(self) -> datetime:
+        """The meter-local instant of the last settlement: the latest first settlement day of a
+        month (DDhh, 04 00 0B 01) not after the meter's clock."""
+        cache: dict[int, bytes | DriverError] = {}
+        clock = await self._read_point(CLOCK_OBIS, cache)
+        assert isinstance(clock.value, datetime)
+        now = self._utc_to_local(clock.value)
+        try:
+            setting = decode_datetime((await self.read_di(SETTLEMENT_DAY_DI))[:2], "DDhh")
+        except ObjectUnavailable:
+            setting = datetime(2000, 1, 1)  # the standard's default: the 1st at 00:00
+        if setting.day > 28:
+            raise MalformedFrame(
+                f"settlement day {setting.day} is outside 1..28", meter=self.meter_id
+            )
+        latest = now.replace(day=setting.day, hour=setting.hour, minute=0, second=0, microsecond=0)
+        return latest if latest <= now else _months_back(latest, 1)
+
+    def _energy(self, direction: int, tariff: int, raw: bytes, di: int, stamp: datetime) -> Reading:
+        obis = f"1.0.{direction}.8.{tariff}.255"
+        item = item_for(obis)
+        assert item is not None  # every energy register is in the table
+        return self._reading(obis, self._value(item, raw, di), item.unit, stamp)
 
     async def execute(self, command: Command) -> CommandResult:
         if command.kind is CommandKind.DISCONNECT:
@@ -430,6 +492,12 @@ class Dlt645Session:
             detail=detail,
             completed_at=datetime.now(UTC),
         )
+
+
+def _months_back(when: datetime, months: int) -> datetime:
+    """The same day and time `months` months earlier (days 1..28 exist in every month)."""
+    index = when.year * 12 + when.month - 1 - months
+    return when.replace(year=index // 12, month=index % 12 + 1)
 
 
 def sorted_readings(readings: list[Reading]) -> list[Reading]:

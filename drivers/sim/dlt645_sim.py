@@ -8,8 +8,15 @@ is on the line, as a real line would garble several answers), time broadcast (0x
 of at most `max_clock_adjust` as real meters do) and relay control (0x1C, plain form: checks the
 password and the validity time; trip -> `physics.disconnect()`, close -> `physics.reconnect()`).
 
-Frozen daily data (05 06 xx nn) is derived from the meter's 15-minute load profile at local
-midnight; the energy blocks carry the total only (the profile has no per-tariff split).
+History, as the meter captured it at its billing midnights (`SimulatedMeter.daily` and
+`.monthly`, drivers/sim/billing_log.py) when its `billing_offset` is the line's UTC offset (build
+the meter with `billing_offset=line_offset(zone)`):
+- daily freezes `05 06 00 nn` (time YYMMDDhhmm), `05 06 01 nn` (forward block: total, tariff
+  1..4) and `05 06 02 nn` (reverse block: total, then four zero tariffs), nn = 1..62;
+- settlement-day data `00 01 0t nn` (forward, t = 0 total, 1..4) and `00 02 0t nn` (reverse; its
+  tariffs zero), nn = 1..12, captured on the 1st at 00:00 local, which `04 00 0B 01` (DDhh) says.
+A meter whose billing day is another zone's falls back to its load profile at local midnight
+(daily freezes within the profile's depth, settlements likewise): totals only, no tariffs.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from drivers.dlt645.frame import (
 from drivers.dlt645.messages import TIME_FIELDS, RelayAction, parse_relay_request, reply_control
 from drivers.errors import MalformedFrame
 from drivers.sim import physics
+from drivers.sim.billing_log import BillingLog, BillingRow
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import fd_streams
 
@@ -44,6 +52,16 @@ ERR_NO_DATA = 0x02
 ERR_PASSWORD = 0x04
 KILO = Decimal(1000)
 ENERGY_WRAP = Decimal(1_000_000)  # a XXXXXX.XX kWh register rolls over at 1 000 000 kWh
+MAX_FREEZES = 62
+MAX_SETTLEMENTS = 12
+SETTLEMENT_DAY = "0100"  # DDhh: the 1st at 00:00, when the simulated meters capture
+
+
+def line_offset(timezone: str = "Asia/Shanghai") -> timedelta:
+    """The UTC offset of a line's zone, as a `SimulatedMeter(billing_offset=...)` that freezes
+    at local midnight needs it (a zone without daylight saving: the offset is fixed)."""
+    return ZoneInfo(timezone).utcoffset(datetime(2000, 1, 1)) or timedelta(0)
+
 
 Encoder = Callable[[SimulatedMeter, datetime], bytes | None]
 
@@ -203,6 +221,7 @@ class Dlt645Simulator:
             0x02030000: self._net_power,
             0x04000101: _clock("YYMMDDWW"),
             0x04000102: _clock("hhmmss"),
+            0x04000B01: lambda meter, local_now: encode_datetime(datetime(2000, 1, 1), "DDhh"),
         }
         for t, obis in enumerate(physics.IMPORT_TARIFF, start=1):
             items[0x00010000 | t << 8] = _num(obis, 4, 2, kilo=True)
@@ -219,8 +238,12 @@ class Dlt645Simulator:
         local_now = self.local_now(meter)
         if encoder is not None:
             return encoder(meter, local_now)
-        if di >> 8 in (0x050600, 0x050601, 0x050602) and 1 <= di & 0xFF <= 62:
-            return self._freeze(meter, local_now, (di >> 8) & 0xFF, di & 0xFF)
+        n = di & 0xFF
+        if di >> 8 in (0x050600, 0x050601, 0x050602) and 1 <= n <= MAX_FREEZES:
+            return self._freeze(meter, local_now, (di >> 8) & 0xFF, n)
+        direction, tariff = (di >> 16) & 0xFF, (di >> 8) & 0xFF
+        if di >> 24 == 0 and direction in (1, 2) and tariff <= 4 and 1 <= n <= MAX_SETTLEMENTS:
+            return self._settlement(meter, local_now, direction, tariff, n)
         return None
 
     def _net_power(self, meter: SimulatedMeter, local_now: datetime) -> bytes:
@@ -228,19 +251,59 @@ class Dlt645Simulator:
         assert isinstance(imp, Decimal) and isinstance(exp, Decimal)
         return encode_bcd((imp - exp) / KILO, 3, 4, signed=True)
 
+    @staticmethod
+    def _captured(meter: SimulatedMeter, log: BillingLog, n: int) -> BillingRow | None:
+        """The n-th newest captured row; None when the meter has not lived through n captures."""
+        meter.sync()  # captures happen as the meter integrates up to now
+        return log.newest(n)
+
+    def _captures_here(self, meter: SimulatedMeter, local_now: datetime) -> bool:
+        """Whether the meter's billing midnight is this line's (else: the load-profile fallback)."""
+        return meter.billing_offset == self.zone.utcoffset(local_now)
+
     def _freeze(
         self, meter: SimulatedMeter, local_now: datetime, kind: int, n: int
     ) -> bytes | None:
+        if self._captures_here(meter, local_now):
+            row = self._captured(meter, meter.daily, n)
+            if row is None:
+                return None
+            if kind == 0x00:
+                return encode_datetime(self._local(row.clock), "YYMMDDhhmm")
+            return _block(row, forward=kind == 0x01)
+        # the load profile's row at the n-th last local midnight: totals only
         midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
         stamp = midnight - timedelta(days=n - 1)
-        at = stamp.replace(tzinfo=self.zone).astimezone(UTC)
-        rows = meter.profile_rows(at, at)
+        rows = meter.profile_rows(*[stamp.replace(tzinfo=self.zone).astimezone(UTC)] * 2)
         if not rows:
             return None
         if kind == 0x00:
             return encode_datetime(stamp, "YYMMDDhhmm")
-        wh = rows[0].import_wh if kind == 0x01 else rows[0].export_wh
-        return encode_bcd((wh / KILO) % ENERGY_WRAP, 4, 2)
+        return _kwh(rows[0].import_wh if kind == 0x01 else rows[0].export_wh)
+
+    def _settlement(
+        self, meter: SimulatedMeter, local_now: datetime, direction: int, tariff: int, n: int
+    ) -> bytes | None:
+        if self._captures_here(meter, local_now):
+            row = self._captured(meter, meter.monthly, n)
+            if row is None:
+                return None
+            if direction == 2:
+                return _kwh(Decimal(row.export_wh) if tariff == 0 else Decimal(0))
+            wh = row.import_wh if tariff == 0 else row.import_tariff_wh[tariff - 1]
+            return _kwh(Decimal(wh))
+        if tariff:
+            return None  # the load profile has totals only
+        first = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        index = first.year * 12 + first.month - n  # the n-th last 1st of a month, 0-based month
+        stamp = first.replace(year=index // 12, month=index % 12 + 1)
+        rows = meter.profile_rows(*[stamp.replace(tzinfo=self.zone).astimezone(UTC)] * 2)
+        if not rows:
+            return None
+        return _kwh(rows[0].import_wh if direction == 1 else rows[0].export_wh)
+
+    def _local(self, clock: datetime) -> datetime:
+        return clock.astimezone(self.zone).replace(tzinfo=None)
 
     # -- I/O ---------------------------------------------------------------------------------
 
@@ -311,3 +374,16 @@ class Dlt645Simulator:
 def _zero_energy(meter: SimulatedMeter, local_now: datetime) -> bytes:
     # The physics has one export register; per-tariff export stays zero.
     return encode_bcd(Decimal(0), 4, 2)
+
+
+def _kwh(wh: Decimal) -> bytes:
+    return encode_bcd((wh / KILO) % ENERGY_WRAP, 4, 2)
+
+
+def _block(row: BillingRow, *, forward: bool) -> bytes:
+    """An energy block: the total, then tariff 1..4 (the physics has no export tariffs)."""
+    if forward:
+        values = [row.import_wh, *row.import_tariff_wh]
+    else:
+        values = [row.export_wh, 0, 0, 0, 0]
+    return b"".join(_kwh(Decimal(wh)) for wh in values)
