@@ -51,6 +51,7 @@ from drivers.dlms.settings import DlmsFraming
 from drivers.dlt645.frame import address_to_wire
 from drivers.modbus.registermap import load_map
 from drivers.sim.clock import SimClock
+from drivers.sim.cosem.events import configure_push
 from drivers.sim.dlms_sim import DlmsFaults, DlmsSimulator
 from drivers.sim.dlt645_sim import Dlt645Simulator
 from drivers.sim.modbus import Fault, ModbusSimServer, SimModbusDevice
@@ -90,9 +91,14 @@ class SimulatedFleet:
     has its own address space)."""
 
     def __init__(
-        self, clock: SimClock, specs: Mapping[str, tuple[int, timedelta]] | None = None
+        self,
+        clock: SimClock,
+        specs: Mapping[str, tuple[int, timedelta]] | None = None,
+        push_destination: str | None = None,
     ) -> None:
         self.clock = clock
+        # "host:port" the DLMS meters push their power failures to (class 40), or None
+        self.push_destination = push_destination
         self.meters: dict[str, SimulatedMeter] = {}  # the meters built so far
         self._specs = dict(specs or {})  # meter id -> (seed, history), to build on first use
         self.protocols: dict[str, str] = {}  # meter id -> protocol
@@ -107,6 +113,8 @@ class SimulatedFleet:
         if meter is None:
             seed, history = self._specs[meter_id]
             meter = SimulatedMeter(meter_id, self.clock, seed=seed, history=history)
+            if self.push_destination and self.protocols.get(meter_id) == "dlms":
+                configure_push(meter, self.push_destination)
             self.meters[meter_id] = meter
         return meter
 
@@ -126,8 +134,10 @@ async def simulated_fleet(
     prebuild: bool = True,
     wildcard_host: str = "0.0.0.0",
     keep_dialled_ports: bool = False,
+    push_destination: str | None = None,
 ) -> AsyncIterator[tuple[SimulatedFleet, HeadendConfig]]:
-    """Start simulators for every meter of `config`; yields them and the config to read."""
+    """Start simulators for every meter of `config`; yields them and the config to read.
+    With `push_destination` ("host:port") the DLMS meters push their power failures there."""
     fleet = config.fleet
     sim_cfg = fleet.simulation or Simulation()
     specs: dict[str, tuple[int, timedelta]] = {}
@@ -138,7 +148,7 @@ async def simulated_fleet(
             history = max(history, DLT645_MIN_HISTORY)
         specs[m.id] = (sim_cfg.seed + i, history)
         on_channels.setdefault(m.channel, []).append(m)
-    handle = SimulatedFleet(SimClock(factor=sim_cfg.factor), specs)
+    handle = SimulatedFleet(SimClock(factor=sim_cfg.factor), specs, push_destination)
     handle.protocols.update((m.id, m.protocol) for m in fleet.meters)
     if prebuild:
         for m in fleet.meters:
