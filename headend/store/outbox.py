@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiosqlite
+from pydantic import BaseModel
 
 from drivers.contract import Quality, Reading, trusted_reading
 from headend.events.model import Event
@@ -53,6 +54,38 @@ SELECT c.seq, COUNT(o.seq),
 FROM (SELECT {_CURSOR} AS seq) AS c LEFT JOIN outbox AS o ON o.seq > c.seq
 """
 
+# fields set as if passed to OutboxEntry(...): the common ones and the one the kind carries
+_FIELDS_SET = {kind: {"seq", "kind", "created_at", kind} for kind in ("reading", "event", "run")}
+_new_model = BaseModel.__new__
+_set_attr = object.__setattr__
+
+
+def _entry(
+    seq: int,
+    kind: str,
+    created_at: datetime,
+    reading: Reading | None = None,
+    event: Event | None = None,
+    run: RunStats | None = None,
+) -> OutboxEntry:
+    # built like drivers.contract.trusted_reading: every value comes typed from the store, and
+    # validating (or model_construct) would cost more than the whole reading does
+    entry = _new_model(OutboxEntry)
+    values = {
+        "seq": seq,
+        "kind": kind,
+        "created_at": created_at,
+        "reading": reading,
+        "event": event,
+        "run": run,
+    }
+    _set_attr(entry, "__dict__", values)
+    _set_attr(entry, "__pydantic_fields_set__", _FIELDS_SET[kind])
+    _set_attr(entry, "__pydantic_extra__", None)
+    _set_attr(entry, "__pydantic_private__", None)
+    return entry
+
+
 # equal instants recur across a fetch (a session's receive time, a fleet's capture times)
 _time = functools.lru_cache(maxsize=4096)(datetime.fromisoformat)
 _QUALITY = {quality.value: quality for quality in Quality}
@@ -80,21 +113,18 @@ async def fetch(db: aiosqlite.Connection, sink: str, limit: int) -> list[OutboxE
     run_ids = [row[3] for row in rows if row[1] == "run"]
     events: dict[str, Event] = await events_by_key(db, event_keys) if event_keys else {}
     runs: dict[str, RunStats] = await runs_by_id(db, run_ids) if run_ids else {}
-    construct = OutboxEntry.model_construct
     entries: list[OutboxEntry] = []
     for row in rows:
         seq, kind, created = row[0], row[1], _time(row[2])
         # a referenced row is never deleted; were one missing, its entry is passed over
         if kind == "reading":
             if row[4] is not None:
-                entries.append(
-                    construct(seq=seq, kind=kind, created_at=created, reading=_reading(row))
-                )
+                entries.append(_entry(seq, kind, created, reading=_reading(row)))
         elif kind == "event":
             if (event := events.get(row[3])) is not None:
-                entries.append(construct(seq=seq, kind=kind, created_at=created, event=event))
+                entries.append(_entry(seq, kind, created, event=event))
         elif (run := runs.get(row[3])) is not None:
-            entries.append(construct(seq=seq, kind=kind, created_at=created, run=run))
+            entries.append(_entry(seq, kind, created, run=run))
     return entries
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from drivers.contract import Reading
 from headend.store import Store
+from headend.store.base import OutboxEntry
 from tests.store.samples import T0, drain, meter_event, profile, readings_of, run_stats
 
 
@@ -67,6 +68,11 @@ async def test_events_and_runs_are_queued_in_order_with_readings(store: Store) -
     assert entries[2].event == event and entries[2].reading is None and entries[2].run is None
     # the entry carries the run as stored now: the replacement
     assert entries[3].run is not None and entries[3].run.ok == 9
+    # entries are built without validation: they must be what validation would build
+    for entry in entries:
+        rebuilt = OutboxEntry.model_validate(entry.model_dump())
+        assert rebuilt == entry
+        assert OutboxEntry.model_validate_json(entry.model_dump_json()) == entry
 
 
 async def test_two_sinks_each_get_every_entry_once_in_order(store: Store) -> None:
