@@ -6,7 +6,10 @@ from datetime import timedelta
 
 from drivers.contract import Command, CommandKind, EventLogReader, MeterEvent, Point
 from drivers.dlms import events as codes
-from tests.events.conftest import METER, START, Rig
+from drivers.dlms.client.session import open_dlms_session
+from drivers.sim.physics import SimulatedMeter
+from drivers.transport.settings import TcpLink
+from tests.events.conftest import METER, SECRETS, START, Rig
 
 MINUTE = timedelta(minutes=1)
 STANDARD = Point(obis=codes.STANDARD_EVENT_LOG)
@@ -86,3 +89,21 @@ async def test_the_range_selects_and_a_second_read_is_identical(rig: Rig) -> Non
 async def test_a_log_without_entries_in_range_is_empty(rig: Rig) -> None:
     async with await rig.open() as session:
         assert await session.read_events(FRAUD, START - timedelta(days=5), START) == []
+
+
+async def test_a_meter_without_selective_access_is_filtered_here(rig: Rig) -> None:
+    other = SimulatedMeter("M2", rig.clock, seed=4)
+    rig.sim.add_meter(other, SECRETS, withhold=["selective_access"])
+    port = await rig.sim.serve_wrapper("M2")
+    rig.clock.advance(MINUTE)
+    other.power_fail()
+    rig.clock.advance(MINUTE)
+    other.power_restore()
+    settings = rig.settings.model_copy(update={"link": TcpLink(host="127.0.0.1", port=port)})
+    async with await open_dlms_session(settings, meter_id="M2") as session:
+        assert not session.grants("selective_access")
+        found = await session.read_events(STANDARD, START + 2 * MINUTE, START + MINUTE * 10)
+    # the whole buffer came (with the install-time power-up and the power down); the
+    # range was applied here
+    assert _pairs(found) == [(codes.POWER_UP, 2 * MINUTE)]
+    assert found[0].meter_id == "M2"
