@@ -35,3 +35,11 @@ async def store(database: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def pg_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """The name of a fresh database on the session's PostgreSQL server (PostgreSQL-only tests)."""
+    name = postgres_server.create_database()
+    yield name
+    postgres_server.drop_database(name)
