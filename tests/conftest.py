@@ -29,6 +29,28 @@ def pty_pair() -> Iterator[PtyPair]:
     pair.close()
 
 
+# -- mosquitto and VictoriaMetrics for the sink tests (tests/brokers.py) ------------------------
+
+from tests.brokers import MQTT_PASSWORD, MQTT_USER, Mosquitto, VictoriaMetrics  # noqa: E402
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    """A broker that wants MQTT_USER/MQTT_PASSWORD, stoppable and restartable on its port."""
+    broker = Mosquitto(free_port(), users={MQTT_USER: MQTT_PASSWORD})
+    broker.start()
+    yield broker
+    broker.remove()
+
+
+@pytest.fixture
+def victoria() -> Iterator[VictoriaMetrics]:
+    server = VictoriaMetrics(free_port())
+    server.start()
+    yield server
+    server.remove()
+
+
 # -- PostgreSQL for the store tests (tests/postgres_server.py) ----------------------------------
 
 from tests.postgres_server import PostgresServer  # noqa: E402
