@@ -107,6 +107,9 @@ def _reading(row: Sequence[Any]) -> Reading:
 
 async def fetch(db: aiosqlite.Connection, sink: str, limit: int) -> list[OutboxEntry]:
     """Up to `limit` entries after `sink`'s cursor, in seq order."""
+    if limit < 1:
+        # SQLite reads a negative LIMIT as no limit at all
+        raise ValueError(f"fetch at least one outbox entry for sink {sink!r}, not {limit}")
     async with db.execute(_FETCH, (sink, limit)) as cursor:
         rows = await cursor.fetchall()
     event_keys = [row[3] for row in rows if row[1] == "event"]
