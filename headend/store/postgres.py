@@ -108,9 +108,14 @@ class PostgresStore:
                 min_size=1,
                 max_size=max_connections,
                 timeout=30,
-                # a counter reservation must survive a crash once it returned, whatever the
-                # server's default
-                server_settings={"synchronous_commit": "on", "application_name": "headend"},
+                server_settings={
+                    # a counter reservation must survive a crash once it returned, whatever
+                    # the server's default
+                    "synchronous_commit": "on",
+                    "application_name": "headend",
+                    # a bulk batch sorts its staged rows in memory rather than on disk
+                    "work_mem": "64MB",
+                },
             )
             async with pool.acquire() as conn:
                 await migrate(conn, database)
