@@ -213,8 +213,11 @@ class ReadingPlan(_Model):
     reread_spacing: timedelta = Field(
         default=timedelta(minutes=1), description="wait before each re-read round"
     )
-    event_log: ObisCode | None = Field(
-        default=None, description="also collect this event log (DLMS 0.0.99.98.0.255)"
+    event_logs: list[ObisCode] = Field(
+        default_factory=list,
+        description="also collect these event logs (DLMS: standard 0.0.99.98.0.255, fraud "
+        "detection 0.0.99.98.1.255, disconnector control 0.0.99.98.2.255) since the last entry "
+        "stored; meters that keep none (Modbus, DL/T 645) skip them",
     )
     clock_sync_beyond_s: float | None = Field(
         default=None,

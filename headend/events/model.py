@@ -16,6 +16,8 @@ from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drivers.contract import MeterEvent
+
 
 class EventOrigin(StrEnum):
     METER = "meter"  # the meter's own log, or a push from it: one key space
@@ -54,6 +56,21 @@ class Event(BaseModel):
         description="where it came from: the log's OBIS code, 'push', or the plan/run name",
     )
     cause: str | None = Field(default=None, description="for head-end events: the error kind")
+
+    @classmethod
+    def of_meter(cls, event: MeterEvent, *, channel_id: str | None, received_at: datetime) -> Event:
+        """A meter's event (read from its log or pushed) as stored: one key for both."""
+        return cls(
+            origin=EventOrigin.METER,
+            meter_id=event.meter_id,
+            channel_id=channel_id,
+            code=event.code,
+            name=event.name,
+            text=event.text,
+            time=event.time,
+            received_at=received_at,
+            source=event.log,
+        )
 
     @property
     def key(self) -> str:

@@ -90,6 +90,7 @@ class InProcessExecutor:
                 points,
                 (starts[meter_id], window[1]) if window and meter_id in starts else window,
                 self.saver,
+                events_window=job.event_window(meter_id),
             )
             for meter_id in job.meter_ids
         ]

@@ -37,7 +37,18 @@ class ChannelJob(BaseModel):
         description="per-meter profile start (gap-aware: after the last stored capture); "
         "meters not in it start at profile_start",
     )
+    event_starts: dict[str, datetime] | None = Field(
+        default=None,
+        description="per-meter start of the event log read (after the last stored entry); "
+        "others start `plan.profile_window` before `created_at`",
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def event_window(self, meter_id: str) -> tuple[datetime, datetime] | None:
+        if not self.plan.event_logs:
+            return None
+        starts = self.event_starts or {}
+        return starts.get(meter_id, self.created_at - self.plan.profile_window), self.created_at
 
 
 def plan_jobs(
@@ -49,6 +60,7 @@ def plan_jobs(
     window: tuple[datetime, datetime] | None = None,
     lane: Literal["bulk", "priority"] = "bulk",
     profile_starts: dict[str, datetime] | None = None,
+    event_starts: dict[str, datetime] | None = None,
 ) -> list[ChannelJob]:
     """One job per channel, in the order channels first appear among the selected meters.
 
@@ -81,6 +93,7 @@ def plan_jobs(
         profile_start=start,
         profile_end=end,
         profile_starts=None,
+        event_starts=None,
         created_at=now,
     )
     run = uuid.uuid4().hex  # one random part per planning, a counter per job: unique and cheap
@@ -92,6 +105,7 @@ def plan_jobs(
                 "meter_ids": ids,
                 "concurrency": fleet.concurrency(channel_id),
                 "profile_starts": _starts_of(ids, profile_starts),
+                "event_starts": _starts_of(ids, event_starts),
             }
         )
         for n, (channel_id, ids) in enumerate(by_channel.items())

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from drivers.channel import BreakerOpen, BreakerPolicy, Channel, ChannelRegistry, ChannelSpec, Lane
-from drivers.contract import CounterStore, PartialRead, Point, Reading
+from drivers.contract import CounterStore, EventLogReader, PartialRead, Point, Reading
 from drivers.errors import AuthenticationFailed, DriverError, ObjectUnavailable, Unsupported
 from drivers.registry import AnySettings, default_points, supported_obis
 from headend.config.fleet import ReadingPlan, ReadingPolicy
@@ -52,6 +52,8 @@ class MeterRead:
         points: list[Point],
         window: tuple[datetime, datetime] | None,
         saver: Saver,
+        *,
+        events_window: tuple[datetime, datetime] | None = None,
     ) -> None:
         self.meter_id = meter_id
         self.channel_id = channel_id
@@ -59,6 +61,10 @@ class MeterRead:
         self.remaining = list(points)
         self.profile_pending = plan.profile is not None and window is not None
         self.window = window
+        # the event log: only when someone stores the events, and only on meters that keep one
+        self.events_window = events_window if saver.events is not None else None
+        self.last_event: datetime | None = None
+        self.logs_pending = list(plan.event_logs) if self.events_window else []
         self.saver = saver
         self.failures: dict[str, str] = {}
         self.readings = 0
@@ -122,6 +128,8 @@ class MeterRead:
                             self.profile_pending = False
                             self._note_captures(rows)
                             await self.keep(rows)
+                        if self.events_window is not None:
+                            await self._read_events(session)
                 except TimeoutError:
                     raise DriverError(
                         f"no result within the meter's budget of {budget_s:g} s",
@@ -131,6 +139,22 @@ class MeterRead:
             if not entered:
                 self.attempts -= 1  # refused before the wire: not an attempt on the meter
             raise
+
+    async def _read_events(self, session: object) -> None:
+        assert self.events_window is not None and self.saver.events is not None
+        if not isinstance(session, EventLogReader):
+            self.events_window = None  # Modbus and DL/T 645 meters keep no event log here
+            return
+        start, end = self.events_window
+        while self.logs_pending:
+            log = self.logs_pending[0]
+            events = await session.read_events(Point(obis=log), start, end)
+            if events:
+                await self.saver.events(self.channel_id, events)
+                latest = max(e.time for e in events)
+                self.last_event = max(latest, self.last_event or latest)
+            self.logs_pending.pop(0)
+        self.events_window = None
 
     def _note_captures(self, rows: list[Reading]) -> None:
         times = [r.capture_time for r in rows if r.capture_time is not None]
@@ -165,6 +189,9 @@ class MeterRead:
             self.failures.setdefault(point.obis, reason)
         if self.profile_pending and self.plan.profile is not None:
             self.failures.setdefault(self.plan.profile, reason)
+        if self.events_window is not None:
+            for log in self.logs_pending:
+                self.failures.setdefault(log, reason)
         return [PointFailure(obis=o, reason=r) for o, r in self.failures.items()]
 
     async def report(self, contacts: ContactLog | None) -> MeterReport:
@@ -199,6 +226,7 @@ class MeterRead:
             cause=cause_of(last_error) if last_error else None,
             duration_s=time.monotonic() - self.started,
             last_capture=self.last_capture,
+            last_event=self.last_event,
         )
 
 

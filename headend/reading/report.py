@@ -47,6 +47,9 @@ class MeterReport(BaseModel):
     last_capture: datetime | None = Field(
         default=None, description="the latest capture time of the profile rows read"
     )
+    last_event: datetime | None = Field(
+        default=None, description="the time of the latest event log entry read"
+    )
 
 
 class ChannelReport(BaseModel):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from drivers.contract import Reading
+from drivers.contract import MeterEvent, Reading
 from headend.store.base import ReadingSink, SaveResult, StoreError
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +27,10 @@ class BatchSink(Protocol):
     """A sink that reports conflicts (readings whose key is stored with another value)."""
 
     async def save_batch(self, readings: Sequence[Reading]) -> SaveResult: ...
+
+
+EventSink = Callable[[str, list[MeterEvent]], Awaitable[None]]
+"""Stores the entries read from one meter's event log: (channel id, events)."""
 
 
 class RunFailed(Exception):
@@ -44,8 +48,9 @@ class RunFailed(Exception):
 class Saver:
     """Saves through the sink and keeps what the store refused."""
 
-    def __init__(self, sink: ReadingSink | BatchSink) -> None:
+    def __init__(self, sink: ReadingSink | BatchSink, events: EventSink | None = None) -> None:
         self.sink = sink
+        self.events = events  # where meters' event log entries go (None: not collected)
         self.unsaved: list[Reading] = []
         self.last_error: str | None = None
 

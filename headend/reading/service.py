@@ -29,7 +29,7 @@ from headend.reading.executor import InProcessExecutor, JobExecutor, Progress
 from headend.reading.jobs import ChannelJob, plan_jobs
 from headend.reading.meter import SettingsResolver
 from headend.reading.report import MeterReport, RunReport
-from headend.reading.saving import RunFailed, Saver
+from headend.reading.saving import EventSink, RunFailed, Saver
 from headend.store.base import ContactLog, ReadingSink
 
 
@@ -44,11 +44,12 @@ class ReadingService:
         executor: JobExecutor | None = None,
         resolve: SettingsResolver | None = None,
         channels: ChannelRegistry | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
         fleet = config.fleet
         self.channels = channels or channel_registry(fleet)
-        self.saver = Saver(sink)
+        self.saver = Saver(sink, events)
         self.executor = executor or InProcessExecutor(
             resolve or (lambda meter_id: meter_settings(config, meter_id)),
             sink,
@@ -72,6 +73,7 @@ class ReadingService:
         window: tuple[datetime, datetime] | None = None,
         lane: Lane = "bulk",
         profile_starts: dict[str, datetime] | None = None,
+        event_starts: dict[str, datetime] | None = None,
     ) -> list[ChannelJob]:
         return plan_jobs(
             self.config.fleet,
@@ -81,6 +83,7 @@ class ReadingService:
             window=window,
             lane=lane,
             profile_starts=profile_starts,
+            event_starts=event_starts,
         )
 
     async def run(
@@ -93,10 +96,11 @@ class ReadingService:
         window: tuple[datetime, datetime] | None = None,
         lane: Lane = "bulk",
         profile_starts: dict[str, datetime] | None = None,
+        event_starts: dict[str, datetime] | None = None,
     ) -> RunReport:
         started_at = datetime.now(UTC)
         started = time.monotonic()
-        jobs = self.jobs(plan, meter_ids, now, window, lane, profile_starts)
+        jobs = self.jobs(plan, meter_ids, now, window, lane, profile_starts, event_starts)
         gate = asyncio.Semaphore(self.config.fleet.reading.max_channels)
 
         async def one(job: ChannelJob) -> list[MeterReport]:

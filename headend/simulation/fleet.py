@@ -53,7 +53,7 @@ from drivers.modbus.registermap import load_map
 from drivers.sim.clock import SimClock
 from drivers.sim.cosem.events import configure_push
 from drivers.sim.dlms_sim import DlmsFaults, DlmsSimulator
-from drivers.sim.dlt645_sim import Dlt645Simulator
+from drivers.sim.dlt645_sim import Dlt645Simulator, line_offset
 from drivers.sim.modbus import Fault, ModbusSimServer, SimModbusDevice
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import open_pty
@@ -112,7 +112,11 @@ class SimulatedFleet:
         meter = self.meters.get(meter_id)
         if meter is None:
             seed, history = self._specs[meter_id]
-            meter = SimulatedMeter(meter_id, self.clock, seed=seed, history=history)
+            # a DL/T 645 meter freezes its daily and settlement values at its line's midnight
+            offset = line_offset() if self.protocols.get(meter_id) == "dlt645" else timedelta(0)
+            meter = SimulatedMeter(
+                meter_id, self.clock, seed=seed, history=history, billing_offset=offset
+            )
             if self.push_destination and self.protocols.get(meter_id) == "dlms":
                 configure_push(meter, self.push_destination)
             self.meters[meter_id] = meter

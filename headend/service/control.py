@@ -1,0 +1,129 @@
+"""The control socket of a running `headend run`: a Unix socket speaking JSON lines.
+
+`headend status` asks it for the service's state and `headend read --config` sends on-demand
+reads through it, so they use the service's channels (turns, breakers, the priority lane) instead
+of opening sessions of their own beside it. One request per connection: a JSON object with an
+`op` ("status" or "read") on one line, answered by one JSON line. The socket file is created
+with mode 0600 (only the user running the service may talk to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from headend.service.requests import ReadRequest, ReadResult
+
+LOG = logging.getLogger("headend.service")
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
+ReadHandler = Callable[[ReadRequest], Awaitable[ReadResult]]
+
+
+class ControlServer:
+    def __init__(self, path: Path, status: StatusProvider, read: ReadHandler) -> None:
+        self.path = path
+        self._status = status
+        self._read = read
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            if await _answers(self.path):
+                raise RuntimeError(f"another head-end is running on control socket {self.path}")
+            self.path.unlink()  # left behind by a head-end that was killed
+        old = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=MAX_REQUEST_BYTES
+            )
+        finally:
+            os.umask(old)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            answer = await self._answer(line)
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+            LOG.warning("control socket: dropped a request: %s", exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return {"ok": False, "error": f"not JSON: {exc}"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "a request is a JSON object"}
+        op = request.get("op")
+        if op == "status":
+            return {"ok": True, **(await self._status())}
+        if op == "read":
+            try:
+                read = ReadRequest.model_validate(request)
+            except ValidationError as exc:
+                return {"ok": False, "error": _first_error(exc)}
+            return (await self._read(read)).model_dump(mode="json")
+        return {"ok": False, "error": f"unknown op {op!r} (status, read)"}
+
+
+async def ask(
+    path: Path, request: dict[str, Any], timeout_s: float | None = None
+) -> dict[str, Any]:
+    """Send one request to a running service; `ConnectionError` if none listens there."""
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path), limit=1 << 30)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise ConnectionError(f"no head-end service on {path}") from exc
+    try:
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        async with asyncio.timeout(timeout_s):
+            line = await reader.readline()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    if not line:
+        raise ConnectionError(f"the head-end service on {path} closed without answering")
+    answer: dict[str, Any] = json.loads(line)
+    return answer
+
+
+async def _answers(path: Path) -> bool:
+    try:
+        await ask(path, {"op": "status"}, timeout_s=5.0)
+    except (ConnectionError, OSError, TimeoutError, ValueError):
+        return False
+    return True
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "request"
+    return f"{where}: {first['msg']}"
