@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from headend.service.clock import ScaledClock, ServiceClock
 from headend.service.scheduler import PlanScheduler, ScheduledFire, current_fire, jobstore_url
 
 HANG_GUARD_S = 30
+REPO = Path(__file__).resolve().parents[2]
 
 
 def at(text: str) -> datetime:
@@ -262,3 +264,121 @@ def test_jobstore_urls() -> None:
     assert jobstore_url("sqlite:///var/site.sqlite3") == "sqlite:///var/site.sqlite3"
     assert jobstore_url("postgresql://h@db/site") == "postgresql+psycopg://h@db/site"
     assert jobstore_url("postgresql+asyncpg://h@db/site") == "postgresql+psycopg://h@db/site"
+
+
+async def test_the_job_store_on_postgresql_catches_up_a_missed_run(
+    postgres_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.postgres_server import PASSWORD, PASSWORD_USER
+
+    name = postgres_server.create_database()
+    url = postgres_server.url(name, user=PASSWORD_USER, password=PASSWORD)
+    clock = SimClock(at("00:01"), factor=0)
+    recorder = Recorder(clock)
+    plans = [plan("profile", "every 15 minutes")]
+    started: list[PlanScheduler] = []
+    caplog.set_level("DEBUG")
+    try:
+        first = PlanScheduler(url, clock, recorder)
+        started.append(first)
+        first.start(plans)
+        assert first.next_runs() == {"profile": at("00:15")}
+        await first.shutdown()
+
+        clock.set(at("00:50"))
+        second = PlanScheduler(url, clock, recorder)
+        started.append(second)
+        second.start(plans)
+        assert await recorder.next() == ScheduledFire("profile", at("00:45"), catch_up=True)
+        await settle()
+        assert recorder.fires.empty()
+        assert second.next_runs() == {"profile": at("01:00")}
+        rows = postgres_server.psql("SELECT id FROM apscheduler_jobs", database=name)
+        assert rows.split() == ["profile"]
+    finally:
+        for scheduler in started:
+            await scheduler.shutdown()
+        postgres_server.drop_database(name)
+    assert PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize("scheduler_first", [True, False])
+async def test_the_job_store_shares_the_site_database_with_the_store(
+    tmp_path: Path, scheduler_first: bool
+) -> None:
+    from headend.store.sqlite import SqliteStore
+
+    path = tmp_path / "site.sqlite3"
+    clock = SimClock(at("00:01"), factor=0)
+    recorder = Recorder(clock)
+    scheduler = PlanScheduler(str(path), clock, recorder)  # a bare path is SQLite
+    if scheduler_first:
+        scheduler.start([plan("profile", "every 15 minutes")])
+    store = await SqliteStore.open(path)
+    try:
+        if not scheduler_first:
+            scheduler.start([plan("profile", "every 15 minutes")])
+        assert await store.count_readings() == 0
+        clock.set(at("00:15"))
+        scheduler.wakeup()
+        assert await recorder.next() == ScheduledFire("profile", at("00:15"), catch_up=False)
+        assert scheduler.next_runs() == {"profile": at("00:30")}
+    finally:
+        await scheduler.shutdown()
+        await store.close()
+    store = await SqliteStore.open(path)  # migrations still accept the file
+    await store.close()
+    assert job_rows(f"sqlite:///{path}") == ["profile"]
+
+
+CHILD = """
+import asyncio, sys
+from datetime import datetime
+from drivers.sim.clock import SimClock
+from headend.config.fleet import ReadingPlan
+from headend.service.scheduler import PlanScheduler
+
+async def fire(name):
+    print("fired", name, flush=True)
+    await asyncio.Event().wait()  # a run that is still going when the process is killed
+
+async def main():
+    clock = SimClock(datetime.fromisoformat(sys.argv[2]), factor=0)
+    scheduler = PlanScheduler(sys.argv[1], clock, fire)
+    scheduler.start([ReadingPlan(name="profile", schedule="every 15 minutes")])
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_run_killed_with_sigkill_is_caught_up_once(tmp_path: Path, database: str) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        database,
+        at("00:15").isoformat(),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert child.stdout is not None
+        async with asyncio.timeout(HANG_GUARD_S):
+            line = await child.stdout.readline()
+        assert line.decode().split() == ["fired", "profile"]
+    finally:
+        child.kill()
+        await child.wait()
+
+    clock = SimClock(at("00:20"), factor=0)
+    recorder = Recorder(clock)
+    scheduler = PlanScheduler(database, clock, recorder)
+    try:
+        scheduler.start([plan("profile", "every 15 minutes")])
+        assert await recorder.next() == ScheduledFire("profile", at("00:15"), catch_up=True)
+        await settle()
+        assert recorder.fires.empty()
+        assert scheduler.next_runs() == {"profile": at("00:30")}
+    finally:
+        await scheduler.shutdown()
