@@ -7,12 +7,14 @@ Exit codes: 0 every value read; 1 some values failed (one stderr line each: mete
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from drivers.contract import Point, Reading
+from drivers.contract import Point, Quality, Reading
 from drivers.registry import (
     AnySettings,
     default_points,
@@ -24,8 +26,16 @@ from headend.cli.output import console, print_failures, print_json, readings_tab
 from headend.cli.state import counters_path
 from headend.cli.urls import url_with_options
 from headend.cli.usage import UsageError as UsageError  # re-exported: demo.py imports it here
-from headend.config import ReadingPlan, ReadingPolicy, load_config, meter_settings
+from headend.config import (
+    HeadendConfig,
+    ReadingPlan,
+    ReadingPolicy,
+    load_config,
+    meter_settings,
+)
 from headend.reading import MeterReport, ReadingService, read_meter
+from headend.service.control import ask
+from headend.service.requests import ReadRequest, ReadResult
 from headend.store import SqliteStore, Store
 
 
@@ -149,6 +159,9 @@ async def _read_config(args: argparse.Namespace) -> tuple[list[Reading], list[Me
             skip_unsupported=not args.obis,
         )
     window = profile_window(args) if args.profile else None
+    served = await _through_service(config, args, plan, window)
+    if served is not None:
+        return served
 
     def resolve(meter_id: str) -> AnySettings:
         settings = meter_settings(config, meter_id)
@@ -166,6 +179,60 @@ async def _read_config(args: argparse.Namespace) -> tuple[list[Reading], list[Me
     finally:
         await store.close()
     return collector.readings, report.meters
+
+
+async def _through_service(
+    config: HeadendConfig,
+    args: argparse.Namespace,
+    plan: ReadingPlan,
+    window: tuple[datetime, datetime] | None,
+) -> tuple[list[Reading], list[MeterReport]] | None:
+    """Send the read to a running `headend run` of this fleet file (its channels, the priority
+    lane); None when no service answers on the control socket."""
+    if args.db is not None or args.timeout is not None or not args.target:
+        return None  # another database, or per-read options the service does not take
+    socket = Path(config.fleet.service.control_socket)
+    request = ReadRequest(
+        meters=args.target,
+        plan=args.plan,
+        points=plan.points if args.plan is None or args.obis else [],
+        profile=plan.profile if args.plan is None or args.profile else None,
+        start=window[0] if window else None,
+        end=window[1] if window else None,
+        requester=f"cli:{getpass.getuser()}",
+    )
+    try:
+        answer = await ask(socket, request.model_dump(mode="json"))
+    except (ConnectionError, OSError):
+        return None
+    result = ReadResult.model_validate(answer)
+    if result.error is not None:
+        raise UsageError(f"the head-end service refused the read: {result.error}")
+    sys.stderr.write(f"read by the running head-end service ({socket})\n")
+    readings = [
+        Reading(
+            meter_id=row.meter,
+            obis=row.obis,
+            value=_row_value(row.value, row.unit),
+            unit=row.unit,
+            capture_time=row.capture_time,
+            receive_time=datetime.now(UTC),
+            quality=Quality(row.quality),
+        )
+        for row in result.readings
+    ]
+    return readings, result.meters
+
+
+def _row_value(text: str, unit: str | None) -> Decimal | datetime | str:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return text
 
 
 def add_read_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
