@@ -102,3 +102,21 @@ def test_the_origin_round_trips_through_a_generated_fleet_file() -> None:
     assert fleet.simulation.clock_origin == sim.origin
     clock = clock_for(fleet)
     assert isinstance(clock, ScaledClock) and clock.factor == 120
+
+
+async def test_a_served_generated_fleet_names_its_clock_origin(tmp_path) -> None:
+    from headend.config import load_config
+    from headend.simulation.generated import generated_fleet
+    from headend.simulation.generator import FleetShape
+
+    path = tmp_path / "generated.toml"
+    shape = FleetShape(meters=2, factor=600, gprs_port=0, history=timedelta(hours=1))
+    async with generated_fleet(shape, path) as served:
+        fleet = (await asyncio.to_thread(load_config, path)).fleet
+        assert fleet.simulation is not None
+        assert fleet.simulation.clock_origin == served.sim.clock.origin
+        clock = clock_for(fleet)
+        assert isinstance(clock, ScaledClock) and clock.factor == 600
+        first, second, third = served.sim.clock.now(), clock.now(), served.sim.clock.now()
+        # equal but for the microseconds between the reads, x600
+        assert first - timedelta(seconds=5) <= second <= third + timedelta(seconds=5)
