@@ -115,6 +115,8 @@ class MqttSink:
             # the whole batch in flight: PUBACK round trips overlap instead of queueing by 20
             max_inflight_messages=config.batch,
         )
+        client.pending_calls_threshold = config.batch  # a whole batch pending is the plan
+
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:

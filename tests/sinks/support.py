@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,9 +26,7 @@ T0 = datetime(2025, 3, 1, tzinfo=UTC)
 def fleet(meters: int = 3, sinks: dict[str, Any] | None = None) -> Fleet:
     data: dict[str, Any] = {
         "site": {"name": SITE},
-        "channels": [
-            {"id": f"gw{i}", "host": "127.0.0.1", "port": 4059 + i} for i in range(2)
-        ],
+        "channels": [{"id": f"gw{i}", "host": "127.0.0.1", "port": 4059 + i} for i in range(2)],
         "meters": [
             {"id": f"m{i}", "protocol": "dlms", "channel": f"gw{i % 2}"} for i in range(meters)
         ],
@@ -78,6 +77,7 @@ class Subscriber:
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     _client: aiomqtt.Client | None = None
     connections: int = 0  # how many times it has (re)subscribed
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> Subscriber:
         self._task = asyncio.create_task(self._run())
@@ -105,25 +105,29 @@ class Subscriber:
                     self._client = client
                     self.connections += 1
                     self._subscribed.set()
+                    self._changed.set()
                     async for message in client.messages:
                         payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
                         self.messages.append(Received(str(message.topic), payload))
+                        self._changed.set()
             except aiomqtt.MqttError:
                 self._client = None
                 await asyncio.sleep(0.1)
 
     async def wait_for(self, count: int, timeout: float = 60) -> list[Received]:
         """At least `count` messages (a hang guard, not a timing assertion)."""
-        async with asyncio.timeout(timeout):
-            while len(self.messages) < count:
-                await asyncio.sleep(0.02)
+        await self._until(lambda: len(self.messages) >= count, timeout)
         return self.messages
 
     async def reconnected(self, connections: int, timeout: float = 60) -> None:
         """Subscribed `connections` times in all (a hang guard, not a timing assertion)."""
+        await self._until(lambda: self.connections >= connections, timeout)
+
+    async def _until(self, done: Callable[[], bool], timeout: float) -> None:
         async with asyncio.timeout(timeout):
-            while self.connections < connections:
-                await asyncio.sleep(0.02)
+            while not done():
+                self._changed.clear()
+                await self._changed.wait()
 
     async def settle(self) -> None:
         """A round trip through the broker on the subscriber's own connection: the broker has
@@ -132,7 +136,5 @@ class Subscriber:
         before = len(self.messages)
         assert self._client is not None
         await self._client.publish(marker, b'{"sync": true}', qos=1)
-        async with asyncio.timeout(30):
-            while not any(m.topic == marker for m in self.messages[before:]):
-                await asyncio.sleep(0.02)
+        await self._until(lambda: any(m.topic == marker for m in self.messages[before:]), 30)
         self.messages = [m for m in self.messages if m.topic != marker]

@@ -64,9 +64,7 @@ async def test_readings_are_points_per_family_with_tags_and_capture_times(
     await target.deliver(items)  # batch=2: several writes
     await target.close()
 
-    series = {
-        (s.name, s.labels.get("meter")): s for s in await asyncio.to_thread(victoria.export)
-    }
+    series = {(s.name, s.labels.get("meter")): s for s in await asyncio.to_thread(victoria.export)}
     m1 = series[("energy_value", "m1")]
     assert m1.labels == {
         "meter": "m1",

@@ -20,9 +20,7 @@ from tests.sinks.support import SITE, T0, Subscriber, energy, entries
 
 
 def sink(broker: Mosquitto, password: str = MQTT_PASSWORD, prefix: str | None = None) -> MqttSink:
-    config = MqttConfig(
-        host="127.0.0.1", port=broker.port, username=MQTT_USER, topic_prefix=prefix
-    )
+    config = MqttConfig(host="127.0.0.1", port=broker.port, username=MQTT_USER, topic_prefix=prefix)
     return MqttSink(config, site=SITE, password=SecretStr(password))
 
 
