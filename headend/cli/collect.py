@@ -24,12 +24,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from headend.cli.database import site_database
+from headend.cli.database import open_url, shown_url, site_url
 from headend.cli.output import console
 from headend.cli.usage import UsageError
 from headend.config import HeadendConfig, ReadingPlan, load_config
 from headend.reading import MeterReport, MeterStatus, ReadingService, RunReport
-from headend.store import SqliteStore
 
 
 class RateColumn(ProgressColumn):
@@ -149,15 +148,18 @@ async def run_collect(args: argparse.Namespace) -> int:
     meter_ids: list[str] | None = list(dict.fromkeys(args.meters)) if args.meters else None
     check_meters(config, meter_ids)
     total = len(meter_ids) if meter_ids else len(config.fleet.meters)
-    db = site_database(config, args.db)
-    async with await SqliteStore.open(db) as store:
+    url = site_url(config, args.db)
+    store = await open_url(url)
+    try:
         service = ReadingService(config, store, contacts=store, counters=store)
         report = await _run(service, plan, meter_ids, total)
+    finally:
+        await store.close()
     if args.json:
         sys.stdout.write(report.model_dump_json() + "\n")
         sys.stdout.flush()
     else:
-        table = channels_table(report, f"plan {plan.name!r} into {db}")
+        table = channels_table(report, f"plan {plan.name!r} into {shown_url(url)}")
         table.caption = (
             f"{report.readings} values read, {report.stored} new readings stored, "
             f"{report.duration_s:.1f} s"
@@ -175,10 +177,11 @@ def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         description=(
             "Run a reading plan of the fleet file now, over every meter or the ones named with\n"
             "--meters, and store the readings (and invocation counters, last contact) in the\n"
-            "site database (site.database, or --db). A progress bar shows meters done, failures,\n"
-            "rate and time left on a terminal; the table printed at the end gives per channel\n"
-            "the meters ok, partial (some values failed) and failed, by cause (timeout, channel\n"
-            "down, authentication failed, ...).\n\n"
+            "site database (site.database, or --db: a SQLite file path, sqlite:///path, or\n"
+            "postgresql://user@host[:port]/db with the password in PGPASSWORD). A progress bar\n"
+            "shows meters done, failures, rate and time left on a terminal; the table printed\n"
+            "at the end gives per channel the meters ok, partial (some values failed) and\n"
+            "failed, by cause (timeout, channel down, authentication failed, ...).\n\n"
             "  headend simulate --config config/demo.toml   # in another shell: the demo fleet\n"
             "  headend collect --config config/demo.toml --plan daily-registers\n"
             "  headend collect --config config/demo.toml --plan demo --meters gprs-0001 dc1-0002\n"
@@ -194,7 +197,11 @@ def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument(
         "--meters", nargs="+", metavar="ID", help="only these meters (default: the whole fleet)"
     )
-    parser.add_argument("--db", metavar="PATH", help="SQLite store (default: site.database)")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="store: a SQLite path, sqlite:///path or postgresql://... (default: site.database)",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print the run report as JSON instead of the table"
     )

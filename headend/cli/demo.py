@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from drivers.channel.fdlimit import raise_open_files_limit
+from headend.cli.database import open_url, shown_url
 from headend.cli.output import console, meters_table, protocols_table, summary_table
 from headend.cli.read import UsageError
 from headend.config import HeadendConfig, ReadingPlan, load_config
@@ -31,7 +32,6 @@ from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
 from headend.simulation.generated import GeneratedFleet, generated_fleet
 from headend.simulation.generator import FleetShape, counts
-from headend.store import SqliteStore
 
 DEFAULT_DB = "var/demo.sqlite3"
 
@@ -89,7 +89,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         fleet_cm = simulated_fleet(config)
         _fleet, served = await fleet_cm.__aenter__()
     try:
-        async with await SqliteStore.open(args.db) as store:
+        store = await open_url(args.db)
+        try:
             service = ReadingService(served, store, contacts=store, counters=store)
             with Progress(
                 TextColumn("reading"),
@@ -107,6 +108,8 @@ async def run_demo(args: argparse.Namespace) -> int:
 
                 report = await service.run(plan, progress=advance)
             total = await store.count_readings()
+        finally:
+            await store.close()
     finally:
         await fleet_cm.__aexit__(None, None, None)
     if len(report.meters) <= 60:
@@ -114,7 +117,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     protocols = {m.id: _PROTOCOL_NAMES[m.protocol] for m in config.fleet.meters}
     out.print(protocols_table(report, protocols))
     out.print(summary_table(report, f"demo: plan {plan.name!r}"))
-    out.print(f"readings in {args.db}: {total}")
+    out.print(f"readings in {shown_url(args.db)}: {total}")
     return 0 if report.count(MeterStatus.FAILED) == 0 else 1
 
 
@@ -276,7 +279,9 @@ def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--config", required=True, metavar="FILE", help="fleet file (TOML)")
-    demo.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"SQLite ({DEFAULT_DB})")
+    demo.add_argument(
+        "--db", default=DEFAULT_DB, metavar="URL", help=f"store URL or SQLite path ({DEFAULT_DB})"
+    )
     demo.add_argument(
         "--meters", type=int, metavar="N", help="read only N meters, spread over the channels"
     )

@@ -21,7 +21,7 @@ from drivers.registry import (
     parse_device_url,
     redact_url,
 )
-from headend.cli.database import site_database
+from headend.cli.database import open_url, site_url
 from headend.cli.output import console, print_failures, print_json, readings_table
 from headend.cli.state import counters_path
 from headend.cli.urls import url_with_options
@@ -36,7 +36,7 @@ from headend.config import (
 from headend.reading import MeterReport, ReadingService, read_meter
 from headend.service.control import ask
 from headend.service.requests import ReadRequest, ReadResult
-from headend.store import SqliteStore, Store
+from headend.store import Store
 
 
 class Collector:
@@ -80,8 +80,8 @@ async def run_read(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _open_store(path: Path | str | None) -> SqliteStore | None:
-    return None if path is None else await SqliteStore.open(path)
+async def _open_store(url: Path | str | None) -> Store | None:
+    return None if url is None else await open_url(str(url))
 
 
 def uses_counters(settings: AnySettings) -> bool:
@@ -171,7 +171,7 @@ async def _read_config(args: argparse.Namespace) -> tuple[list[Reading], list[Me
             update={"timeout_s": args.timeout, "connect_timeout_s": args.timeout}
         )
 
-    store = await SqliteStore.open(site_database(config, args.db))
+    store = await open_url(site_url(config, args.db))
     try:
         collector = Collector(store)
         service = ReadingService(config, collector, contacts=store, counters=store, resolve=resolve)

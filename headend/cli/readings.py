@@ -11,28 +11,13 @@ import argparse
 import itertools
 import sys
 from datetime import datetime
-from pathlib import Path
 
 from drivers.contract import Reading
 from headend.cli.arguments import iso_time, obis_code
-from headend.cli.database import site_database
+from headend.cli.database import existing_store, open_url, shown_url
 from headend.cli.output import console, print_json, readings_table
 from headend.cli.usage import UsageError
 from headend.config import load_config
-from headend.store import SqliteStore
-
-
-def database_path(args: argparse.Namespace) -> Path:
-    if args.config is None and args.db is None:
-        raise UsageError("give --config FILE (its site database) or --db PATH")
-    if args.config is None:
-        path = Path(args.db)
-    else:
-        path = site_database(load_config(args.config), args.db)
-    if not path.is_file():
-        # opening would create an empty database and print nothing: say what is wrong instead
-        raise UsageError(f"{path}: no such database (read some meters first, or give --db)")
-    return path
 
 
 def _key(reading: Reading) -> tuple[str, str, datetime]:
@@ -40,7 +25,7 @@ def _key(reading: Reading) -> tuple[str, str, datetime]:
 
 
 async def query_readings(
-    path: Path,
+    url: str,
     meters: list[str] | None,
     codes: list[str] | None,
     since: datetime | None,
@@ -49,22 +34,26 @@ async def query_readings(
     """Readings matching any of `meters` and any of `codes` (None: no filter), time-ordered per
     meter and OBIS code."""
     found: list[Reading] = []
-    async with await SqliteStore.open(path) as store:
+    store = await open_url(url)
+    try:
         any_meter: list[str | None] = [None]
         for meter_id, obis in itertools.product(meters or any_meter, codes or any_meter):
             found += await store.readings(meter_id=meter_id, obis=obis, since=since, until=until)
+    finally:
+        await store.close()
     return sorted(found, key=_key)
 
 
 async def run_readings(args: argparse.Namespace) -> int:
     if args.start is not None and args.end is not None and args.start > args.end:
         raise UsageError("--from must not be after --to")
-    path = database_path(args)
+    config = load_config(args.config) if args.config is not None else None
+    url = existing_store(config, args.db)
     meters = list(dict.fromkeys(args.meter)) if args.meter else None
     codes = list(dict.fromkeys(args.obis)) if args.obis else None
-    readings = await query_readings(path, meters, codes, args.start, args.end)
+    readings = await query_readings(url, meters, codes, args.start, args.end)
     if not readings:
-        sys.stderr.write(f"headend readings: no readings in {path} match\n")
+        sys.stderr.write(f"headend readings: no readings in {shown_url(url)} match\n")
     elif args.json:
         print_json(readings)
     else:
@@ -84,14 +73,20 @@ def add_readings_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
             "  headend readings --config config/demo.toml --meter gprs-0001\n"
             "  headend readings --config config/demo.toml --obis 1.0.1.8.0.255 \\\n"
             "      --obis 1.0.2.8.0.255 --from 2025-03-01T00:00 --to 2025-03-02T00:00 --json\n"
-            "  headend readings --db var/demo.sqlite3 --meter dc1-0002 --json | head -3\n\n"
-            "Exit status: 0 (also when nothing matches: a note on stderr), 2 usage error,\n"
+            "  headend readings --db var/demo.sqlite3 --meter dc1-0002 --json | head -3\n"
+            "  headend readings --db postgresql://headend@db1/site --meter gprs-0001\n\n"
+            "Exit status: 0 (also when nothing matches: a note on stderr), 2 usage error (also a\n"
+            "SQLite file that does not exist), 3 the store failed (e.g. a server not reachable),\n"
             "141 output cut short (e.g. piped into head)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="fleet file (TOML): its site database")
-    parser.add_argument("--db", metavar="PATH", help="SQLite store (overrides site.database)")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="store: a SQLite path, sqlite:///path or postgresql://... (overrides site.database)",
+    )
     parser.add_argument(
         "--meter", metavar="ID", action="append", help="meter id, repeatable (default: all)"
     )
