@@ -21,8 +21,11 @@ from typing import Any, cast
 from drivers.registry import DeviceUrlError
 from headend.cli.collect import add_collect_parser
 from headend.cli.demo import add_demo_parsers
+from headend.cli.events import add_events_parsers
 from headend.cli.read import add_read_parser
 from headend.cli.readings import add_readings_parser
+from headend.cli.run import add_run_parser
+from headend.cli.status import add_status_parser
 from headend.cli.usage import UsageError
 from headend.config import ConfigError
 from headend.reading import RunFailed
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
             "simulate fleets. Start with:  headend demo --config config/demo.toml\n\n"
             "  headend simulate --config config/demo.toml          # serve the demo fleet, then:\n"
             "  headend collect --config config/demo.toml --plan demo\n"
+            "  headend run --config config/demo.toml               # the service, on schedules\n"
             "  headend readings --config config/demo.toml --meter gprs-0001 --json\n"
             "  headend read dlms+tcp://10.0.0.7:4059 --obis 1.0.1.8.0.255\n\n"
             "`headend COMMAND --help` explains each command. Exit status 141: output cut short."
@@ -50,9 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log driver details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_run_parser(commands)
+    add_status_parser(commands)
     add_read_parser(commands)
     add_collect_parser(commands)
     add_readings_parser(commands)
+    add_events_parsers(commands)
     add_demo_parsers(commands)
     return parser
 

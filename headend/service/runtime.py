@@ -5,11 +5,11 @@ database), the collections (runs of plans over the shared channels), on-demand r
 the priority lane, before queued bulk work of the same channel), the outbox forwarder, the DLMS
 push listener and the control socket.
 
-Runs are not lost to a crash: before a scheduled run starts, its fire time is recorded as
-*started* for its plan, and once it has finished as *done* (two monotonic counters in the store).
-At start, a plan whose last started run is not done (the head-end was killed during it) is run
-again once ("catch-up"); runs missed while the head-end was down are fired once by the scheduler
-(coalesced). A run whose fire time is already done is skipped, so none runs twice.
+Runs are not lost to a crash: the scheduler keeps the fire time a run serves until it returns,
+so a run cut short (the head-end killed during it) is due again at the next start, and runs missed
+while the head-end was down are fired once (coalesced), as "catch-up". Once a run has finished,
+its fire time is recorded as *done* for its plan (a monotonic counter in the store); a fire for a
+time already done is skipped, so none runs twice.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ from headend.service.clock import ServiceClock
 from headend.service.collection import Collection
 from headend.service.requests import ReadingRow, ReadRequest, ReadResult
 from headend.service.schedule import latest_fire_time, parse_schedule
+from headend.service.scheduler import current_fire
 from headend.store.base import SaveResult, Store
 
 LOG = logging.getLogger("headend.service")
 
-_STARTED = "plan-started:"
+# the latest fire time of each plan whose run finished (a monotonic counter in the store): a
+# fire for a time already done is skipped, so no scheduled run is collected twice
 _DONE = "plan-done:"
 
 
@@ -96,30 +98,22 @@ class HeadendService:
         return [p for p in self.config.fleet.plans if p.schedule is not None]
 
     async def fire(self, plan_name: str) -> None:
-        """The scheduler's callback: run the plan for its latest fire time, unless done."""
+        """The scheduler's callback: run the plan for the fire time it serves, unless done."""
         try:
             plan = self.config.fleet.plan(plan_name)
         except KeyError:
             LOG.warning("schedule fired for plan %s, which is no longer configured", plan_name)
             return
-        assert plan.schedule is not None
-        scheduled_for = latest_fire_time(parse_schedule(plan.schedule), self.clock.now())
-        await self.run_scheduled(plan, scheduled_for, "schedule")
-
-    async def catch_up(self) -> None:
-        """Run once more each plan whose last started run never finished."""
-        for plan in self.scheduled_plans():
-            started = await self.store.load_counter(_STARTED + plan.name)
-            done = await self.store.load_counter(_DONE + plan.name) or 0
-            if started is not None and started > done:
-                scheduled_for = datetime.fromtimestamp(started, UTC)
-                LOG.info(
-                    "plan %s: the run for %s did not finish before the head-end stopped: "
-                    "catching up",
-                    plan.name,
-                    scheduled_for.isoformat(),
-                )
-                await self.run_scheduled(plan, scheduled_for, "catch-up")
+        fire = current_fire()
+        trigger: RunTrigger = "schedule"
+        if fire is not None:
+            scheduled_for = fire.scheduled_for
+            if fire.catch_up:
+                trigger = "catch-up"
+        else:
+            assert plan.schedule is not None
+            scheduled_for = latest_fire_time(parse_schedule(plan.schedule), self.clock.now())
+        await self.run_scheduled(plan, scheduled_for, trigger)
 
     async def run_scheduled(
         self, plan: ReadingPlan, scheduled_for: datetime, trigger: RunTrigger
@@ -133,7 +127,6 @@ class HeadendService:
         if done >= stamp:
             LOG.info("plan %s for %s was already collected", plan.name, scheduled_for.isoformat())
             return None
-        await self.store.save_counter(_STARTED + plan.name, stamp)
         stats = await self.run_plan(plan, trigger=trigger, scheduled_for=scheduled_for)
         await self.store.save_counter(_DONE + plan.name, stamp)
         return stats

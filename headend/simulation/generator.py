@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drivers.sim import physics
+from headend.config.default_plans import DEFAULT_PLANS
 
 DEMO_SYSTEM_TITLE = "4845414445303031"  # "HEADE001", the head-end's client system title
 DEMO_HLS_KEYS = 4
@@ -197,6 +198,7 @@ def generate(shape: FleetShape) -> dict[str, Any]:
                 "profile": physics.LOAD_PROFILE,
                 "profile_window": "P1D",
             },
+            *DEFAULT_PLANS,  # scheduled: what `headend run` collects
         ],
         "channels": channels,
         "meters": meters,

@@ -1,0 +1,191 @@
+"""Assembling `headend run`: the service, its scheduler, the outbox forwarder, the push listener,
+the MQTT request intake and the control socket; started in that order and stopped in reverse.
+
+Stopping (SIGINT/SIGTERM, or `stop` set by a caller) first stops the scheduler (no new runs),
+lets runs in progress finish within `service.shutdown_grace_s`, then cancels them (their sessions
+are released by the channel layer; readings already stored stay), stops the forwarder (each
+sink's cursor stays at the last delivered entry: the outbox is kept for the next start) and
+closes the listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from headend.config.loader import HeadendConfig
+from headend.reading.meter import SettingsResolver
+from headend.runs.model import RunStats
+from headend.service.clock import ServiceClock
+from headend.service.control import ControlServer
+from headend.service.runtime import HeadendService, cancel_all
+from headend.service.scheduler import PlanScheduler
+from headend.sinks.forwarder import Forwarder
+from headend.store.base import Store
+
+LOG = logging.getLogger("headend.service")
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: HeadendConfig,
+        store: Store,
+        clock: ServiceClock,
+        *,
+        database_url: str,
+        resolve: SettingsResolver | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.service = HeadendService(config, store, clock, resolve=resolve)
+        self.database_url = database_url
+        fleet = config.fleet
+        self.forwarder = Forwarder(store, fleet.sinks, fleet) if fleet.sinks else None
+        self.scheduler: PlanScheduler | None = None
+        self.control = ControlServer(
+            Path(fleet.service.control_socket), self.status, self.service.read
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closers: list[Any] = []
+        self.service.on_run.append(self._after_run)
+
+    async def _after_run(self, _stats: RunStats) -> None:
+        if self.forwarder is not None:
+            self.forwarder.notify()
+
+    def spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOG.error("%s failed: %s", task.get_name(), task.exception())
+
+    async def fire(self, plan_name: str) -> None:
+        # Awaited by the scheduler's job, so max_instances=1 keeps one run of a plan at a time.
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self.service.fire(plan_name)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def start(self) -> None:
+        fleet = self.config.fleet
+        await self.control.start()
+        self._closers.append(self.control.close)
+        if self.forwarder is not None:
+            await self.forwarder.start()
+            self._closers.append(self.forwarder.stop)
+        await self._start_push()
+        await self._start_requests()
+        self.scheduler = PlanScheduler(scheduler_database(self.database_url), self.clock, self.fire)
+        self.scheduler.start(self.service.scheduled_plans())
+        plans = (
+            ", ".join(f"{p.name} ({p.schedule})" for p in self.service.scheduled_plans()) or "none"
+        )
+        LOG.info(
+            "head-end %s running: %d meters on %d channels; plans: %s; clock %s",
+            fleet.site.name,
+            len(fleet.meters),
+            len(fleet.channels),
+            plans,
+            "real" if self.clock.factor == 1 else f"simulated x{self.clock.factor:g}",
+        )
+
+    async def _start_push(self) -> None:
+        settings = self.config.fleet.service
+        if settings.push_port is None:
+            return
+        from headend.service.push_intake import PushIntake
+
+        intake = PushIntake(self.config, self.store, settings.push_host, settings.push_port)
+        await intake.start()
+        self._closers.append(intake.stop)
+        self.push = intake
+
+    async def _start_requests(self) -> None:
+        fleet = self.config.fleet
+        sinks = fleet.sinks
+        if sinks is None or sinks.mqtt is None or not fleet.service.mqtt_requests:
+            return
+        from headend.service.mqtt_requests import MqttRequests
+
+        password = sinks.mqtt.password()
+        requests = MqttRequests(
+            sinks.mqtt,
+            fleet.site.name,
+            self.service.read,
+            password=password.get_secret_value() if password else None,
+        )
+        await requests.start()
+        self._closers.append(requests.stop)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.shutdown()
+        grace = self.config.fleet.service.shutdown_grace_s
+        if self._tasks:
+            LOG.info("stopping: %d runs in progress get %g s to finish", len(self._tasks), grace)
+        await cancel_all(list(self._tasks), grace)
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception as exc:  # keep closing the rest
+                LOG.warning("stopping: %s", exc)
+        self._closers.clear()
+        LOG.info("head-end stopped")
+
+    async def status(self) -> dict[str, Any]:
+        service = self.service
+        sinks = await self.forwarder.status() if self.forwarder is not None else []
+        return {
+            "site": self.config.fleet.site.name,
+            "started_at": service.started_at.isoformat(),
+            "now": datetime.now(UTC).isoformat(),
+            "clock": self.clock.now().isoformat(),
+            "clock_factor": self.clock.factor,
+            "in_progress": [r.model_dump(mode="json") for r in service.in_progress.values()],
+            "next_runs": {
+                name: when.isoformat()
+                for name, when in (self.scheduler.next_runs() if self.scheduler else {}).items()
+            },
+            "channels_down": service.channels_down(),
+            "sinks": [s.model_dump(mode="json") for s in sinks],
+            "recent_runs": [r.model_dump(mode="json") for r in service.completed[-10:]],
+        }
+
+
+def scheduler_database(url: str) -> str:
+    """Where the scheduler's job store lives: the site database itself on PostgreSQL; beside a
+    SQLite site database, a file of its own (`site.sqlite3` -> `site.scheduler.sqlite3`).
+
+    Why not the same SQLite file: APScheduler's job store is synchronous and runs on the event
+    loop. When it waits for SQLite's write lock while the store's (async) transaction holds it,
+    that transaction needs the very loop that is blocked to reach its COMMIT: both wait until
+    the busy timeout, and the scheduler's update fails ("database is locked").
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.split("+", 1)[0] != "sqlite":
+        return url
+    path = Path(rest.removeprefix("/") if sep else url)
+    if sep and rest.startswith("//"):
+        path = Path(rest[1:])  # sqlite:////abs/path
+    return str(path.with_name(f"{path.stem}.scheduler{path.suffix or '.sqlite3'}"))
+
+
+async def run_until_stopped(daemon: Daemon, stop: asyncio.Event) -> None:
+    await daemon.start()
+    try:
+        await stop.wait()
+    finally:
+        await daemon.stop()
