@@ -21,6 +21,7 @@ from headend.reading.meter import SettingsResolver
 from headend.runs.model import RunStats
 from headend.service.clock import ServiceClock
 from headend.service.control import ControlServer
+from headend.service.push_intake import PushIntake
 from headend.service.runtime import HeadendService, cancel_all
 from headend.service.scheduler import PlanScheduler
 from headend.sinks.forwarder import Forwarder
@@ -38,6 +39,7 @@ class Daemon:
         *,
         database_url: str,
         resolve: SettingsResolver | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -45,11 +47,14 @@ class Daemon:
         self.service = HeadendService(config, store, clock, resolve=resolve)
         self.database_url = database_url
         fleet = config.fleet
-        self.forwarder = Forwarder(store, fleet.sinks, fleet) if fleet.sinks else None
+        if forwarder is None and fleet.sinks is not None:
+            forwarder = Forwarder(store, fleet.sinks, fleet)
+        self.forwarder = forwarder
         self.scheduler: PlanScheduler | None = None
         self.control = ControlServer(
             Path(fleet.service.control_socket), self.status, self.service.read
         )
+        self.push: PushIntake | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closers: list[Any] = []
         self.service.on_run.append(self._after_run)
@@ -106,8 +111,6 @@ class Daemon:
         settings = self.config.fleet.service
         if settings.push_port is None:
             return
-        from headend.service.push_intake import PushIntake
-
         intake = PushIntake(self.config, self.store, settings.push_host, settings.push_port)
         await intake.start()
         self._closers.append(intake.stop)
