@@ -145,8 +145,8 @@ async def test_collection_reaches_store_victoriametrics_and_mqtt_exactly_once(
             # a pushed power failure: stored once, published
             sim.meter("gprs-000001").power_fail()
             async with asyncio.timeout(60):
-                while daemon.push is None or not daemon.push.stored:
-                    await asyncio.sleep(0.05)  # noqa: ASYNC110 - a hang guard on another task
+                while daemon.push is None or not daemon.push.stored:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
             [pushed] = await store.events(meter_ids=["gprs-000001"])
             assert (pushed.origin, pushed.source, pushed.code) == (EventOrigin.METER, "push", 1)
             await drained(forwarder)
