@@ -10,6 +10,7 @@ command names the store in its output with `shown_url`, which never contains the
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from headend.cli.usage import UsageError
 from headend.config import HeadendConfig
@@ -39,7 +40,7 @@ def sqlite_file(url: str) -> Path | None:
 def shown_url(url: str) -> str:
     """The store as output may name it: a SQLite file as given, a server URL without its
     password (`postgresql://user@host:port/db`)."""
-    if _scheme(url) not in SERVER_SCHEMES:
+    if _scheme(url) in ("", "sqlite"):
         return url
     scheme, rest = url.split("://", 1)
     # the last "@" ends the user part: a password may hold an unescaped "@"
@@ -62,6 +63,11 @@ def check_url(url: str) -> str:
         raise UsageError(f"{shown_url(url)}: unsupported database URL scheme; use {STORE_FORMS}")
     if not url:
         raise UsageError(f"an empty database; use {STORE_FORMS}")
+    if scheme in SERVER_SCHEMES:
+        try:
+            urlsplit(url).port  # noqa: B018 - parsing it raises for a bad port or host
+        except ValueError as exc:
+            raise _unusable(url, exc) from None
     return url
 
 
@@ -84,12 +90,13 @@ async def open_url(url: str) -> Store:
     try:
         return await open_store(check_url(url))
     except ValueError as exc:
-        raise UsageError(f"{shown_url(url)}: {_scrub(str(exc), url)}; use {STORE_FORMS}") from None
+        raise _unusable(url, exc) from None
 
 
-def _scrub(message: str, url: str) -> str:
+def _unusable(url: str, exc: ValueError) -> UsageError:
+    message = str(exc)
     rest = url.split("://", 1)[-1]
-    if "@" not in rest:
-        return message
-    password = rest.rsplit("@", 1)[0].partition(":")[2]
-    return message.replace(password, "***") if password else message
+    password = rest.rsplit("@", 1)[0].partition(":")[2] if "@" in rest else ""
+    if password:
+        message = message.replace(password, "***")
+    return UsageError(f"{shown_url(url)}: {message}; use {STORE_FORMS}")
