@@ -55,6 +55,11 @@ class MqttSink(_Model):
     )
     client_id: str | None = Field(default=None, description="default headend-<site>-outbox")
     batch: int = Field(default=2000, ge=1, le=100_000, description="entries per delivery")
+    # Enough to cover the round trip to a remote broker at full rate, small enough that the
+    # per-message bookkeeping of aiomqtt and paho (linear in what is in flight) stays cheap.
+    max_inflight: int = Field(
+        default=128, ge=1, le=10_000, description="publishes awaiting their PUBACK at once"
+    )
     timeout_s: float = Field(default=30.0, gt=0, description="connect and PUBACK wait")
 
     @model_validator(mode="before")

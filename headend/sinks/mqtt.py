@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import socket
+from collections import deque
 from collections.abc import Sequence
 
 import aiomqtt
@@ -92,14 +95,46 @@ class MqttSink:
         client = await self._connected()
         timeout = self._config.timeout_s
         try:
-            # Each publish hands its message to paho at once, in call order, then waits for its
-            # PUBACK: the batch goes out pipelined on one connection, in outbox order.
-            await asyncio.gather(
-                *(client.publish(t, p, qos=1, timeout=timeout) for t, p in messages)
-            )
+            async with asyncio.timeout(timeout) as deadline:
+                await self._publish_all(client, messages, deadline, timeout)
         except aiomqtt.MqttError as exc:
             await self._drop()
             raise SinkUnavailable(self._name, f"{self.where}: publish failed: {exc}") from None
+        except TimeoutError:
+            await self._drop()
+            raise SinkUnavailable(
+                self._name, f"{self.where}: no PUBACK within {timeout:g} s"
+            ) from None
+
+    async def _publish_all(
+        self,
+        client: aiomqtt.Client,
+        messages: list[tuple[str, bytes]],
+        deadline: asyncio.Timeout,
+        timeout: float,
+    ) -> None:
+        """Publish in order with at most `max_inflight` awaiting their PUBACK (a sliding window: new
+        PUBLISHes keep flowing while acks come back, so neither side's Nagle/delayed-ACK stalls
+        the stream). Each task hands its message to paho in its first step, and tasks start in
+        creation order, so the broker receives the batch in outbox order."""
+        loop = asyncio.get_running_loop()
+        window = self._config.max_inflight
+        pending: deque[asyncio.Task[None]] = deque()
+        try:
+            for topic, payload in messages:
+                if len(pending) >= window:
+                    await pending.popleft()  # the broker acks in order: the oldest is next
+                    deadline.reschedule(loop.time() + timeout)  # progress: a fresh deadline
+                pending.append(
+                    asyncio.ensure_future(client.publish(topic, payload, qos=1, timeout=math.inf))
+                )
+            while pending:
+                await pending.popleft()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _connected(self) -> aiomqtt.Client:
         if self._client is not None:
@@ -112,10 +147,12 @@ class MqttSink:
             password=self._password.get_secret_value() if self._password else None,
             identifier=self._client_id,
             timeout=config.timeout_s,
-            # the whole batch in flight: PUBACK round trips overlap instead of queueing by 20
-            max_inflight_messages=config.batch,
+            # a whole window in flight: PUBACK round trips overlap instead of queueing by 20
+            max_inflight_messages=config.max_inflight,
+            # a window's last PUBLISH must not wait for the broker's delayed ACK (Nagle)
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
-        client.pending_calls_threshold = config.batch  # a whole batch pending is the plan
+        client.pending_calls_threshold = config.max_inflight  # a full window is the plan
 
         try:
             await client.__aenter__()
