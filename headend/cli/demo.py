@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import signal
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -200,6 +201,7 @@ async def _simulate_generated(args: argparse.Namespace, stop: asyncio.Event) -> 
             Path(args.write_config),
             response_delay_s=args.latency_ms / 1000,
             prebuild=args.prebuild,
+            start=args.start,
         )
         fleet = await cm.__aenter__()
     try:
@@ -209,6 +211,15 @@ async def _simulate_generated(args: argparse.Namespace, stop: asyncio.Event) -> 
         await cm.__aexit__(None, None, None)
     out.print("simulator stopped")
     return 0
+
+
+def simulated_start(text: str) -> datetime:
+    """`--start`: an ISO 8601 time; without a zone it is UTC (the schedules' zone)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def generated_summary(fleet: GeneratedFleet, latency_ms: float, prebuild: bool) -> Table:
@@ -338,6 +349,13 @@ def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     gen.add_argument("--seed", type=int, default=1, help="consumption models' seed (1)")
     gen.add_argument("--factor", type=float, default=60.0, help="simulated clock speed-up (60)")
+    gen.add_argument(
+        "--start",
+        type=simulated_start,
+        metavar="ISO",
+        help="simulated time when the fleet starts, e.g. 2024-03-01T22:00 (UTC unless a zone "
+        "is given; default: now)",
+    )
     gen.add_argument(
         "--history",
         default="P1D",

@@ -292,6 +292,11 @@ class Simulation(_Model):
         description="written by `headend simulate`: the wall-clock time its simulated clock "
         "started; `headend run` then follows the same simulated time",
     )
+    clock_start: datetime | None = Field(
+        default=None,
+        description="the simulated time at `clock_origin` (`headend simulate --start`); "
+        "default: the origin itself (simulated time starts at the real time)",
+    )
     demo_keys: dict[Identifier, KeyFileEntry] = Field(default_factory=dict)
 
 

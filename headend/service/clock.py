@@ -3,8 +3,9 @@
 A `headend run` beside a `headend simulate` process must agree with the simulated meters' clock.
 The simulator's `SimClock` runs `factor` times faster than the wall clock from the moment it
 started (its `origin`), and writes that origin into the generated fleet file
-(`[simulation] clock_origin`); `ScaledClock` computes the same time from the wall clock, so the
-two processes need nothing but the file to agree. Times are UTC-aware.
+(`[simulation] clock_origin`, and `clock_start` when it was told where to start the simulated
+time); `ScaledClock` computes the same time from the wall clock, so the two processes need nothing
+but the file to agree. Times are UTC-aware.
 """
 
 from __future__ import annotations
@@ -97,5 +98,5 @@ def clock_for(fleet: Fleet) -> ServiceClock:
     """The simulated clock of a generated fleet whose simulator wrote its origin, else real time."""
     simulation = fleet.simulation
     if simulation is not None and simulation.clock_origin is not None:
-        return ScaledClock(simulation.clock_origin, simulation.factor)
+        return ScaledClock(simulation.clock_origin, simulation.factor, start=simulation.clock_start)
     return WallClock()

@@ -152,7 +152,9 @@ async def simulated_fleet(
             history = max(history, DLT645_MIN_HISTORY)
         specs[m.id] = (sim_cfg.seed + i, history)
         on_channels.setdefault(m.channel, []).append(m)
-    handle = SimulatedFleet(SimClock(factor=sim_cfg.factor), specs, push_destination)
+    handle = SimulatedFleet(
+        SimClock(start=sim_cfg.clock_start, factor=sim_cfg.factor), specs, push_destination
+    )
     handle.protocols.update((m.id, m.protocol) for m in fleet.meters)
     if prebuild:
         for m in fleet.meters:

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,14 @@ async def generated_fleet(
     *,
     response_delay_s: float = 0.0,
     prebuild: bool = False,
+    start: datetime | None = None,
 ) -> AsyncIterator[GeneratedFleet]:
-    """Generate the fleet `shape` describes, serve it and write its file at `path`."""
+    """Generate the fleet `shape` describes, serve it and write its file at `path`; with
+    `start`, the simulated clock reads `start` when it starts (else the real time)."""
     started = time.perf_counter()
     data = generate(shape)
+    if start is not None:
+        data["simulation"]["clock_start"] = start
     partial = path.with_name(path.name + ".partial")
     header = HEADER.format(meters=shape.meters, path=path)
     await asyncio.to_thread(_write, partial, to_toml(data, header))
