@@ -18,6 +18,7 @@ from typing import Any
 
 from headend.config.loader import HeadendConfig
 from headend.reading.meter import SettingsResolver
+from headend.reading.saving import RunFailed
 from headend.runs.model import RunStats
 from headend.service.clock import ServiceClock
 from headend.service.control import ControlServer
@@ -25,7 +26,7 @@ from headend.service.push_intake import PushIntake
 from headend.service.runtime import HeadendService, cancel_all
 from headend.service.scheduler import PlanScheduler
 from headend.sinks.forwarder import Forwarder
-from headend.store.base import Store
+from headend.store.base import Store, StoreError
 
 LOG = logging.getLogger("headend.service")
 
@@ -80,6 +81,11 @@ class Daemon:
             self._tasks.add(task)
         try:
             await self.service.fire(plan_name)
+        except (RunFailed, StoreError) as exc:
+            # the readings are kept (spooled beside the database) and stored by the next run
+            LOG.error("run %s: the store failed: %s", plan_name, exc)
+        except Exception:
+            LOG.exception("run %s failed unexpectedly", plan_name)  # a bug: keep its traceback
         finally:
             if task is not None:
                 self._tasks.discard(task)
