@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test services lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# PostgreSQL, mosquitto and VictoriaMetrics: the tests start their own, on free loopback ports
+services:
+	sh .ci/debian-packages
+
+test: services lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/dlms_read.py 100
