@@ -7,12 +7,14 @@ a value twice keeps the ids it has seen.
 
 A reading message has the fields of `headend read --json` (meter, obis, value as exact text,
 unit, capture_time, quality) plus `id`, `schema_version` and `receive_time` (the instant that
-keys an instantaneous value, which has no capture time).
+keys an instantaneous value, which has no capture time). A `ReadingsMessage` carries several
+readings of one meter, each exactly such an object, in outbox order.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
@@ -74,6 +76,26 @@ class ReadingMessage(_Message):
             capture_time=reading.capture_time,
             receive_time=reading.receive_time,
             quality=reading.quality.value,
+        )
+
+
+class ReadingsMessage(BaseModel):
+    """Readings of one meter in one message (MQTT `readings_per_message` > 1): one publish costs
+    the Python MQTT client far more than serialising a reading, so a meter's readings travel
+    together. The group has no id of its own: a consumer dedupes by each reading's `id`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    meter: str
+    readings: list[ReadingMessage]
+
+    @classmethod
+    def of(cls, meter_id: str, readings: Sequence[Reading]) -> ReadingsMessage:
+        return cls.model_construct(
+            schema_version=SCHEMA_VERSION,
+            meter=meter_id,
+            readings=[ReadingMessage.of(reading) for reading in readings],
         )
 
 

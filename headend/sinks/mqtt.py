@@ -2,7 +2,8 @@
 
 Topics under the prefix (`headend/<site>` unless configured):
 
-* `<prefix>/meter/<meter>/reading`: a `ReadingMessage`
+* `<prefix>/meter/<meter>/reading`: a `ReadingsMessage` with up to `readings_per_message` of the
+  meter's readings, or with `readings_per_message = 1` one plain `ReadingMessage`
 * `<prefix>/meter/<meter>/event`: an `EventMessage` of a meter; an event of a channel goes to
   `<prefix>/channel/<channel>/event`, one of the head-end itself to `<prefix>/headend/event`
 * `<prefix>/run/<plan>`: a `RunMessage`
@@ -11,6 +12,13 @@ One connection is kept open between batches and opened again after any failure. 
 published in order on that connection and counts as delivered only when the broker has
 acknowledged (PUBACK) every message of it; otherwise the whole batch is sent again later, so a
 subscriber may see a message twice (it dedupes by the message `id`) but never misses one.
+
+Grouping: a publish costs the Python client ~130 us of CPU, so one message per reading cannot
+drain 20,000 readings/s. Within a batch the readings of a meter are gathered, in outbox order,
+into messages of up to `readings_per_message`; a group is published at the place of its first
+reading. An event of that meter closes its open group, so every message of a meter (readings and
+events) still goes out in outbox order. Messages of different meters may be reordered within a
+batch, which no consumer can rely on anyway (their topics differ).
 """
 
 from __future__ import annotations
@@ -21,13 +29,15 @@ import math
 import socket
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import aiomqtt
 from pydantic import SecretStr
 
+from drivers.contract import Reading
 from headend.config.sinks import MqttSink as MqttConfig
 from headend.events.model import Event
-from headend.sinks.messages import EventMessage, ReadingMessage, RunMessage
+from headend.sinks.messages import EventMessage, ReadingMessage, ReadingsMessage, RunMessage
 from headend.sinks.sink import SinkUnavailable
 from headend.store.base import OutboxEntry
 
@@ -88,10 +98,41 @@ class MqttSink:
             return RunMessage.of(entry.run).model_dump_json().encode()
         raise ValueError(f"outbox entry {entry.seq} carries nothing")
 
+    def messages(self, entries: Sequence[OutboxEntry]) -> list[tuple[str, bytes]]:
+        """(topic, payload) of every message for `entries`, in publish order (see the module
+        docstring for how readings are grouped)."""
+        per_message = self._config.readings_per_message
+        if per_message == 1:
+            return [(self.topic(entry), self.payload(entry)) for entry in entries]
+        slots: list[tuple[str, bytes] | _Group] = []
+        open_groups: dict[str, _Group] = {}
+        for entry in entries:
+            reading = entry.reading
+            if reading is not None:
+                group = open_groups.get(reading.meter_id)
+                if group is None or len(group.readings) >= per_message:
+                    group = _Group(reading.meter_id)
+                    open_groups[reading.meter_id] = group
+                    slots.append(group)
+                group.readings.append(reading)
+                continue
+            if entry.event is not None and entry.event.meter_id is not None:
+                open_groups.pop(entry.event.meter_id, None)  # later readings go after the event
+            slots.append((self.topic(entry), self.payload(entry)))
+        return [
+            (
+                f"{self._prefix}/meter/{slot.meter}/reading",
+                ReadingsMessage.of(slot.meter, slot.readings).model_dump_json().encode(),
+            )
+            if isinstance(slot, _Group)
+            else slot
+            for slot in slots
+        ]
+
     async def deliver(self, entries: Sequence[OutboxEntry]) -> None:
         if not entries:
             return
-        messages = [(self.topic(entry), self.payload(entry)) for entry in entries]
+        messages = self.messages(entries)
         client = await self._connected()
         timeout = self._config.timeout_s
         try:
@@ -169,6 +210,14 @@ class MqttSink:
 
     async def close(self) -> None:
         await self._drop()
+
+
+@dataclass
+class _Group:
+    """A meter's readings gathered for one message, while the batch is being laid out."""
+
+    meter: str
+    readings: list[Reading] = field(default_factory=list)
 
 
 def _connect_reason(exc: aiomqtt.MqttError) -> str:

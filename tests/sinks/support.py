@@ -1,5 +1,9 @@
 """Test helpers for the sinks: a fleet, readings, outbox entries and an MQTT subscriber that
-collects what the broker delivers (reconnecting, with a persistent session if asked)."""
+collects what the broker delivers (reconnecting, with a persistent session if asked).
+
+A grouped reading message (`readings_per_message` > 1) is recorded as one `Received` per reading,
+so tests count and check readings the same way whichever form the sink publishes; `raw` keeps
+the messages as they came."""
 
 from __future__ import annotations
 
@@ -62,6 +66,14 @@ class Received:
     payload: dict[str, Any]
 
 
+def ungrouped(message: Received) -> list[Received]:
+    """A grouped reading message as its readings (same topic); any other message as it is."""
+    readings = message.payload.get("readings")
+    if message.topic.endswith("/reading") and isinstance(readings, list):
+        return [Received(message.topic, reading) for reading in readings]
+    return [message]
+
+
 @dataclass
 class Subscriber:
     """Subscribes to `topic` (QoS 1) and keeps every message, reconnecting when the broker goes.
@@ -73,6 +85,7 @@ class Subscriber:
     topic: str
     persistent: bool = False
     messages: list[Received] = field(default_factory=list)
+    raw: list[Received] = field(default_factory=list)  # one per MQTT message, groups whole
     _task: asyncio.Task[None] | None = None
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     _client: aiomqtt.Client | None = None
@@ -108,7 +121,9 @@ class Subscriber:
                     self._changed.set()
                     async for message in client.messages:
                         payload = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                        self.messages.append(Received(str(message.topic), payload))
+                        received = Received(str(message.topic), payload)
+                        self.raw.append(received)
+                        self.messages.extend(ungrouped(received))
                         self._changed.set()
             except aiomqtt.MqttError:
                 self._client = None
@@ -138,3 +153,4 @@ class Subscriber:
         await self._client.publish(marker, b'{"sync": true}', qos=1)
         await self._until(lambda: any(m.topic == marker for m in self.messages[before:]), 30)
         self.messages = [m for m in self.messages if m.topic != marker]
+        self.raw = [m for m in self.raw if m.topic != marker]

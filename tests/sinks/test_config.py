@@ -37,6 +37,7 @@ def test_sinks_load_with_defaults(tmp_path: Path):
     sinks = load_config(write(tmp_path), env={}).fleet.sinks
     assert sinks is not None and sinks.mqtt is not None and sinks.influxdb is not None
     assert sinks.mqtt.port == 1883
+    assert sinks.mqtt.readings_per_message == 200
     assert sinks.mqtt.prefix("north") == "headend/north"
     assert sinks.names() == ["mqtt", "influxdb"]
     custom = load_config(write(tmp_path, mqtt_extra='topic_prefix = "utility/a/"'), env={})
@@ -67,3 +68,19 @@ def test_secrets_come_from_the_environment_and_stay_hidden():
 def test_a_wildcard_in_the_prefix_is_refused():
     with pytest.raises(ValueError, match="topic_prefix"):
         MqttSink(host="h", topic_prefix="headend/#")
+
+
+@pytest.mark.parametrize("value", [1, 10_000])
+def test_readings_per_message_accepts_1_to_10000(tmp_path: Path, value: int):
+    path = write(tmp_path, mqtt_extra=f"readings_per_message = {value}")
+    sinks = load_config(path, env={}).fleet.sinks
+    assert sinks is not None and sinks.mqtt is not None
+    assert sinks.mqtt.readings_per_message == value
+
+
+@pytest.mark.parametrize("value", [0, 10_001, -5])
+def test_readings_per_message_out_of_bounds_is_a_config_error(tmp_path: Path, value: int):
+    path = write(tmp_path, mqtt_extra=f"readings_per_message = {value}")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env={})
+    assert "sinks.mqtt.readings_per_message" in str(error.value)

@@ -18,9 +18,22 @@ from headend.store.base import OutboxEntry
 from tests.brokers import MQTT_PASSWORD, MQTT_USER, Mosquitto
 from tests.sinks.support import SITE, T0, Subscriber, energy, entries
 
+METERS = ("m0", "m1", "m2")
 
-def sink(broker: Mosquitto, password: str = MQTT_PASSWORD, prefix: str | None = None) -> MqttSink:
-    config = MqttConfig(host="127.0.0.1", port=broker.port, username=MQTT_USER, topic_prefix=prefix)
+
+def sink(
+    broker: Mosquitto,
+    password: str = MQTT_PASSWORD,
+    prefix: str | None = None,
+    per_message: int = 200,
+) -> MqttSink:
+    config = MqttConfig(
+        host="127.0.0.1",
+        port=broker.port,
+        username=MQTT_USER,
+        topic_prefix=prefix,
+        readings_per_message=per_message,
+    )
     return MqttSink(config, site=SITE, password=SecretStr(password))
 
 
@@ -147,3 +160,75 @@ async def test_a_wrong_password_is_reported_as_such_without_the_password(mosquit
     assert "wrong username or password" in reason
     assert f"127.0.0.1:{mosquitto.port}" in reason
     assert "not-the-password" not in str(failure.value)
+
+
+async def test_a_meters_readings_go_out_grouped_in_order_each_reading_once(mosquitto: Mosquitto):
+    # the meters interleaved, as concurrent channel jobs leave them in the outbox
+    readings = [energy(meter, step) for step in range(500) for meter in METERS]
+    target = sink(mosquitto, per_message=200)
+    async with Subscriber(mosquitto.port, f"headend/{SITE}/#") as subscriber:
+        await target.deliver(entries(readings))
+        await subscriber.wait_for(len(readings))
+        await subscriber.settle()
+    await target.close()
+
+    assert len(subscriber.raw) == 3 * 3
+    for meter in METERS:
+        topic = f"headend/{SITE}/meter/{meter}/reading"
+        groups = [m.payload for m in subscriber.raw if m.topic == topic]
+        assert [len(g["readings"]) for g in groups] == [200, 200, 100]
+        assert all(set(g) == {"schema_version", "meter", "readings"} for g in groups)
+        assert all(g["schema_version"] == SCHEMA_VERSION and g["meter"] == meter for g in groups)
+        times = [r["capture_time"] for g in groups for r in g["readings"]]
+        assert times == sorted(times) and len(set(times)) == 500  # in outbox order
+        assert all(r["meter"] == meter for g in groups for r in g["readings"])
+    ids = [m.payload["id"] for m in subscriber.messages]
+    expected = {reading_id(r.meter_id, r.obis, r.capture_time or T0) for r in readings}
+    assert len(ids) == len(expected) == len(readings) and set(ids) == expected
+
+
+async def test_an_event_of_a_meter_closes_its_group_so_its_messages_keep_outbox_order(
+    mosquitto: Mosquitto,
+):
+    items = [
+        *entries([energy("m1", 0), energy("m2", 0), energy("m1", 1)]),
+        OutboxEntry(seq=4, kind="event", created_at=T0, event=event("m1", 1, "power_failure")),
+        *entries([energy("m1", 2), energy("m2", 1)], first_seq=5),
+    ]
+    target = sink(mosquitto, per_message=200)
+    async with Subscriber(mosquitto.port, f"headend/{SITE}/#") as subscriber:
+        await target.deliver(items)
+        await subscriber.wait_for(6)
+        await subscriber.settle()
+    await target.close()
+
+    def values(payload: dict[str, object]) -> object:
+        readings = payload.get("readings")
+        if isinstance(readings, list):
+            return [r["value"] for r in readings]
+        return payload["name"]
+
+    m1 = [values(m.payload) for m in subscriber.raw if "/m1/" in m.topic]
+    m2 = [values(m.payload) for m in subscriber.raw if "/m2/" in m.topic]
+    assert m1 == [["100", "100.1"], "power_failure", ["100.2"]]
+    assert m2 == [["100", "100.1"]]
+
+
+async def test_one_reading_per_message_publishes_the_plain_reading_object(mosquitto: Mosquitto):
+    readings = [energy(meter, step) for step in range(3) for meter in METERS]
+    target = sink(mosquitto, per_message=1)
+    async with Subscriber(mosquitto.port, f"headend/{SITE}/#") as subscriber:
+        await target.deliver(entries(readings))
+        await subscriber.wait_for(len(readings))
+        await subscriber.settle()
+    await target.close()
+
+    assert len(subscriber.raw) == len(readings)
+    assert [m.topic for m in subscriber.raw] == [
+        f"headend/{SITE}/meter/{r.meter_id}/reading" for r in readings
+    ]
+    assert [m.payload["id"] for m in subscriber.raw] == [
+        reading_id(r.meter_id, r.obis, r.capture_time or T0) for r in readings
+    ]
+    assert all("readings" not in m.payload for m in subscriber.raw)
+    assert subscriber.raw[0].payload["value"] == "100"
