@@ -84,8 +84,9 @@ def add_read_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--db",
-        metavar="PATH",
-        help="SQLite store for readings and invocation counters (default with --config: the "
+        metavar="URL",
+        help="store for readings and invocation counters: a SQLite path, sqlite:///path or "
+        "postgresql://... (default with --config: the "
         "site database; with a URL: readings not stored, counters of a ciphered meter in "
         "$XDG_STATE_HOME/headend/counters.sqlite3)",
     )
