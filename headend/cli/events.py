@@ -14,13 +14,12 @@ import sys
 from rich.table import Table
 
 from headend.cli.arguments import iso_time
-from headend.cli.database import existing_store
+from headend.cli.database import existing_store, open_url
 from headend.cli.output import console
 from headend.cli.usage import UsageError
 from headend.config import HeadendConfig, load_config
 from headend.events.model import Event
 from headend.runs.model import DailyRate, RunStats
-from headend.store import open_store
 
 
 def _config(args: argparse.Namespace) -> HeadendConfig | None:
@@ -31,7 +30,7 @@ async def run_events(args: argparse.Namespace) -> int:
     if args.start is not None and args.end is not None and args.start > args.end:
         raise UsageError("--from must not be after --to")
     url = existing_store(_config(args), args.db)
-    store = await open_store(url)
+    store = await open_url(url)
     try:
         meters = list(dict.fromkeys(args.meter)) if args.meter else None
         events = await store.events(
@@ -67,7 +66,7 @@ def events_table(events: list[Event]) -> Table:
 
 async def run_runs(args: argparse.Namespace) -> int:
     url = existing_store(_config(args), args.db)
-    store = await open_store(url)
+    store = await open_url(url)
     try:
         runs = await store.runs(plan=args.plan, limit=args.limit)
         rates = await store.daily_rates(plan=args.plan)

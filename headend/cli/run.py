@@ -14,11 +14,10 @@ import logging
 import signal
 import sys
 
-from headend.cli.database import site_url
+from headend.cli.database import check_url, open_url, site_url
 from headend.config import load_config
 from headend.service.clock import clock_for
 from headend.service.daemon import Daemon, run_until_stopped
-from headend.store import open_store
 
 
 def _logging(args: argparse.Namespace) -> None:
@@ -40,8 +39,8 @@ def _logging(args: argparse.Namespace) -> None:
 async def run_service(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     _logging(args)
-    url = site_url(config, args.db)
-    store = await open_store(url)
+    url = check_url(site_url(config, args.db))
+    store = await open_url(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

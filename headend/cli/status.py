@@ -17,13 +17,12 @@ from typing import Any
 
 from rich.table import Table
 
-from headend.cli.database import existing_store
+from headend.cli.database import existing_store, open_url
 from headend.cli.output import console
 from headend.config import HeadendConfig, load_config
 from headend.service.control import ask
 from headend.service.schedule import next_fire_time, parse_schedule
 from headend.sinks.forwarder import sinks_from_config
-from headend.store import open_store
 
 
 async def gather_status(config: HeadendConfig, db: str | None) -> dict[str, Any]:
@@ -37,7 +36,7 @@ async def gather_status(config: HeadendConfig, db: str | None) -> dict[str, Any]
         status.update(live)
         status["running"] = True
         status.pop("ok", None)
-    store = await open_store(existing_store(config, db))
+    store = await open_url(existing_store(config, db))
     try:
         names = [sink.name for sink in sinks_from_config(fleet.sinks, fleet, env={})]
         outbox = await store.outbox_status(names) if names else []

@@ -39,7 +39,10 @@ class Site(_Model):
         default=None, description="client system title, 16 hex digits (not secret)"
     )
     keys_file: str | None = Field(default=None, description="keys TOML, relative to this file")
-    database: str = Field(default="var/headend.sqlite3", description="SQLite file")
+    database: str = Field(
+        default="var/headend.sqlite3",
+        description="store URL: a SQLite path, sqlite:///path or postgresql://user@host/db",
+    )
 
     @field_validator("system_title")
     @classmethod
