@@ -72,12 +72,17 @@ def write_fleet(directory: Path, database: str, *, sinks: bool = True) -> Path:
     return path
 
 
+# one instant for the whole module: a run built twice must be the same run (a second boundary
+# crossed between storing it and comparing made this test flaky)
+TODAY = datetime.now(UTC).replace(microsecond=0)
+
+
 def today_run() -> RunStats:
     return RunStats(
         run_id="today",
         plan="load-profile",
         trigger="catch-up",
-        started_at=datetime.now(UTC).replace(microsecond=0),
+        started_at=TODAY,
         duration_s=3.0,
         attempted=8,
         ok=6,
