@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
 
 from drivers.contract import Reading
 from headend.events.model import Event
@@ -82,7 +83,9 @@ class ReadingMessage(_Message):
 class ReadingsMessage(BaseModel):
     """Readings of one meter in one message (MQTT `readings_per_message` > 1): one publish costs
     the Python MQTT client far more than serialising a reading, so a meter's readings travel
-    together. The group has no id of its own: a consumer dedupes by each reading's `id`."""
+    together. The group has no id of its own: a consumer dedupes by each reading's `id`.
+
+    This model documents and parses the payload; `readings_json` writes it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -90,13 +93,56 @@ class ReadingsMessage(BaseModel):
     meter: str
     readings: list[ReadingMessage]
 
-    @classmethod
-    def of(cls, meter_id: str, readings: Sequence[Reading]) -> ReadingsMessage:
-        return cls.model_construct(
-            schema_version=SCHEMA_VERSION,
-            meter=meter_id,
-            readings=[ReadingMessage.of(reading) for reading in readings],
-        )
+
+class _ReadingFields(TypedDict):
+    """The fields of `ReadingMessage`, same names, types and order (a test holds them equal)."""
+
+    schema_version: int
+    id: str
+    meter: str
+    obis: str
+    value: str
+    unit: str | None
+    capture_time: datetime | None
+    receive_time: datetime
+    quality: str
+
+
+class _ReadingsFields(TypedDict):
+    schema_version: int
+    meter: str
+    readings: list[_ReadingFields]
+
+
+# Plain dicts through one serializer: less than half the CPU of building a ReadingMessage per
+# reading (model_construct dominates), with the same JSON since the types are the same.
+_READINGS_JSON = TypeAdapter(_ReadingsFields)
+
+
+def readings_json(meter_id: str, readings: Sequence[Reading]) -> bytes:
+    """The JSON of a `ReadingsMessage` of `readings` (all of meter `meter_id`), in their order."""
+    return _READINGS_JSON.dump_json(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "meter": meter_id,
+            "readings": [
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "id": reading_id(
+                        reading.meter_id, reading.obis, reading.capture_time or reading.receive_time
+                    ),
+                    "meter": reading.meter_id,
+                    "obis": reading.obis,
+                    "value": value_text(reading.value),
+                    "unit": reading.unit,
+                    "capture_time": reading.capture_time,
+                    "receive_time": reading.receive_time,
+                    "quality": reading.quality.value,
+                }
+                for reading in readings
+            ],
+        }
+    )
 
 
 class EventMessage(_Message):

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from drivers.contract import Reading
 from headend.config.sinks import MqttSink as MqttConfig
 from headend.events.model import Event
-from headend.sinks.messages import EventMessage, ReadingMessage, ReadingsMessage, RunMessage
+from headend.sinks.messages import EventMessage, ReadingMessage, RunMessage, readings_json
 from headend.sinks.sink import SinkUnavailable
 from headend.store.base import OutboxEntry
 
@@ -122,7 +122,7 @@ class MqttSink:
         return [
             (
                 f"{self._prefix}/meter/{slot.meter}/reading",
-                ReadingsMessage.of(slot.meter, slot.readings).model_dump_json().encode(),
+                readings_json(slot.meter, slot.readings),
             )
             if isinstance(slot, _Group)
             else slot
