@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,12 +141,14 @@ class Daemon:
         self._closers.append(requests.stop)
 
     async def stop(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.shutdown()
         grace = self.config.fleet.service.shutdown_grace_s
         if self._tasks:
             LOG.info("stopping: %d runs in progress get %g s to finish", len(self._tasks), grace)
-        await cancel_all(list(self._tasks), grace)
+        started = time.monotonic()
+        if self.scheduler is not None:
+            # the grace is given here: the scheduler's shutdown cancels the runs it started
+            await self.scheduler.shutdown(grace_s=grace)
+        await cancel_all(list(self._tasks), max(0.0, grace - (time.monotonic() - started)))
         for close in reversed(self._closers):
             try:
                 await close()

@@ -79,7 +79,13 @@ async def run_plan(plan_name: str, in_flight: datetime | None = None) -> None:
     if owner is None:
         LOG.warning("plan %s: a job fired outside a PlanScheduler; ignored", plan_name)
         return
-    await owner.dispatch(plan_name)
+    try:
+        await owner.dispatch(plan_name)
+    except asyncio.CancelledError:
+        # A run cancelled by a shutdown is an expected end (its in-flight note stays, so the next
+        # start catches it up). APScheduler's executor swallows it anyway, but logs it as a job
+        # error with a traceback: end quietly instead.
+        return
 
 
 def jobstore_url(database: str) -> str:
@@ -177,9 +183,9 @@ class PlanScheduler:
             scheduler.remove_job(job_id)
             LOG.info("plan %s: no longer configured, its schedule is removed", job_id)
 
-    async def shutdown(self, *, wait: bool = False) -> None:
-        """Stop firing. Runs in progress are cancelled (and caught up at the next start), or with
-        `wait` awaited first."""
+    async def shutdown(self, *, wait: bool = False, grace_s: float = 0.0) -> None:
+        """Stop firing. Runs in progress get `grace_s` to finish (all the time they need with
+        `wait`), then are cancelled (and caught up at the next start)."""
         scheduler = self._scheduler
         if scheduler is None or scheduler.state == STATE_STOPPED:
             return
@@ -189,6 +195,8 @@ class PlanScheduler:
         await _next_loop_turn()
         if wait:
             await asyncio.gather(*self._others(), return_exceptions=True)
+        elif grace_s > 0 and self._others():
+            await asyncio.wait(self._others(), timeout=grace_s)
         scheduler.shutdown(wait=False)
         # AsyncIOScheduler.shutdown only queues the work on the loop: let it run, then let the
         # cancelled runs unwind.
