@@ -284,7 +284,11 @@ class SqliteStore:
     # -- counters ------------------------------------------------------------------------------
 
     async def load_counter(self, key: str) -> int | None:
-        async with self._reading(f"loading counter {key!r}"):
+        # Under the counters' lock: a SELECT still open on this connection holds a read snapshot,
+        # and a reservation's BEGIN IMMEDIATE interleaved with it fails at once with "database
+        # is locked" (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not wait out) as soon as
+        # another connection has committed since.
+        async with self._counter_lock, self._reading(f"loading counter {key!r}"):
             query = "SELECT value FROM counters WHERE key = ?"
             async with self._counters.execute(query, (key,)) as cursor:
                 row = await cursor.fetchone()
