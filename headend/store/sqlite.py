@@ -237,7 +237,7 @@ class SqliteStore:
             "ORDER BY first_seen, meter_id, obis, capture_time, new_value"
         )
         async with self._reading("listing reading conflicts"):
-            async with self._db.execute(query, params) as cursor:
+            async with self._reader.execute(query, params) as cursor:
                 rows = await cursor.fetchall()
         return [conflict_from_row(row) for row in rows]
 
@@ -266,7 +266,7 @@ class SqliteStore:
             f"SELECT {READING_COLUMNS} FROM readings {where} ORDER BY meter_id, obis, capture_time"
         )
         async with self._reading("listing readings"):
-            async with self._db.execute(query, params) as cursor:
+            async with self._reader.execute(query, params) as cursor:
                 rows = await cursor.fetchall()
         return [row_reading(row) for row in rows]
 
@@ -277,7 +277,7 @@ class SqliteStore:
         else:
             query, params = "SELECT COUNT(*) FROM readings WHERE meter_id = ?", (meter_id,)
         async with self._reading("counting readings"):
-            async with self._db.execute(query, params) as cursor:
+            async with self._reader.execute(query, params) as cursor:
                 row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
@@ -342,7 +342,7 @@ class SqliteStore:
     async def _contacts(self, where: str, params: tuple[Any, ...]) -> list[LastContact]:
         query = f"SELECT meter_id, at, ok, error, last_ok_at FROM meter_contact {where}"
         async with self._reading("listing last contacts"):
-            async with self._db.execute(query + " ORDER BY meter_id", params) as cursor:
+            async with self._reader.execute(query + " ORDER BY meter_id", params) as cursor:
                 rows = await cursor.fetchall()
         return [
             LastContact(
