@@ -76,6 +76,7 @@ class _State:
     sink: Sink
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered: int = 0
+    acked: int = 0  # the last seq this forwarder acknowledged for the sink
     last_error: str | None = None
     failing_since: float | None = None
     logged_error: str | None = None
@@ -192,13 +193,17 @@ class Forwarder:
                 continue
             await self._deliver(state, entries)
             await self._ack(name, entries[-1].seq)
+            state.acked = entries[-1].seq
             state.delivered += len(entries)
 
     async def _fetch(self, state: _State) -> list[OutboxEntry]:
         backoff = self._backoff_s
         while True:
             try:
-                return await self._store.outbox_fetch(state.sink.name, state.sink.batch_size)
+                entries = await self._store.outbox_fetch(state.sink.name, state.sink.batch_size)
+                # A read that overlaps another on the store's reader connection (a status query)
+                # may see the cursor as it was before the last ack: never deliver those twice.
+                return [e for e in entries if e.seq > state.acked]
             except StoreError as exc:
                 LOG.error("sink %s: cannot read the outbox: %s", state.sink.name, exc)
             await asyncio.sleep(backoff)

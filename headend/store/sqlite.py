@@ -110,6 +110,7 @@ class SqliteStore:
         self.path = path
         self._write_lock = asyncio.Lock()
         self._counter_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
         # batches and contacts that arrive during a write go together into the next one
         self._saves: WriteQueue[list[tuple[Any, ...]], SavedRows] = WriteQueue(self._save_groups)
         self._contact_writes: WriteQueue[dict[str, Any], None] = WriteQueue(self._write_contacts)
@@ -204,10 +205,14 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _reading(self, operation: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except sqlite3.Error as err:
-            raise self._error(operation, err) from err
+        # One read at a time: a SELECT still open on the reader connection holds its snapshot,
+        # and another read started meanwhile joins it, seeing the store as it was before commits
+        # made since (a sink's outbox fetch would miss its own last ack and deliver twice).
+        async with self._read_lock:
+            try:
+                yield
+            except sqlite3.Error as err:
+                raise self._error(operation, err) from err
 
     # -- readings ------------------------------------------------------------------------------
 

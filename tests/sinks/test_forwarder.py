@@ -179,3 +179,47 @@ async def test_a_stopped_forwarder_resumes_after_its_cursor(
             await subscriber.settle()
     assert status["mqtt"].delivered == 1  # only what came after the cursor
     assert [m.payload["value"] for m in subscriber.messages] == ["100", "100.1", "100.2"]
+
+
+class Recording:
+    """A sink that keeps what it is given (the forwarder is under test here, not a sink)."""
+
+    name = "recording"
+    batch_size = 25
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    async def deliver(self, entries: Any) -> None:
+        self.seqs.extend(e.seq for e in entries)
+        await asyncio.sleep(0)  # let a status query run between delivery and ack
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_status_queries_during_a_drain_never_cause_a_second_delivery(
+    store: SqliteStore,
+) -> None:
+    for step in range(40):
+        await store.save_batch([energy(m, step) for m in METERS] * 1)
+    total = 40 * len(METERS)
+    sink = Recording()
+    running = Forwarder(store, [sink], fleet(len(METERS)), poll_s=0.01, prune_every_s=3600)
+    polls = 0
+
+    async def poll() -> None:
+        nonlocal polls
+        while True:
+            await running.status()
+            polls += 1
+
+    async with running:
+        poller = asyncio.create_task(poll())
+        async with asyncio.timeout(60):
+            while len(sink.seqs) < total:  # noqa: ASYNC110 - a hang guard
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # a second delivery would come now
+        poller.cancel()
+    assert polls > 0
+    assert len(sink.seqs) == len(set(sink.seqs)) == total

@@ -148,3 +148,34 @@ async def test_status_shows_depth_and_the_oldest_undelivered_entry(store: Store)
     await store.outbox_ack("mqtt", entries[-1].seq)
     [mqtt] = await store.outbox_status(["mqtt"])
     assert (mqtt.depth, mqtt.oldest_at, mqtt.delivered_seq) == (0, None, entries[-1].seq)
+
+
+async def test_a_fetch_overlapping_a_status_query_never_returns_acknowledged_entries(
+    store: Store,
+) -> None:
+    """Status queries run concurrently with a sink's fetch/ack cycles (as `headend status` and
+    the forwarder do): every fetch starts after the last ack."""
+    for step in range(60):
+        await store.save_batch(profile("m1", step, 1) + profile("m2", step, 1))
+    stop = asyncio.Event()
+
+    async def status_loop() -> None:
+        while not stop.is_set():
+            await store.outbox_status(["s"])
+
+    pollers = [asyncio.create_task(status_loop()) for _ in range(3)]
+    acked = 0
+    seen: list[int] = []
+    try:
+        while True:
+            entries = await store.outbox_fetch("s", 7)
+            if not entries:
+                break
+            assert entries[0].seq > acked, "a fetch returned entries already acknowledged"
+            seen += [e.seq for e in entries]
+            acked = entries[-1].seq
+            await store.outbox_ack("s", acked)
+    finally:
+        stop.set()
+        await asyncio.gather(*pollers)
+    assert len(seen) == len(set(seen)) == 120
