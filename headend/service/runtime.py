@@ -150,6 +150,15 @@ class HeadendService:
             result = await self.collection.run(
                 plan, trigger=trigger, scheduled_for=scheduled_for, meter_ids=meter_ids
             )
+        except asyncio.CancelledError:
+            when = f" for {scheduled_for.isoformat()}" if scheduled_for else ""
+            LOG.warning(
+                "run %s%s cut short by the shutdown: what was read is stored%s",
+                plan.name,
+                when,
+                "; it is caught up at the next start" if scheduled_for else "",
+            )
+            raise
         finally:
             del self.in_progress[key]
         stats = result.stats

@@ -141,6 +141,7 @@ class PlanScheduler:
         # service logs one line per run itself.
         if logging.getLogger("apscheduler").level == logging.NOTSET:
             logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        _quiet_max_instances()
         self._started_at = self.clock.now()
         scheduler.start(paused=True)  # job store open, nothing fires while the jobs are written
         self._scheduler = scheduler
@@ -282,6 +283,21 @@ class PlanScheduler:
         LOG.info("plan %s: the run for %s waited for the previous one", plan_name, skipped)
         with contextlib.suppress(JobLookupError):
             scheduler.modify_job(plan_name, next_run_time=skipped)  # due now: wakes it up
+
+
+class _MaxInstancesFilter(logging.Filter):
+    """Drops APScheduler's warning for a fire that came while the plan's previous run still
+    went on: here that is expected and handled (the fire runs once that run ends, with a line of
+    ours saying so), and the warning would be a long third-party line per occurrence."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+def _quiet_max_instances() -> None:
+    target = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _MaxInstancesFilter) for f in target.filters):
+        target.addFilter(_MaxInstancesFilter())
 
 
 class _ClockedDatetime(datetime):
