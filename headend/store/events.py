@@ -13,52 +13,23 @@ from typing import Any
 
 import aiosqlite
 
-from headend.events.model import Event, EventOrigin
+from headend.events.model import Event
+from headend.store.records import EVENT_COLUMNS, event_values, row_event
 from headend.store.rows import utc_text
-
-EVENT_COLUMNS = (
-    "key, origin, meter_id, channel_id, code, name, text, time, received_at, source, cause"
-)
 
 _INSERT_EVENT = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
 
-def event_row(event: Event) -> tuple[Any, ...]:
-    return (
-        event.key,
-        event.origin.value,
-        event.meter_id,
-        event.channel_id,
-        event.code,
-        event.name,
-        event.text,
-        utc_text(event.time),
-        utc_text(event.received_at),
-        event.source,
-        event.cause,
-    )
-
-
-def row_event(row: Sequence[Any]) -> Event:
-    """The event of a row selected with `EVENT_COLUMNS` (the key, first, is not a field)."""
-    return Event(
-        origin=EventOrigin(row[1]),
-        meter_id=row[2],
-        channel_id=row[3],
-        code=row[4],
-        name=row[5],
-        text=row[6],
-        time=datetime.fromisoformat(row[7]),
-        received_at=datetime.fromisoformat(row[8]),
-        source=row[9],
-        cause=row[10],
-    )
+def _row_event(row: Sequence[Any]) -> Event:
+    return row_event(row, datetime.fromisoformat)
 
 
 async def insert_events(db: aiosqlite.Connection, events: Sequence[Event]) -> int:
     """Insert the events not stored yet; returns how many were new. Inside a transaction."""
     # rowcount counts the events only, not the outbox rows their trigger adds
-    return (await db.executemany(_INSERT_EVENT, [event_row(e) for e in events])).rowcount
+    return (
+        await db.executemany(_INSERT_EVENT, [event_values(e, utc_text) for e in events])
+    ).rowcount
 
 
 async def select_events(
@@ -85,10 +56,10 @@ async def select_events(
     query = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY time, key LIMIT ?"
     params.append(-1 if limit is None else limit)
     async with db.execute(query, params) as cursor:
-        return [row_event(row) for row in await cursor.fetchall()]
+        return [_row_event(row) for row in await cursor.fetchall()]
 
 
 async def events_by_key(db: aiosqlite.Connection, keys: Sequence[str]) -> dict[str, Event]:
     query = f"SELECT {EVENT_COLUMNS} FROM events WHERE key IN (SELECT value FROM json_each(?))"
     async with db.execute(query, (json.dumps(list(keys)),)) as cursor:
-        return {row[0]: row_event(row) for row in await cursor.fetchall()}
+        return {row[0]: _row_event(row) for row in await cursor.fetchall()}

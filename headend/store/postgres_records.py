@@ -8,20 +8,25 @@ is new gets its outbox entry in the same statement that stores it, under the out
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from headend.events.model import Event, EventOrigin
+from headend.events.model import Event
 from headend.runs.model import DailyRate, RunStats
 from headend.store.postgres_ingest import aware
 from headend.store.postgres_schema import OUTBOX_LOCK
-
-EVENT_COLUMNS = (
-    "key, origin, meter_id, channel_id, code, name, text, time, received_at, source, cause"
+from headend.store.records import (
+    EVENT_COLUMNS,
+    RUN_COLUMNS,
+    RUN_FIELDS,
+    event_values,
+    row_event,
+    row_run,
+    run_values,
+    stored_as_is,
 )
 
 # the events of one call in order; a key twice in one call is stored (and queued) once
@@ -45,11 +50,6 @@ WITH given AS (
 SELECT count(*) FROM new
 """
 
-RUN_COLUMNS = (
-    "run_id, plan, trigger, scheduled_for, started_at, duration_s, attempted, ok, partial, "
-    "failed, failed_by_cause, rereads, readings, stored"
-)
-_RUN_FIELDS = [column.strip() for column in RUN_COLUMNS.split(",")]
 _RUN_VALUES = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14"
 
 _INSERT_RUN = f"""
@@ -62,7 +62,7 @@ INSERT INTO outbox (kind, created_at, run_id) SELECT 'run', now(), run_id FROM n
 RETURNING seq
 """
 _REPLACE_RUN = f"""
-UPDATE runs SET ({", ".join(_RUN_FIELDS[1:])}) = ({_RUN_VALUES.split(", ", 1)[1]})
+UPDATE runs SET ({", ".join(RUN_FIELDS[1:])}) = ({_RUN_VALUES.split(", ", 1)[1]})
 WHERE run_id = $1
 """
 
@@ -81,20 +81,8 @@ ON CONFLICT (profile, meter_id) DO UPDATE SET
 """
 
 
-def row_event(row: Sequence[Any]) -> Event:
-    """The event of a row selected with `EVENT_COLUMNS` (the key, first, is not a field)."""
-    return Event(
-        origin=EventOrigin(row[1]),
-        meter_id=row[2],
-        channel_id=row[3],
-        code=row[4],
-        name=row[5],
-        text=row[6],
-        time=row[7],
-        received_at=row[8],
-        source=row[9],
-        cause=row[10],
-    )
+def _row_event(row: Sequence[Any]) -> Event:
+    return row_event(row, stored_as_is)
 
 
 async def insert_events(conn: asyncpg.Connection, events: Sequence[Event]) -> int:
@@ -102,19 +90,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[Event]) -> in
     Inside a transaction."""
     columns: list[list[Any]] = [[] for _ in range(11)]
     for event in events:
-        values = (
-            event.key,
-            event.origin.value,
-            event.meter_id,
-            event.channel_id,
-            event.code,
-            event.name,
-            event.text,
-            aware(event.time),
-            aware(event.received_at),
-            event.source,
-            event.cause,
-        )
+        values = event_values(event, aware)
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     await conn.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK)
@@ -142,57 +118,22 @@ async def select_events(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     params.append(limit)
     query = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY time, key LIMIT ${len(params)}"
-    return [row_event(row) for row in await conn.fetch(query, *params)]
+    return [_row_event(row) for row in await conn.fetch(query, *params)]
 
 
 async def events_by_key(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, Event]:
     query = f"SELECT {EVENT_COLUMNS} FROM events WHERE key = ANY($1::text[])"
-    return {row[0]: row_event(row) for row in await conn.fetch(query, list(keys))}
+    return {row[0]: _row_event(row) for row in await conn.fetch(query, list(keys))}
 
 
-def run_values(run: RunStats) -> tuple[Any, ...]:
-    return (
-        run.run_id,
-        run.plan,
-        run.trigger,
-        None if run.scheduled_for is None else aware(run.scheduled_for),
-        aware(run.started_at),
-        run.duration_s,
-        run.attempted,
-        run.ok,
-        run.partial,
-        run.failed,
-        json.dumps(run.failed_by_cause, sort_keys=True),
-        run.rereads,
-        run.readings,
-        run.stored,
-    )
-
-
-def row_run(row: Sequence[Any]) -> RunStats:
-    """The run of a row selected with `RUN_COLUMNS`."""
-    return RunStats(
-        run_id=row[0],
-        plan=row[1],
-        trigger=row[2],
-        scheduled_for=row[3],
-        started_at=row[4],
-        duration_s=row[5],
-        attempted=row[6],
-        ok=row[7],
-        partial=row[8],
-        failed=row[9],
-        failed_by_cause=json.loads(row[10]),
-        rereads=row[11],
-        readings=row[12],
-        stored=row[13],
-    )
+def _row_run(row: Sequence[Any]) -> RunStats:
+    return row_run(row, stored_as_is)
 
 
 async def upsert_run(conn: asyncpg.Connection, run: RunStats) -> None:
     """Insert a run (queued for the sinks) or replace its statistics (not queued again). Inside
     a transaction."""
-    values = run_values(run)
+    values = run_values(run, aware)
     await conn.execute("SELECT pg_advisory_xact_lock($1)", OUTBOX_LOCK)
     if await conn.fetchval(_INSERT_RUN, *values) is None:
         await conn.execute(_REPLACE_RUN, *values)
@@ -203,12 +144,12 @@ async def select_runs(
 ) -> list[RunStats]:
     where, params = ("WHERE plan = $2", [plan]) if plan is not None else ("", [])
     query = f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT $1"
-    return [row_run(row) for row in await conn.fetch(query, limit, *params)]
+    return [_row_run(row) for row in await conn.fetch(query, limit, *params)]
 
 
 async def runs_by_id(conn: asyncpg.Connection, run_ids: Sequence[str]) -> dict[str, RunStats]:
     query = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ANY($1::text[])"
-    return {row[0]: row_run(row) for row in await conn.fetch(query, list(run_ids))}
+    return {row[0]: _row_run(row) for row in await conn.fetch(query, list(run_ids))}
 
 
 async def select_daily_rates(conn: asyncpg.Connection, *, plan: str | None) -> list[DailyRate]:

@@ -15,18 +15,13 @@ from typing import Any
 import aiosqlite
 
 from headend.runs.model import DailyRate, RunStats
-from headend.store.rows import parse_time, utc_text
-
-RUN_COLUMNS = (
-    "run_id, plan, trigger, scheduled_for, started_at, duration_s, attempted, ok, partial, "
-    "failed, failed_by_cause, rereads, readings, stored"
-)
-_FIELDS = [column.strip() for column in RUN_COLUMNS.split(",")]
+from headend.store.records import RUN_COLUMNS, RUN_FIELDS, row_run, run_values
+from headend.store.rows import utc_text
 
 _SAVE_RUN = f"""
-INSERT INTO runs ({RUN_COLUMNS}) VALUES ({",".join("?" * len(_FIELDS))})
+INSERT INTO runs ({RUN_COLUMNS}) VALUES ({",".join("?" * len(RUN_FIELDS))})
 ON CONFLICT (run_id) DO UPDATE SET
-    {", ".join(f"{field} = excluded.{field}" for field in _FIELDS[1:])}
+    {", ".join(f"{field} = excluded.{field}" for field in RUN_FIELDS[1:])}
 """
 
 # started_at is rows.utc_text: its first ten characters are the UTC date
@@ -36,48 +31,13 @@ FROM runs {where} GROUP BY plan, day ORDER BY plan, day
 """
 
 
-def run_row(run: RunStats) -> tuple[Any, ...]:
-    return (
-        run.run_id,
-        run.plan,
-        run.trigger,
-        None if run.scheduled_for is None else utc_text(run.scheduled_for),
-        utc_text(run.started_at),
-        run.duration_s,
-        run.attempted,
-        run.ok,
-        run.partial,
-        run.failed,
-        json.dumps(run.failed_by_cause, sort_keys=True),
-        run.rereads,
-        run.readings,
-        run.stored,
-    )
-
-
-def row_run(row: Sequence[Any]) -> RunStats:
-    """The run of a row selected with `RUN_COLUMNS`."""
-    return RunStats(
-        run_id=row[0],
-        plan=row[1],
-        trigger=row[2],
-        scheduled_for=parse_time(row[3]),
-        started_at=datetime.fromisoformat(row[4]),
-        duration_s=row[5],
-        attempted=row[6],
-        ok=row[7],
-        partial=row[8],
-        failed=row[9],
-        failed_by_cause=json.loads(row[10]),
-        rereads=row[11],
-        readings=row[12],
-        stored=row[13],
-    )
+def _row_run(row: Sequence[Any]) -> RunStats:
+    return row_run(row, datetime.fromisoformat)
 
 
 async def upsert_run(db: aiosqlite.Connection, run: RunStats) -> None:
     """Insert or replace a run's statistics. Inside a transaction."""
-    await db.execute(_SAVE_RUN, run_row(run))
+    await db.execute(_SAVE_RUN, run_values(run, utc_text))
 
 
 async def select_runs(
@@ -86,13 +46,13 @@ async def select_runs(
     where, params = ("WHERE plan = ?", [plan]) if plan is not None else ("", [])
     query = f"SELECT {RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, run_id DESC LIMIT ?"
     async with db.execute(query, [*params, -1 if limit is None else limit]) as cursor:
-        return [row_run(row) for row in await cursor.fetchall()]
+        return [_row_run(row) for row in await cursor.fetchall()]
 
 
 async def runs_by_id(db: aiosqlite.Connection, run_ids: Sequence[str]) -> dict[str, RunStats]:
     query = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id IN (SELECT value FROM json_each(?))"
     async with db.execute(query, (json.dumps(list(run_ids)),)) as cursor:
-        return {row[0]: row_run(row) for row in await cursor.fetchall()}
+        return {row[0]: _row_run(row) for row in await cursor.fetchall()}
 
 
 async def select_daily_rates(db: aiosqlite.Connection, *, plan: str | None) -> list[DailyRate]:
