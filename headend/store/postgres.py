@@ -38,7 +38,8 @@ from headend.store.base import (
 from headend.store.group_commit import WriteQueue
 from headend.store.postgres_ingest import aware, insert_groups
 from headend.store.postgres_schema import migrate
-from headend.store.rows import decode_value
+from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact, stored_as_is
+from headend.store.rows import READING_COLUMNS, row_reading
 
 T = TypeVar("T")
 SavedRows = tuple[int, list[ReadingConflict]]
@@ -64,9 +65,6 @@ ON CONFLICT (meter_id) DO UPDATE SET
     error = EXCLUDED.error,
     last_ok_at = CASE WHEN EXCLUDED.ok THEN EXCLUDED.at ELSE meter_contact.last_ok_at END
 """
-_READING_COLUMNS = (
-    "meter_id, obis, capture_time, capture_known, value_type, value, unit, receive_time, quality"
-)
 _CONFLICT_COLUMNS = "meter_id, obis, capture_time, stored_value, new_value, unit, receive_time"
 
 
@@ -215,21 +213,10 @@ class PostgresStore:
                 clauses.append(clause.format(len(params)))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
-            f"SELECT {_READING_COLUMNS} FROM readings {where} ORDER BY meter_id, obis, capture_time"
+            f"SELECT {READING_COLUMNS} FROM readings {where} ORDER BY meter_id, obis, capture_time"
         )
         rows = await self._query("listing readings", lambda c: c.fetch(query, *params))
-        return [
-            Reading(
-                meter_id=row[0],
-                obis=row[1],
-                capture_time=row[2] if row[3] else None,
-                value=decode_value(row[4], row[5]),
-                unit=row[6],
-                receive_time=row[7],
-                quality=row[8],
-            )
-            for row in rows
-        ]
+        return [row_reading(row, stored_as_is) for row in rows]
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         query, params = "SELECT count(*) FROM readings", list[str]()
@@ -269,7 +256,7 @@ class PostgresStore:
         await self._contact_writes.submit((meter_id, aware(at), ok, error))
 
     async def _write_contacts(self, contacts: list[tuple[Any, ...]]) -> list[None]:
-        about = contacts[0][0] if len(contacts) == 1 else f"{len(contacts)} meters"
+        about = contacts_about([contact[0] for contact in contacts])
         await self._transaction(
             f"recording contact of {about}", lambda c: c.executemany(_RECORD_CONTACT, contacts)
         )
@@ -283,11 +270,9 @@ class PostgresStore:
         return await self._contacts("", ())
 
     async def _contacts(self, where: str, params: tuple[Any, ...]) -> list[LastContact]:
-        query = f"SELECT meter_id, at, ok, error, last_ok_at FROM meter_contact {where}"
-        rows = await self._query(
-            "listing last contacts", lambda c: c.fetch(query + " ORDER BY meter_id", *params)
-        )
-        return [LastContact(**dict(row)) for row in rows]
+        query = f"SELECT {CONTACT_COLUMNS} FROM meter_contact {where} ORDER BY meter_id"
+        rows = await self._query("listing last contacts", lambda c: c.fetch(query, *params))
+        return [row_contact(row, stored_as_is) for row in rows]
 
     # -- events, runs, profile marks -----------------------------------------------------------
 

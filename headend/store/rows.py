@@ -7,7 +7,7 @@ their type: decimals as their exact text (never a float), datetimes as ISO text,
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,10 +31,6 @@ def utc_text(when: datetime) -> str:
     else:
         when = when.astimezone(UTC)
     return when.isoformat(timespec="microseconds")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
 
 
 def encode_value(value: Decimal | datetime | str) -> tuple[str, str]:
@@ -117,14 +113,17 @@ def reading_row(
     )
 
 
-def row_reading(row: Sequence[Any]) -> Reading:
-    """The inverse of `reading_row`, for a row selected with `READING_COLUMNS`."""
+def row_reading(
+    row: Sequence[Any], time: Callable[[Any], datetime] = datetime.fromisoformat
+) -> Reading:
+    """The inverse of `reading_row`, for a row selected with `READING_COLUMNS`; `time` reads a
+    stored time (PostgreSQL's driver hands out datetimes already)."""
     return Reading(
         meter_id=row[METER],
         obis=row[OBIS],
-        capture_time=datetime.fromisoformat(row[CAPTURE]) if row[KNOWN] else None,
+        capture_time=time(row[CAPTURE]) if row[KNOWN] else None,
         value=decode_value(row[KIND], row[VALUE]),
         unit=row[UNIT],
-        receive_time=datetime.fromisoformat(row[RECEIVED]),
+        receive_time=time(row[RECEIVED]),
         quality=Quality(row[QUALITY]),
     )

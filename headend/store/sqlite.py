@@ -47,7 +47,8 @@ from headend.store.events import insert_events, select_events
 from headend.store.group_commit import WriteQueue
 from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_groups
 from headend.store.profile_marks import select_marks, upsert_marks
-from headend.store.rows import READING_COLUMNS, parse_time, reading_rows, row_reading, utc_text
+from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact
+from headend.store.rows import READING_COLUMNS, reading_rows, row_reading, utc_text
 from headend.store.runs import select_daily_rates, select_runs, upsert_run
 from headend.store.schema import SCHEMA_VERSION, migrate
 
@@ -333,7 +334,7 @@ class SqliteStore:
         async def work() -> None:
             await self._db.executemany(_RECORD_CONTACT, contacts)
 
-        about = contacts[0]["meter_id"] if len(contacts) == 1 else f"{len(contacts)} meters"
+        about = contacts_about([contact["meter_id"] for contact in contacts])
         await self._transaction(f"recording contact of {about}", self._db, self._write_lock, work)
         return [None] * len(contacts)
 
@@ -345,20 +346,11 @@ class SqliteStore:
         return await self._contacts("", ())
 
     async def _contacts(self, where: str, params: tuple[Any, ...]) -> list[LastContact]:
-        query = f"SELECT meter_id, at, ok, error, last_ok_at FROM meter_contact {where}"
+        query = f"SELECT {CONTACT_COLUMNS} FROM meter_contact {where} ORDER BY meter_id"
         async with self._reading("listing last contacts"):
-            async with self._reader.execute(query + " ORDER BY meter_id", params) as cursor:
+            async with self._reader.execute(query, params) as cursor:
                 rows = await cursor.fetchall()
-        return [
-            LastContact(
-                meter_id=row[0],
-                at=datetime.fromisoformat(row[1]),
-                ok=bool(row[2]),
-                error=row[3],
-                last_ok_at=parse_time(row[4]),
-            )
-            for row in rows
-        ]
+        return [row_contact(row, datetime.fromisoformat) for row in rows]
 
     # -- events, runs, profile marks -----------------------------------------------------------
 
