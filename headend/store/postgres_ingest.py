@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -25,7 +24,7 @@ import asyncpg
 from drivers.contract import Reading
 from headend.store.base import ReadingConflict
 from headend.store.postgres_schema import OUTBOX_LOCK
-from headend.store.rows import encode_value
+from headend.store.rows import READING_COLUMNS, encode_value
 
 STAGED_COLUMNS = (
     "ord",
@@ -40,9 +39,6 @@ STAGED_COLUMNS = (
     "unit",
     "receive_time",
     "quality",
-)
-_READING_COLUMNS = (
-    "meter_id, obis, capture_time, capture_known, value_type, value, unit, receive_time, quality"
 )
 
 _STAGE = """
@@ -65,8 +61,8 @@ CREATE TEMPORARY TABLE staged_readings (
 # new rows per batch; the outbox entries are queued in the same statement, in the group's order
 _INSERT = f"""
 WITH new AS (
-    INSERT INTO readings ({_READING_COLUMNS})
-    SELECT {_READING_COLUMNS} FROM staged_readings WHERE first ORDER BY ord
+    INSERT INTO readings ({READING_COLUMNS})
+    SELECT {READING_COLUMNS} FROM staged_readings WHERE first ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING meter_id, obis, capture_time
 ), placed AS (
@@ -113,14 +109,7 @@ def staged_rows(groups: Sequence[Sequence[Reading]]) -> list[tuple[Any, ...]]:
     ord_ = 0
     for batch, readings in enumerate(groups):
         for reading in readings:
-            value = reading.value
-            if type(value) is Decimal:
-                # str() is format(value, "f") unless it chose an exponent (as rows.reading_rows)
-                kind, text = "decimal", str(value)
-                if "E" in text:
-                    text = format(value, "f")
-            else:
-                kind, text = encode_value(value)
+            kind, text = encode_value(reading.value)
             received = aware(reading.receive_time)
             captured = reading.capture_time
             at = received if captured is None else aware(captured)

@@ -35,7 +35,9 @@ def utc_text(when: datetime) -> str:
 
 def encode_value(value: Decimal | datetime | str) -> tuple[str, str]:
     if isinstance(value, Decimal):
-        return "decimal", format(value, "f")
+        # str() is format(value, "f") unless it chose an exponent, at a quarter of the cost
+        text = str(value)
+        return "decimal", format(value, "f") if "E" in text else text
     if isinstance(value, datetime):
         return "datetime", utc_text(value)
     return "text", value
@@ -55,17 +57,11 @@ def reading_rows(readings: Sequence[Reading]) -> list[tuple[Any, ...]]:
     instant is formatted once (`_time_text`)."""
     rows: list[tuple[Any, ...]] = []
     append = rows.append
+    encode = encode_value
     text_of = _time_text
     quality_text = _QUALITY_TEXT
     for reading in readings:
-        value = reading.value
-        if type(value) is Decimal:
-            # str() is format(value, "f") unless it chose an exponent, at a quarter of the cost
-            kind, text = "decimal", str(value)
-            if "E" in text:
-                text = format(value, "f")
-        else:
-            kind, text = encode_value(value)
+        kind, text = encode(reading.value)
         received = text_of(reading.receive_time)
         captured = reading.capture_time
         append(
