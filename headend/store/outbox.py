@@ -14,18 +14,12 @@ import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 import aiosqlite
-from pydantic import BaseModel
 
-from drivers.contract import Quality, Reading, trusted_reading
-from headend.events.model import Event
-from headend.runs.model import RunStats
+from headend.store import outbox_entries
 from headend.store.base import OutboxEntry, OutboxStatus
 from headend.store.events import events_by_key
-from headend.store.rows import decode_value
 from headend.store.runs import runs_by_id
 
 _CURSOR = "COALESCE((SELECT seq FROM outbox_cursors WHERE sink = ?), 0)"
@@ -54,55 +48,8 @@ SELECT c.seq, COUNT(o.seq),
 FROM (SELECT {_CURSOR} AS seq) AS c LEFT JOIN outbox AS o ON o.seq > c.seq
 """
 
-# fields set as if passed to OutboxEntry(...): the common ones and the one the kind carries
-_FIELDS_SET = {kind: {"seq", "kind", "created_at", kind} for kind in ("reading", "event", "run")}
-_new_model = BaseModel.__new__
-_set_attr = object.__setattr__
-
-
-def _entry(
-    seq: int,
-    kind: str,
-    created_at: datetime,
-    reading: Reading | None = None,
-    event: Event | None = None,
-    run: RunStats | None = None,
-) -> OutboxEntry:
-    # built like drivers.contract.trusted_reading: every value comes typed from the store, and
-    # validating (or model_construct) would cost more than the whole reading does
-    entry = _new_model(OutboxEntry)
-    values = {
-        "seq": seq,
-        "kind": kind,
-        "created_at": created_at,
-        "reading": reading,
-        "event": event,
-        "run": run,
-    }
-    _set_attr(entry, "__dict__", values)
-    _set_attr(entry, "__pydantic_fields_set__", _FIELDS_SET[kind])
-    _set_attr(entry, "__pydantic_extra__", None)
-    _set_attr(entry, "__pydantic_private__", None)
-    return entry
-
-
 # equal instants recur across a fetch (a session's receive time, a fleet's capture times)
 _time = functools.lru_cache(maxsize=4096)(datetime.fromisoformat)
-_QUALITY = {quality.value: quality for quality in Quality}
-
-
-def _reading(row: Sequence[Any]) -> Reading:
-    # columns 4.. as rows.row_reading reads them; stored values are canonical, so no validation
-    kind, text = row[8], row[9]
-    return trusted_reading(
-        row[4],
-        row[5],
-        Decimal(text) if kind == "decimal" else decode_value(kind, text),
-        row[10],
-        _time(row[6]) if row[7] else None,
-        _time(row[11]),
-        _QUALITY[row[12]],
-    )
 
 
 async def fetch(db: aiosqlite.Connection, sink: str, limit: int) -> list[OutboxEntry]:
@@ -111,24 +58,13 @@ async def fetch(db: aiosqlite.Connection, sink: str, limit: int) -> list[OutboxE
         # SQLite reads a negative LIMIT as no limit at all
         raise ValueError(f"fetch at least one outbox entry for sink {sink!r}, not {limit}")
     async with db.execute(_FETCH, (sink, limit)) as cursor:
-        rows = await cursor.fetchall()
-    event_keys = [row[3] for row in rows if row[1] == "event"]
-    run_ids = [row[3] for row in rows if row[1] == "run"]
-    events: dict[str, Event] = await events_by_key(db, event_keys) if event_keys else {}
-    runs: dict[str, RunStats] = await runs_by_id(db, run_ids) if run_ids else {}
-    entries: list[OutboxEntry] = []
-    for row in rows:
-        seq, kind, created = row[0], row[1], _time(row[2])
-        # a referenced row is never deleted; were one missing, its entry is passed over
-        if kind == "reading":
-            if row[4] is not None:
-                entries.append(_entry(seq, kind, created, reading=_reading(row)))
-        elif kind == "event":
-            if (event := events.get(row[3])) is not None:
-                entries.append(_entry(seq, kind, created, event=event))
-        elif (run := runs.get(row[3])) is not None:
-            entries.append(_entry(seq, kind, created, run=run))
-    return entries
+        rows = list(await cursor.fetchall())
+    return await outbox_entries.entries(
+        rows,
+        _time,
+        lambda keys: events_by_key(db, keys),
+        lambda run_ids: runs_by_id(db, run_ids),
+    )
 
 
 async def ack(db: aiosqlite.Connection, sink: str, seq: int) -> None:
@@ -142,15 +78,7 @@ async def status(db: aiosqlite.Connection, sinks: Sequence[str]) -> list[OutboxS
         async with db.execute(_STATUS, (sink,)) as cursor:
             row = await cursor.fetchone()
         assert row is not None  # an aggregate always returns a row
-        delivered, depth, oldest = row
-        statuses.append(
-            OutboxStatus(
-                sink=sink,
-                depth=depth,
-                oldest_at=None if oldest is None else datetime.fromisoformat(oldest),
-                delivered_seq=delivered,
-            )
-        )
+        statuses.append(outbox_entries.status(sink, row, datetime.fromisoformat))
     return statuses
 
 

@@ -9,17 +9,13 @@ below a sink's cursor.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
-from drivers.contract import Quality, Reading, trusted_reading
-from headend.events.model import Event
-from headend.runs.model import RunStats
+from headend.store import outbox_entries
 from headend.store.base import OutboxEntry, OutboxStatus
 from headend.store.postgres_records import events_by_key, runs_by_id
-from headend.store.rows import decode_value
+from headend.store.records import stored_as_is
 
 _CURSOR = "COALESCE((SELECT seq FROM outbox_cursors WHERE sink = $1), 0)"
 
@@ -53,54 +49,23 @@ DELETE FROM outbox WHERE seq <= (
 )
 """
 
-_QUALITY = {quality.value: quality for quality in Quality}
-
-
-def _reading(row: Sequence[Any]) -> Reading:
-    # columns 4.. as stored; stored values are canonical, so no validation
-    kind, text = row[8], row[9]
-    return trusted_reading(
-        row[4],
-        row[5],
-        Decimal(text) if kind == "decimal" else decode_value(kind, text),
-        row[10],
-        row[6] if row[7] else None,
-        row[11],
-        _QUALITY[row[12]],
-    )
-
 
 async def fetch(conn: asyncpg.Connection, sink: str, limit: int) -> list[OutboxEntry]:
     """Up to `limit` entries after `sink`'s cursor, in seq order."""
     rows = await conn.fetch(_FETCH, sink, limit)
-    event_keys = [row[3] for row in rows if row[1] == "event"]
-    run_ids = [row[3] for row in rows if row[1] == "run"]
-    events: dict[str, Event] = await events_by_key(conn, event_keys) if event_keys else {}
-    runs: dict[str, RunStats] = await runs_by_id(conn, run_ids) if run_ids else {}
-    construct = OutboxEntry.model_construct
-    entries: list[OutboxEntry] = []
-    for row in rows:
-        seq, kind, created = row[0], row[1], row[2]
-        # a referenced row is never deleted; were one missing, its entry is passed over
-        if kind == "reading":
-            if row[4] is not None:
-                entries.append(
-                    construct(seq=seq, kind=kind, created_at=created, reading=_reading(row))
-                )
-        elif kind == "event":
-            if (event := events.get(row[3])) is not None:
-                entries.append(construct(seq=seq, kind=kind, created_at=created, event=event))
-        elif (run := runs.get(row[3])) is not None:
-            entries.append(construct(seq=seq, kind=kind, created_at=created, run=run))
-    return entries
+    return await outbox_entries.entries(
+        rows,
+        stored_as_is,
+        lambda keys: events_by_key(conn, keys),
+        lambda run_ids: runs_by_id(conn, run_ids),
+    )
 
 
 async def status(conn: asyncpg.Connection, sinks: Sequence[str]) -> list[OutboxStatus]:
     statuses: list[OutboxStatus] = []
     for sink in sinks:
-        delivered, depth, oldest = await conn.fetchrow(_STATUS, sink)
         statuses.append(
-            OutboxStatus(sink=sink, depth=depth, oldest_at=oldest, delivered_seq=delivered)
+            outbox_entries.status(sink, await conn.fetchrow(_STATUS, sink), stored_as_is)
         )
     return statuses
 
