@@ -5,27 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from pathlib import Path
 
 from headend.store import SqliteStore, Store
 
+from .processes import run_together, spawn
 from .reserver import BLOCK
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def spawn(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.store.reserver",
-        *args,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
 
 
 async def test_reserve_counters_hands_out_consecutive_blocks(store: Store) -> None:
@@ -41,7 +26,7 @@ async def test_reserve_counters_hands_out_consecutive_blocks(store: Store) -> No
 
 async def test_a_killed_process_never_gets_its_blocks_handed_out_again(tmp_path: Path) -> None:
     db = tmp_path / "counters.db"
-    proc = await spawn(str(db), "dlms:m1", "loop")
+    proc = await spawn("tests.store.reserver", str(db), "dlms:m1", "loop")
     assert proc.stdout is not None
     printed: list[int] = []
     async with asyncio.timeout(60):
@@ -66,19 +51,11 @@ async def test_two_processes_reserving_at_once_never_overlap(tmp_path: Path) -> 
     # create the schema first, so both start reserving rather than migrating
     await (await SqliteStore.open(db)).close()
     count = 200
-    procs = [await spawn(str(db), "dlms:m1", "burst", str(count)) for _ in range(2)]
-    async with asyncio.timeout(90):
-        for proc in procs:
-            assert proc.stdout is not None
-            assert await proc.stdout.readline() == b"ready\n"
-        for proc in procs:  # both start together
-            assert proc.stdin is not None
-            proc.stdin.write(b"go\n")
-        outputs = [await proc.communicate() for proc in procs]
-    blocks: list[list[int]] = []
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err.decode()
-        blocks.append(json.loads(out))
+    procs = [
+        await spawn("tests.store.reserver", str(db), "dlms:m1", "burst", str(count))
+        for _ in range(2)
+    ]
+    blocks: list[list[int]] = [json.loads(out) for out in await run_together(procs)]
     everything = sorted(blocks[0] + blocks[1])
     # no two blocks share a value: every block starts at least BLOCK after the previous one,
     # and with nobody else reserving they tile the counter space exactly

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 
 from headend.store import PostgresStore
 from tests.postgres_server import PostgresServer
 
 from .postgres_reserver import BLOCK
-
-ROOT = Path(__file__).resolve().parents[2]
+from .processes import run_together, spawn
 
 
 async def test_two_processes_reserving_at_once_never_overlap(
@@ -23,32 +20,9 @@ async def test_two_processes_reserving_at_once_never_overlap(
     await (await PostgresStore.open(url)).close()  # the schema first: both start reserving
     count = 200
     procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.store.postgres_reserver",
-            url,
-            "dlms:m1",
-            str(count),
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
+        await spawn("tests.store.postgres_reserver", url, "dlms:m1", str(count)) for _ in range(2)
     ]
-    async with asyncio.timeout(90):
-        for proc in procs:
-            assert proc.stdout is not None
-            assert await proc.stdout.readline() == b"ready\n"
-        for proc in procs:  # both start together
-            assert proc.stdin is not None
-            proc.stdin.write(b"go\n")
-        outputs = [await proc.communicate() for proc in procs]
-    blocks: list[list[int]] = []
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err.decode()
-        blocks.append(json.loads(out))
+    blocks: list[list[int]] = [json.loads(out) for out in await run_together(procs)]
     # with nobody else reserving, the blocks of both tile the counter space exactly
     assert sorted(blocks[0] + blocks[1]) == list(range(0, 2 * count * BLOCK, BLOCK))
     for firsts in blocks:
