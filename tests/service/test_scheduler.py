@@ -67,12 +67,31 @@ def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'site.sqlite3'}"
 
 
+@dataclass
+class Schedulers:
+    """The schedulers a test starts on one job store, to shut down at its end."""
+
+    database: str
+    started: list[PlanScheduler] = field(default_factory=list)
+
+    def start(
+        self, clock: ServiceClock, recorder: Recorder, plans: list[ReadingPlan]
+    ) -> PlanScheduler:
+        scheduler = PlanScheduler(self.database, clock, recorder)
+        self.started.append(scheduler)
+        scheduler.start(plans)
+        return scheduler
+
+    async def shutdown(self) -> None:
+        for scheduler in self.started:
+            await scheduler.shutdown()
+
+
 @pytest.fixture
-async def schedulers() -> AsyncIterator[list[PlanScheduler]]:
-    started: list[PlanScheduler] = []
+async def schedulers(database: str) -> AsyncIterator[Schedulers]:
+    started = Schedulers(database)
     yield started
-    for scheduler in started:
-        await scheduler.shutdown()
+    await started.shutdown()
 
 
 def job_rows(database: str) -> list[str]:
@@ -82,14 +101,12 @@ def job_rows(database: str) -> list[str]:
 
 
 async def test_accelerated_clock_fires_every_15_minutes_of_simulated_time(
-    database: str, schedulers: list[PlanScheduler]
+    schedulers: Schedulers,
 ) -> None:
     start = at("00:01")
     clock = ScaledClock(datetime.now(UTC), 3600, start=start)  # 15 simulated minutes: 0.25 s
     recorder = Recorder(clock)
-    scheduler = PlanScheduler(database, clock, recorder)
-    schedulers.append(scheduler)
-    scheduler.start([plan("profile", "every 15 minutes")])
+    scheduler = schedulers.start(clock, recorder, [plan("profile", "every 15 minutes")])
     assert scheduler.next_runs() == {"profile": at("00:15")}
 
     async with asyncio.timeout(HANG_GUARD_S):
@@ -105,7 +122,7 @@ async def test_accelerated_clock_fires_every_15_minutes_of_simulated_time(
 
 
 async def test_a_run_missed_while_down_is_caught_up_once_then_on_schedule(
-    database: str, schedulers: list[PlanScheduler]
+    database: str, schedulers: Schedulers
 ) -> None:
     clock = SimClock(at("00:01"), factor=0)  # moved by hand only
     recorder = Recorder(clock)
@@ -114,9 +131,7 @@ async def test_a_run_missed_while_down_is_caught_up_once_then_on_schedule(
         plan("registers", "daily at 00:05"),
         plan("old", "every 1 hour"),
     ]
-    first = PlanScheduler(database, clock, recorder)
-    schedulers.append(first)
-    first.start(plans)
+    first = schedulers.start(clock, recorder, plans)
     assert first.next_runs() == {
         "profile": at("00:15"),
         "registers": at("00:05"),
@@ -127,9 +142,7 @@ async def test_a_run_missed_while_down_is_caught_up_once_then_on_schedule(
 
     # the head-end is down from 00:01 to 01:07: profile missed 00:15 .. 01:00, registers 00:05
     clock.set(at("01:07"))
-    second = PlanScheduler(database, clock, recorder)
-    schedulers.append(second)
-    second.start(plans[:2])  # "old" is no longer configured
+    second = schedulers.start(clock, recorder, plans[:2])  # "old" is no longer configured
     caught = {fire.plan: fire for fire in await recorder.take(2)}
     assert caught == {
         "profile": ScheduledFire("profile", at("01:00"), catch_up=True),
@@ -155,15 +168,11 @@ async def test_a_run_missed_while_down_is_caught_up_once_then_on_schedule(
     assert recorder.fires.empty()
 
 
-async def test_a_run_cut_short_is_caught_up_at_the_next_start(
-    database: str, schedulers: list[PlanScheduler]
-) -> None:
+async def test_a_run_cut_short_is_caught_up_at_the_next_start(schedulers: Schedulers) -> None:
     clock = SimClock(at("00:10"), factor=0)
     recorder = Recorder(clock, block={"profile"})
     plans = [plan("profile", "every 15 minutes")]
-    first = PlanScheduler(database, clock, recorder)
-    schedulers.append(first)
-    first.start(plans)
+    first = schedulers.start(clock, recorder, plans)
     clock.set(at("00:15"))
     first.wakeup()
     assert await recorder.next() == ScheduledFire("profile", at("00:15"), catch_up=False)
@@ -171,76 +180,58 @@ async def test_a_run_cut_short_is_caught_up_at_the_next_start(
 
     clock.set(at("00:20"))
     recorder.block.clear()
-    second = PlanScheduler(database, clock, recorder)
-    schedulers.append(second)
-    second.start(plans)
+    second = schedulers.start(clock, recorder, plans)
     assert await recorder.next() == ScheduledFire("profile", at("00:15"), catch_up=True)
     await settle()
     assert recorder.fires.empty()
     assert second.next_runs() == {"profile": at("00:30")}
 
 
-async def test_a_finished_run_is_not_run_again_after_a_restart(
-    database: str, schedulers: list[PlanScheduler]
-) -> None:
+async def test_a_finished_run_is_not_run_again_after_a_restart(schedulers: Schedulers) -> None:
     clock = SimClock(at("00:10"), factor=0)
     recorder = Recorder(clock)
     plans = [plan("profile", "every 15 minutes")]
-    first = PlanScheduler(database, clock, recorder)
-    schedulers.append(first)
-    first.start(plans)
+    first = schedulers.start(clock, recorder, plans)
     clock.set(at("00:15"))
     first.wakeup()
     assert (await recorder.next()).scheduled_for == at("00:15")
     await settle()
     await first.shutdown(wait=True)
 
-    second = PlanScheduler(database, clock, recorder)
-    schedulers.append(second)
-    second.start(plans)
+    second = schedulers.start(clock, recorder, plans)
     await settle()
     assert recorder.fires.empty()
     assert second.next_runs() == {"profile": at("00:30")}
 
 
 async def test_a_changed_schedule_starts_from_its_own_next_fire_time(
-    database: str, schedulers: list[PlanScheduler]
+    schedulers: Schedulers,
 ) -> None:
     clock = SimClock(at("00:01"), factor=0)
     recorder = Recorder(clock)
-    first = PlanScheduler(database, clock, recorder)
-    schedulers.append(first)
-    first.start([plan("profile", "every 15 minutes")])
+    first = schedulers.start(clock, recorder, [plan("profile", "every 15 minutes")])
     await first.shutdown()
 
     clock.set(at("00:40"))
-    second = PlanScheduler(database, clock, recorder)
-    schedulers.append(second)
-    second.start([plan("profile", "hourly at :50")])
+    second = schedulers.start(clock, recorder, [plan("profile", "hourly at :50")])
     await settle()
     assert recorder.fires.empty()  # the old schedule's missed runs are not the new one's
     assert second.next_runs() == {"profile": at("00:50")}
 
 
-async def test_plans_without_a_schedule_get_no_job(
-    database: str, schedulers: list[PlanScheduler]
-) -> None:
+async def test_plans_without_a_schedule_get_no_job(database: str, schedulers: Schedulers) -> None:
     clock = SimClock(at("00:01"), factor=0)
-    scheduler = PlanScheduler(database, clock, Recorder(clock))
-    schedulers.append(scheduler)
-    scheduler.start([ReadingPlan(name="on-demand"), plan("daily", "daily at 00:05")])
+    scheduler = schedulers.start(
+        clock, Recorder(clock), [ReadingPlan(name="on-demand"), plan("daily", "daily at 00:05")]
+    )
     assert scheduler.next_runs() == {"daily": at("00:05")}
     assert job_rows(database) == ["daily"]
 
 
-async def test_a_fire_during_a_long_run_follows_it_once(
-    database: str, schedulers: list[PlanScheduler]
-) -> None:
+async def test_a_fire_during_a_long_run_follows_it_once(schedulers: Schedulers) -> None:
     clock = SimClock(at("00:10"), factor=0)
     recorder = Recorder(clock, block={"profile"})
-    scheduler = PlanScheduler(database, clock, recorder)
-    schedulers.append(scheduler)
-    scheduler.start([plan("profile", "every 15 minutes")])
+    scheduler = schedulers.start(clock, recorder, [plan("profile", "every 15 minutes")])
     clock.set(at("00:15"))
     scheduler.wakeup()
     assert await recorder.next() == ScheduledFire("profile", at("00:15"), catch_up=False)
@@ -276,19 +267,15 @@ async def test_the_job_store_on_postgresql_catches_up_a_missed_run(
     clock = SimClock(at("00:01"), factor=0)
     recorder = Recorder(clock)
     plans = [plan("profile", "every 15 minutes")]
-    started: list[PlanScheduler] = []
+    started = Schedulers(url)
     caplog.set_level("DEBUG")
     try:
-        first = PlanScheduler(url, clock, recorder)
-        started.append(first)
-        first.start(plans)
+        first = started.start(clock, recorder, plans)
         assert first.next_runs() == {"profile": at("00:15")}
         await first.shutdown()
 
         clock.set(at("00:50"))
-        second = PlanScheduler(url, clock, recorder)
-        started.append(second)
-        second.start(plans)
+        second = started.start(clock, recorder, plans)
         assert await recorder.next() == ScheduledFire("profile", at("00:45"), catch_up=True)
         await settle()
         assert recorder.fires.empty()
@@ -296,8 +283,7 @@ async def test_the_job_store_on_postgresql_catches_up_a_missed_run(
         rows = postgres_server.psql("SELECT id FROM apscheduler_jobs", database=name)
         assert rows.split() == ["profile"]
     finally:
-        for scheduler in started:
-            await scheduler.shutdown()
+        await started.shutdown()
         postgres_server.drop_database(name)
     assert PASSWORD not in caplog.text
 
