@@ -5,8 +5,11 @@ MQTT sink is down (one warning line naming the sink, no traceback)."""
 from __future__ import annotations
 
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,24 +46,35 @@ async def stop_and_check(
     return log
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-async def test_a_signal_during_a_run_stops_the_service_cleanly(tmp_path: Path, signum: int) -> None:
-    async with Simulator(tmp_path, *SHAPE, factor=FACTOR, latency_ms=LATENCY_MS) as sim:
+@asynccontextmanager
+async def started_service(
+    tmp_path: Path, *, latency_ms: int = LATENCY_MS, mqtt_port: int | None = None, **service: Any
+) -> AsyncIterator[tuple[Path, HeadendRun]]:
+    """`headend run` of the instantaneous plan on the simulated SHAPE, started; its config file
+    and the service. `service` is the config's [service] table."""
+    async with Simulator(tmp_path, *SHAPE, factor=FACTOR, latency_ms=latency_ms) as sim:
         config = write_run_config(
             sim.path,
             tmp_path / "run.toml",
+            mqtt_port=mqtt_port,
             plans=["instantaneous"],
-            service={"shutdown_grace_s": GRACE_S},
+            service=service,
         )
-        service = HeadendRun(config, tmp_path / "run.log")
+        run = HeadendRun(config, tmp_path / "run.log")
         try:
-            await service.start()
-            assert service.socket.exists()
-            in_progress = await service.wait_for_run_in_progress()
-            assert [r["plan"] for r in in_progress] == ["instantaneous"]
-            log = await stop_and_check(service, signum)
+            await run.start()
+            yield config, run
         finally:
-            await service.close()
+            await run.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_during_a_run_stops_the_service_cleanly(tmp_path: Path, signum: int) -> None:
+    async with started_service(tmp_path, shutdown_grace_s=GRACE_S) as (config, service):
+        assert service.socket.exists()
+        in_progress = await service.wait_for_run_in_progress()
+        assert [r["plan"] for r in in_progress] == ["instantaneous"]
+        log = await stop_and_check(service, signum)
     assert f"runs in progress get {GRACE_S:g} s to finish" in log
     # `headend status` sees that nothing runs any more
     code, out, err = await headend("status", "--config", str(config), "--json")
@@ -69,20 +83,9 @@ async def test_a_signal_during_a_run_stops_the_service_cleanly(tmp_path: Path, s
 
 
 async def test_a_run_in_progress_finishes_within_a_long_enough_grace(tmp_path: Path) -> None:
-    async with Simulator(tmp_path, *SHAPE, factor=FACTOR, latency_ms=LATENCY_MS) as sim:
-        config = write_run_config(
-            sim.path,
-            tmp_path / "run.toml",
-            plans=["instantaneous"],
-            service={"shutdown_grace_s": LONG_GRACE_S},
-        )
-        service = HeadendRun(config, tmp_path / "run.log")
-        try:
-            await service.start()
-            (run,) = await service.wait_for_run_in_progress()
-            log = await stop_and_check(service, signal.SIGTERM, LONG_GRACE_S + HANG_GUARD_S)
-        finally:
-            await service.close()
+    async with started_service(tmp_path, shutdown_grace_s=LONG_GRACE_S) as (config, service):
+        (run,) = await service.wait_for_run_in_progress()
+        log = await stop_and_check(service, signal.SIGTERM, LONG_GRACE_S + HANG_GUARD_S)
     # the run was not cancelled: it ended, was logged and stored with all its meters
     scheduled_for = datetime.fromisoformat(run["scheduled_for"]).isoformat()
     assert f"run instantaneous for {scheduled_for} (schedule): 20 meters, 20 ok" in log, log
@@ -94,28 +97,18 @@ async def test_a_run_in_progress_finishes_within_a_long_enough_grace(tmp_path: P
 
 async def test_a_sink_that_is_down_is_one_warning_line_and_no_traceback(tmp_path: Path) -> None:
     closed = free_port()  # nothing listens there
-    async with Simulator(tmp_path, *SHAPE, factor=FACTOR, latency_ms=0) as sim:
-        config = write_run_config(
-            sim.path,
-            tmp_path / "run.toml",
-            mqtt_port=closed,
-            plans=["instantaneous"],
-            service={"shutdown_grace_s": GRACE_S, "mqtt_requests": False},
-        )
-        service = HeadendRun(config, tmp_path / "run.log")
-        try:
-            await service.start()
+    async with started_service(
+        tmp_path, latency_ms=0, mqtt_port=closed, shutdown_grace_s=GRACE_S, mqtt_requests=False
+    ) as (config, service):
 
-            async def refused() -> bool:
-                status = await service.status()
-                assert status is not None
-                sinks = {s["sink"]: s for s in status["sinks"]}
-                return bool(sinks["mqtt"]["failing"] and sinks["mqtt"]["depth"] > 0)
+        async def refused() -> bool:
+            status = await service.status()
+            assert status is not None
+            sinks = {s["sink"]: s for s in status["sinks"]}
+            return bool(sinks["mqtt"]["failing"] and sinks["mqtt"]["depth"] > 0)
 
-            await until(refused, "the MQTT sink to fail with readings waiting")
-            log = await stop_and_check(service, signal.SIGTERM)
-        finally:
-            await service.close()
+        await until(refused, "the MQTT sink to fail with readings waiting")
+        log = await stop_and_check(service, signal.SIGTERM)
     warnings = [line for line in log.splitlines() if " WARNING " in line]
     assert len([line for line in warnings if "sink mqtt" in line]) == 1, warnings
     assert f"127.0.0.1:{closed}" in next(line for line in warnings if "sink mqtt" in line)
