@@ -15,7 +15,8 @@ free loopback ports. The simulator runs on the same 2 cores, so its CPU is shown
 
 The window is `--hours` of simulated time from the moment the head-end answers on its control
 socket; runs scheduled inside it are counted, and the bench waits for those still in progress at
-its end before stopping the head-end (SIGTERM). Measured:
+its end before stopping the head-end (SIGTERM; `[service] shutdown_grace_s` is 60 s, so a run
+begun after the window usually finishes rather than being cancelled). Measured:
 
 - per plan, from the stored run statistics: runs, meters per run, duration p50/p95/max (real
   seconds, the collection's own measure) and "done after fire": how long after its scheduled
