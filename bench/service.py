@@ -1,7 +1,7 @@
 """Service benchmark: `headend run` on a generated fleet through hours of accelerated time.
 
-    python bench/service.py [--meters N] [--hours H] [--factor F] [--start ISO]
-                            [--latency-ms MS] [--lag-meters K] [--sample-s S]
+    python -m bench.service [--meters N] [--hours H] [--factor F] [--start ISO]
+                           [--latency-ms MS] [--lag-meters K] [--sample-s S]
 
 `headend simulate --meters N --start ISO --factor F` serves a generated fleet (GPRS meters, DLMS
 concentrators, Modbus gateways, DL/T 645 lines) whose simulated clock starts at ISO (default:
@@ -68,12 +68,13 @@ import aiomqtt
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from services import Mosquitto, VictoriaMetrics, free_port
 
 from headend.runs.model import RunStats
 from headend.service.control import ask
 from headend.simulation.generator import to_toml
 from headend.store.sqlite import SqliteStore
+from tests.brokers import Mosquitto, VictoriaMetrics
+from tests.conftest import free_port
 
 HEADEND = [sys.executable, "-m", "headend.cli.main"]
 PROFILE_PLAN = "load-profile"
@@ -387,7 +388,7 @@ def run_bench(args: argparse.Namespace) -> Result:
     work = Path(tempfile.mkdtemp(prefix="headend-bench-"))
     password = secrets.token_urlsafe(18)  # a throwaway broker's; never printed
     token = secrets.token_urlsafe(18)
-    mqtt = Mosquitto(free_port(), MQTT_USER, password)
+    mqtt = Mosquitto(free_port(), users={MQTT_USER: password})
     influx = VictoriaMetrics(free_port())
     try:
         mqtt.start()
