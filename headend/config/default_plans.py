@@ -31,7 +31,6 @@ DEFAULT_PLANS: list[dict[str, Any]] = [
         "profile": LOAD_PROFILE,
         "profile_window": "PT1H",
         "horizon": "P7D",
-        "event_logs": EVENT_LOGS,
         "schedule": "every 15 minutes",
     },
     {
@@ -40,6 +39,7 @@ DEFAULT_PLANS: list[dict[str, Any]] = [
         "profile": DAILY_VALUES,
         "profile_window": "P1D",
         "horizon": "P3D",
+        "event_logs": EVENT_LOGS,
         "schedule": "daily at 00:05",
     },
     {

@@ -44,9 +44,11 @@ NOT_REREAD = frozenset({"authentication failed", "unsupported", "object unavaila
 # the profile mark key under which the time of each meter's latest event log entry is kept
 EVENTS_MARK = "event-logs"
 
-# A gap-filling read starts AT the last stored capture (or event entry): that row comes again
-# and is stored once, while an entry logged in the same second after the last read is not missed.
-_AFTER_MARK = timedelta(0)
+# A gap-filling profile read starts just after the last stored capture: profile rows are a
+# capture period apart, so none is missed, and the last one is not read (and decoded) again.
+# An event log read starts AT its last stored entry: several events may share a second, so that
+# entry comes again and is stored once, while one logged in the same second is not missed.
+_AFTER_MARK = timedelta(seconds=1)
 
 _EVENT_FOR_CAUSE = {
     "authentication failed": HeadendEvent.AUTHENTICATION_FAILED,
@@ -181,7 +183,7 @@ class Collection:
             return {}
         marks = await self.store.profile_marks(EVENTS_MARK, meter_ids)
         floor = now - plan.horizon
-        return {m: min(max(mark + _AFTER_MARK, floor), now) for m, mark in marks.items()}
+        return {m: min(max(mark, floor), now) for m, mark in marks.items()}
 
     async def _reread(
         self, reading: ReadingService, plan: ReadingPlan, pending: list[MeterReport], lane: Lane
