@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/rs485_bus.py 200
 	$(BIN)/python -m bench.store_ingest
 	$(BIN)/python bench/fleet_read.py --meters 10000
+	$(BIN)/python -m bench.outbox_drain
+	$(BIN)/python -m bench.service --meters 10000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
