@@ -36,26 +36,19 @@ from drivers.dlt645.frame import (
     encode_frame,
     wire_to_address,
 )
+from drivers.dlt645.history import daily_freezes, settlements
 from drivers.dlt645.identifiers import (
     CLOCK_OBIS,
     DAILY_PROFILE_OBIS,
     DATE_DI,
     KILO,
-    MAX_DAILY_FREEZES,
-    MAX_SETTLEMENTS,
     MONTHLY_PROFILE_OBIS,
-    SETTLEMENT_DAY_DI,
-    TARIFFS,
     TIME_DI,
     DataItem,
     Part,
     di_wire,
     format_di,
-    freeze_forward_di,
-    freeze_reverse_di,
-    freeze_time_di,
     item_for,
-    settlement_di,
 )
 from drivers.dlt645.messages import (
     ESAM_LEVEL,
@@ -150,9 +143,9 @@ class Dlt645Session:
         """
         obis = normalize_obis(profile.obis)
         if obis == DAILY_PROFILE_OBIS:
-            rows = self._daily_freezes
+            rows = daily_freezes
         elif obis == MONTHLY_PROFILE_OBIS:
-            rows = self._settlements
+            rows = settlements
         else:
             raise Unsupported(
                 f"DL/T 645 driver reads only the daily freezes {DAILY_PROFILE_OBIS} and the "
@@ -162,7 +155,7 @@ class Dlt645Session:
             )
         readings: list[Reading] = []
         try:
-            await rows(start, end, readings)
+            await rows(self, start, end, readings)
         except DriverError as exc:
             exc.about(meter=self.meter_id, obis=obis)
             if not readings:
@@ -172,75 +165,6 @@ class Dlt645Session:
                 sorted_readings(readings), [exc], fatal=fatal, meter=self.meter_id
             ) from exc
         return sorted_readings(readings)
-
-    async def _daily_freezes(self, start: datetime, end: datetime, out: list[Reading]) -> None:
-        for n in range(1, MAX_DAILY_FREEZES + 1):
-            try:
-                stamp = self._local_to_utc(
-                    decode_datetime((await self.read_di(freeze_time_di(n)))[:5], "YYMMDDhhmm")
-                )
-            except ObjectUnavailable:
-                return  # fewer freezes stored than asked for
-            if stamp < start:
-                return
-            if stamp > end:
-                continue
-            forward = await self.read_di(freeze_forward_di(n))
-            # a block: the total, then tariff 1..4 when the meter has them
-            tariffs = min(TARIFFS, max(len(forward) // 4 - 1, 0))
-            for tariff in range(tariffs + 1):
-                raw = forward[4 * tariff : 4 * tariff + 4]
-                out.append(self._energy(1, tariff, raw, freeze_forward_di(n), stamp))
-            reverse = await self.read_di(freeze_reverse_di(n))
-            out.append(self._energy(2, 0, reverse[:4], freeze_reverse_di(n), stamp))
-
-    async def _settlements(self, start: datetime, end: datetime, out: list[Reading]) -> None:
-        latest = await self._last_settlement()
-        for n in range(1, MAX_SETTLEMENTS + 1):
-            stamp = self._local_to_utc(_months_back(latest, n - 1))
-            if stamp > end:
-                continue
-            if stamp < start:
-                return
-            total_di = settlement_di(1, 0, n)
-            try:
-                total = await self.read_di(total_di)
-            except ObjectUnavailable:
-                return  # the meter has not lived through this settlement
-            out.append(self._energy(1, 0, total[:4], total_di, stamp))
-            for tariff in range(1, TARIFFS + 1):
-                di = settlement_di(1, tariff, n)
-                try:
-                    raw = await self.read_di(di)
-                except ObjectUnavailable:
-                    break  # a meter with fewer tariffs
-                out.append(self._energy(1, tariff, raw[:4], di, stamp))
-            reverse_di = settlement_di(2, 0, n)
-            out.append(self._energy(2, 0, (await self.read_di(reverse_di))[:4], reverse_di, stamp))
-
-    async def _last_settlement(self) -> datetime:
-        """The meter-local instant of the last settlement: the latest first settlement day of a
-        month (DDhh, 04 00 0B 01) not after the meter's clock."""
-        cache: dict[int, bytes | DriverError] = {}
-        clock = await self._read_point(CLOCK_OBIS, cache)
-        assert isinstance(clock.value, datetime)
-        now = self._utc_to_local(clock.value)
-        try:
-            setting = decode_datetime((await self.read_di(SETTLEMENT_DAY_DI))[:2], "DDhh")
-        except ObjectUnavailable:
-            setting = datetime(2000, 1, 1)  # the standard's default: the 1st at 00:00
-        if setting.day > 28:
-            raise MalformedFrame(
-                f"settlement day {setting.day} is outside 1..28", meter=self.meter_id
-            )
-        latest = now.replace(day=setting.day, hour=setting.hour, minute=0, second=0, microsecond=0)
-        return latest if latest <= now else _months_back(latest, 1)
-
-    def _energy(self, direction: int, tariff: int, raw: bytes, di: int, stamp: datetime) -> Reading:
-        obis = f"1.0.{direction}.8.{tariff}.255"
-        item = item_for(obis)
-        assert item is not None  # every energy register is in the table
-        return self._reading(obis, self._value(item, raw, di), item.unit, stamp)
 
     async def execute(self, command: Command) -> CommandResult:
         if command.kind is CommandKind.DISCONNECT:
@@ -492,12 +416,6 @@ class Dlt645Session:
             detail=detail,
             completed_at=datetime.now(UTC),
         )
-
-
-def _months_back(when: datetime, months: int) -> datetime:
-    """The same day and time `months` months earlier (days 1..28 exist in every month)."""
-    index = when.year * 12 + when.month - 1 - months
-    return when.replace(year=index // 12, month=index % 12 + 1)
 
 
 def sorted_readings(readings: list[Reading]) -> list[Reading]:
