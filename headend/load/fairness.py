@@ -1,0 +1,29 @@
+"""Fairness metrics for the load manager's cycle reports."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from headend.load.allocation import Allocation, Household
+
+
+def jain_index(values: Iterable[float]) -> float:
+    """Jain's fairness index (sum x)^2 / (n * sum x^2): 1 when all equal, 1/n when one takes all.
+
+    An empty or all-zero input is perfectly fair (1.0)."""
+    xs = list(values)
+    squares = math.fsum(x * x for x in xs)
+    if not xs or squares == 0:
+        return 1.0
+    return math.fsum(xs) ** 2 / (len(xs) * squares)
+
+
+def served_ratios(allocation: Allocation, households: Sequence[Household]) -> list[float]:
+    """Allocated over demanded for each non-priority household with a demand: the curtailment
+    ratios whose Jain index measures how evenly a cut is shared."""
+    return [
+        allocation.allocated_kw[h.id] / h.demand_kw
+        for h in households
+        if not h.priority and h.demand_kw > 0
+    ]
