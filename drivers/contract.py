@@ -107,6 +107,7 @@ class CommandKind(StrEnum):
     SET_LOAD_LIMIT = "set_load_limit"
     CLEAR_LOAD_LIMIT = "clear_load_limit"
     TIME_SYNC = "time_sync"
+    SET_TARIFF = "set_tariff"
 
 
 class Command(BaseModel):
@@ -117,10 +118,33 @@ class Command(BaseModel):
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     kind: CommandKind
     limit_w: Decimal | None = Field(default=None, ge=0, description="for set_load_limit")
-    time: datetime | None = Field(default=None, description="for time_sync; None = now (UTC)")
+    lease_s: int | None = Field(
+        default=None,
+        gt=0,
+        description="for set_load_limit: the meter itself drops the limit after this many "
+        "seconds unless the command is sent again (renewed); None = until cleared",
+    )
+    time: datetime | None = Field(
+        default=None,
+        description="for time_sync: the time to set; for set_load_limit with a lease: when the "
+        "lease starts; None = now (UTC)",
+    )
+    tariff: str | None = Field(
+        default=None,
+        description="for set_tariff: name of the activity calendar (tariff programme) to activate",
+    )
 
 
 class CommandResult(BaseModel):
+    """What a meter made of a command, as read back from it.
+
+    `ok=True, armed=False`: the meter reads back in the commanded state. `ok=True, armed=True`:
+    a reconnect the meter accepted but only armed (DLMS disconnect control state 2,
+    ready_for_reconnection): the customer must press the button. `ok=False`: refused, or read
+    back in another state. A channel failure raises a `DriverError` instead (nobody knows then
+    whether the command took effect; the caller decides whether to retry).
+    """
+
     model_config = ConfigDict(frozen=True)
 
     command_id: str
@@ -128,6 +152,7 @@ class CommandResult(BaseModel):
     ok: bool
     detail: str = ""
     completed_at: datetime
+    armed: bool = False
 
 
 class PartialRead(DriverError):
