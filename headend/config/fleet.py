@@ -14,7 +14,15 @@ import functools
 from datetime import datetime, timedelta
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from drivers.dlms.settings import DlmsAuth, DlmsFraming
 from drivers.errors import Unsupported
@@ -22,6 +30,7 @@ from drivers.modbus.registermap import load_map
 from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
 from headend.config.keys import KeyFileEntry
+from headend.config.load import LoadSettings
 from headend.config.service import ServiceSettings
 from headend.config.sinks import Sinks
 from headend.service.schedule import parse_schedule
@@ -313,6 +322,7 @@ class Fleet(_Model):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     simulation: Simulation | None = None
     sinks: Sinks | None = None
+    load: LoadSettings | None = None
     _cache: _FleetIndex | None = PrivateAttr(default=None)
 
     @field_validator("channels", mode="before")
@@ -325,6 +335,15 @@ class Fleet(_Model):
                 for item in value
             ]
         return value
+
+    @model_validator(mode="after")
+    def _load_meters(self) -> Fleet:
+        # The load section's feeders and households name meters of this file.
+        if self.load is not None:
+            problems = self.load.problems({m.id for m in self.meters}, prefix="load")
+            if problems:
+                raise ValueError("; ".join(f"{path}: {reason}" for path, reason in problems))
+        return self
 
     @property
     def index(self) -> _FleetIndex:
