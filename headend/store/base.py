@@ -1,5 +1,5 @@
 """The store interface: readings, invocation counters, meters' last contact, events, run
-statistics, profile progress and the outbox.
+statistics, profile progress, the outbox, commands with their audit log, and load cycles.
 
 SQLite (`sqlite.py`) is the embedded default; PostgreSQL (`postgres.py`) implements the same
 `Store` protocol. Everything is async and every write is idempotent:
@@ -33,7 +33,9 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from drivers.contract import Reading
+from headend.commands.model import AuditEntry, CommandRecord, CommandState
 from headend.events.model import Event
+from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
 
 
@@ -214,6 +216,60 @@ class Store(ReadingSink, ContactLog, Protocol):
     async def outbox_prune(self, sinks: Sequence[str]) -> int:
         """Delete entries every one of `sinks` has acknowledged (all entries if `sinks` is
         empty: nobody consumes them); returns how many."""
+        ...
+
+    # -- commands and their audit log ----------------------------------------------------------
+
+    async def save_command(self, record: CommandRecord, *, new: bool = False) -> CommandRecord:
+        """Store the record and its audit row (actor: the requester, time: `updated_at`) in one
+        transaction; returns what is stored. `new`: insert only if the id is unknown (a known
+        id returns the stored record and writes nothing). Otherwise the state is updated unless
+        the stored one is final (then the stored record is returned, nothing written)."""
+        ...
+
+    async def command(self, command_id: str) -> CommandRecord | None: ...
+
+    async def commands(
+        self,
+        *,
+        meter: str | None = None,
+        parent: str | None = None,
+        states: Sequence[CommandState] | None = None,
+        limit: int | None = None,
+    ) -> list[CommandRecord]:
+        """Commands by creation time, then id."""
+        ...
+
+    async def audit(
+        self,
+        *,
+        meter: str | None = None,
+        command_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries in the order written; with `limit`, the newest `limit` of them."""
+        ...
+
+    # -- the load manager -----------------------------------------------------------------------
+
+    async def save_load_cycles(self, cycles: Sequence[LoadCycle]) -> None:
+        """Store cycles (replaced by feeder and time)."""
+        ...
+
+    async def load_cycles(
+        self, *, feeder: str | None = None, since: datetime | None = None
+    ) -> list[LoadCycle]:
+        """Cycles by time, then feeder; `since` inclusive."""
+        ...
+
+    async def latest_values(
+        self,
+        obis: str,
+        meter_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, Reading]:
+        """The newest stored reading of `obis` per meter (by its capture time, else receive
+        time), at or after `since`; meters without one are absent."""
         ...
 
     async def close(self) -> None: ...

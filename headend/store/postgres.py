@@ -24,9 +24,11 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from drivers.contract import Reading
+from headend.commands.model import AuditEntry, CommandRecord, CommandState
 from headend.events.model import Event
+from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
-from headend.store import postgres_outbox, postgres_records
+from headend.store import postgres_commands, postgres_outbox, postgres_records
 from headend.store.base import (
     LastContact,
     OutboxEntry,
@@ -347,6 +349,75 @@ class PostgresStore:
     async def outbox_prune(self, sinks: Sequence[str]) -> int:
         return await self._transaction(
             "pruning the outbox", lambda c: postgres_outbox.prune(c, sinks)
+        )
+
+    # -- commands, audit, load cycles ----------------------------------------------------------
+
+    async def save_command(self, record: CommandRecord, *, new: bool = False) -> CommandRecord:
+        return await self._transaction(
+            f"saving command {record.id!r}",
+            lambda c: postgres_commands.save_command(c, record, new=new),
+        )
+
+    async def command(self, command_id: str) -> CommandRecord | None:
+        return await self._query(
+            f"loading command {command_id!r}",
+            lambda c: postgres_commands.select_command(c, command_id),
+        )
+
+    async def commands(
+        self,
+        *,
+        meter: str | None = None,
+        parent: str | None = None,
+        states: Sequence[CommandState] | None = None,
+        limit: int | None = None,
+    ) -> list[CommandRecord]:
+        return await self._query(
+            "listing commands",
+            lambda c: postgres_commands.select_commands(
+                c, meter=meter, parent=parent, states=states, limit=limit
+            ),
+        )
+
+    async def audit(
+        self,
+        *,
+        meter: str | None = None,
+        command_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        return await self._query(
+            "listing the command audit",
+            lambda c: postgres_commands.select_audit(
+                c, meter=meter, command_id=command_id, limit=limit
+            ),
+        )
+
+    async def save_load_cycles(self, cycles: Sequence[LoadCycle]) -> None:
+        if cycles:
+            await self._transaction(
+                f"saving {len(cycles)} load cycles",
+                lambda c: postgres_commands.upsert_cycles(c, cycles),
+            )
+
+    async def load_cycles(
+        self, *, feeder: str | None = None, since: datetime | None = None
+    ) -> list[LoadCycle]:
+        return await self._query(
+            "listing load cycles",
+            lambda c: postgres_commands.select_cycles(c, feeder=feeder, since=since),
+        )
+
+    async def latest_values(
+        self,
+        obis: str,
+        meter_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, Reading]:
+        return await self._query(
+            f"loading the latest {obis} values",
+            lambda c: postgres_commands.select_latest(c, obis, meter_ids, since),
         )
 
 

@@ -137,7 +137,68 @@ V1: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1,)
+# 2 (SQLite's version 4): commands, their audit log and the load manager's control cycles
+V2_COMMANDS_AUDIT_LOAD_CYCLES: tuple[str, ...] = (
+    """
+    CREATE TABLE commands (
+        id         text COLLATE "C" PRIMARY KEY,
+        parent     text COLLATE "C",
+        meter      text COLLATE "C",
+        group_id   text COLLATE "C",
+        action     text NOT NULL,
+        params     jsonb NOT NULL,
+        reason     text NOT NULL,
+        requester  text NOT NULL,
+        priority   integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        state      text NOT NULL,
+        attempts   integer NOT NULL,
+        detail     text NOT NULL,
+        updated_at timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX commands_by_state ON commands (state, created_at)",
+    "CREATE INDEX commands_by_meter ON commands (meter, created_at)",
+    "CREATE INDEX commands_by_parent ON commands (parent)",
+    """
+    CREATE TABLE command_audit (
+        seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at         timestamptz NOT NULL,
+        command_id text COLLATE "C" NOT NULL,
+        meter      text COLLATE "C",
+        action     text NOT NULL,
+        actor      text NOT NULL,
+        state      text NOT NULL,
+        detail     text NOT NULL
+    )
+    """,
+    "CREATE INDEX command_audit_by_command ON command_audit (command_id, seq)",
+    "CREATE INDEX command_audit_by_meter ON command_audit (meter, seq)",
+    """
+    CREATE TABLE load_cycles (
+        feeder         text COLLATE "C" NOT NULL,
+        at             timestamptz NOT NULL,
+        load_kw        double precision,
+        capacity_kw    double precision NOT NULL,
+        forecast_kw    double precision NOT NULL,
+        limit_kw_total double precision NOT NULL,
+        overloaded     boolean NOT NULL,
+        overload_s     double precision NOT NULL,
+        served_kwh     double precision NOT NULL,
+        demanded_kwh   double precision NOT NULL,
+        fairness       double precision,
+        limited        integer NOT NULL,
+        disconnected   integer NOT NULL,
+        limit_changes  integer NOT NULL,
+        infeasible     boolean NOT NULL,
+        report         text NOT NULL,
+        PRIMARY KEY (feeder, at)
+    )
+    """,
+)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2_COMMANDS_AUDIT_LOAD_CYCLES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """

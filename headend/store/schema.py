@@ -165,10 +165,73 @@ V3_EVENTS_RUNS_MARKS_OUTBOX: tuple[str, ...] = (
     """,
 )
 
+# 4: commands (one row each, its current state), their audit log (one row per state change,
+# written in the transaction that changes the state) and the load manager's control cycles.
+V4_COMMANDS_AUDIT_LOAD_CYCLES: tuple[str, ...] = (
+    """
+    CREATE TABLE commands (
+        id         TEXT PRIMARY KEY,
+        parent     TEXT,            -- a group command's id, for its per-meter children
+        meter      TEXT,            -- None for a group command
+        group_id   TEXT,
+        action     TEXT NOT NULL,
+        params     TEXT NOT NULL,   -- JSON object: limit_w (exact text), lease_s, tariff
+        reason     TEXT NOT NULL,
+        requester  TEXT NOT NULL,
+        priority   INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        attempts   INTEGER NOT NULL,
+        detail     TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX commands_by_state ON commands (state, created_at)",
+    "CREATE INDEX commands_by_meter ON commands (meter, created_at)",
+    "CREATE INDEX commands_by_parent ON commands (parent)",
+    """
+    CREATE TABLE command_audit (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         TEXT NOT NULL,
+        command_id TEXT NOT NULL,
+        meter      TEXT,
+        action     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        detail     TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX command_audit_by_command ON command_audit (command_id, seq)",
+    "CREATE INDEX command_audit_by_meter ON command_audit (meter, seq)",
+    """
+    CREATE TABLE load_cycles (
+        feeder         TEXT NOT NULL,
+        at             TEXT NOT NULL,
+        load_kw        REAL,
+        capacity_kw    REAL NOT NULL,
+        forecast_kw    REAL NOT NULL,
+        limit_kw_total REAL NOT NULL,
+        overloaded     INTEGER NOT NULL,
+        overload_s     REAL NOT NULL,
+        served_kwh     REAL NOT NULL,
+        demanded_kwh   REAL NOT NULL,
+        fairness       REAL,
+        limited        INTEGER NOT NULL,
+        disconnected   INTEGER NOT NULL,
+        limit_changes  INTEGER NOT NULL,
+        infeasible     INTEGER NOT NULL,
+        report         TEXT NOT NULL,
+        PRIMARY KEY (feeder, at)
+    ) WITHOUT ROWID
+    """,
+)
+
 MIGRATIONS: tuple[Sequence[str], ...] = (
     V1_READINGS_COUNTERS_CONTACT,
     V2_READING_CONFLICTS,
     V3_EVENTS_RUNS_MARKS_OUTBOX,
+    V4_COMMANDS_AUDIT_LOAD_CYCLES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

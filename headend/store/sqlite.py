@@ -32,9 +32,11 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from drivers.contract import Reading
+from headend.commands.model import AuditEntry, CommandRecord, CommandState
 from headend.events.model import Event
+from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
-from headend.store import outbox
+from headend.store import commands, outbox
 from headend.store.base import (
     LastContact,
     OutboxEntry,
@@ -432,3 +434,67 @@ class SqliteStore:
             self._write_lock,
             lambda: outbox.prune(self._db, sinks),
         )
+
+    # -- commands, audit, load cycles ----------------------------------------------------------
+
+    async def save_command(self, record: CommandRecord, *, new: bool = False) -> CommandRecord:
+        return await self._transaction(
+            f"saving command {record.id!r}",
+            self._db,
+            self._write_lock,
+            lambda: commands.save_command(self._db, record, new=new),
+        )
+
+    async def command(self, command_id: str) -> CommandRecord | None:
+        async with self._reading(f"loading command {command_id!r}"):
+            return await commands.select_command(self._reader, command_id)
+
+    async def commands(
+        self,
+        *,
+        meter: str | None = None,
+        parent: str | None = None,
+        states: Sequence[CommandState] | None = None,
+        limit: int | None = None,
+    ) -> list[CommandRecord]:
+        async with self._reading("listing commands"):
+            return await commands.select_commands(
+                self._reader, meter=meter, parent=parent, states=states, limit=limit
+            )
+
+    async def audit(
+        self,
+        *,
+        meter: str | None = None,
+        command_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        async with self._reading("listing the command audit"):
+            return await commands.select_audit(
+                self._reader, meter=meter, command_id=command_id, limit=limit
+            )
+
+    async def save_load_cycles(self, cycles: Sequence[LoadCycle]) -> None:
+        if not cycles:
+            return
+        await self._transaction(
+            f"saving {len(cycles)} load cycles",
+            self._db,
+            self._write_lock,
+            lambda: commands.upsert_cycles(self._db, cycles),
+        )
+
+    async def load_cycles(
+        self, *, feeder: str | None = None, since: datetime | None = None
+    ) -> list[LoadCycle]:
+        async with self._reading("listing load cycles"):
+            return await commands.select_cycles(self._reader, feeder=feeder, since=since)
+
+    async def latest_values(
+        self,
+        obis: str,
+        meter_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, Reading]:
+        async with self._reading(f"loading the latest {obis} values"):
+            return await commands.select_latest(self._reader, obis, meter_ids, since)

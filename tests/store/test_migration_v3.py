@@ -37,7 +37,7 @@ async def test_a_version_2_file_is_migrated_and_keeps_its_data(tmp_path: Path) -
     assert user_version(path) == 2
 
     async with await SqliteStore.open(path) as store:
-        assert user_version(path) == SCHEMA_VERSION == 3
+        assert user_version(path) == SCHEMA_VERSION == 4
         assert await store.readings() == old
         assert await store.load_counter("dlms:m1") == 4096
         assert await store.outbox_fetch("mqtt", 100) == []
@@ -53,7 +53,7 @@ async def test_a_version_2_file_is_migrated_and_keeps_its_data(tmp_path: Path) -
 
     # opening again changes nothing
     async with await SqliteStore.open(path) as store:
-        assert user_version(path) == 3
+        assert user_version(path) == SCHEMA_VERSION
         assert await store.count_readings() == 6
         assert len(await store.conflicts()) == 1
         assert await store.outbox_fetch("mqtt", 100) == []
