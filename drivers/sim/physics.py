@@ -5,14 +5,25 @@ Registers are named by OBIS code. The meter integrates power lazily whenever it 
 it. Every 15 minutes of simulated time it captures a load-profile row (clock, import Wh, export Wh).
 
 Integration never crosses a 15-minute boundary and the meter's state (connected, limit) is constant
-within one `sync()`, because every command syncs first. A span of up to `STEP` (a live read) takes
-the power at its start; a longer span (history, or a meter left alone for a while) is integrated by
-Simpson's rule in one step: the demand curve is smooth on that scale, and building a day of history
-costs ~200 model evaluations instead of 1,440.
+within one `sync()`, because every command syncs first; the one change that comes by itself, an
+emergency limit (a lease, drivers/sim/control) starting or ending, splits the integrated span at
+that instant, so the limit drops exactly at the lease end and the energy stays exact (a
+"limiter threshold changed" event is logged, stamped with that instant). A span of up to `STEP`
+(a live read) takes the power at its start; a longer span (history, or a meter left alone for a
+while) is integrated by Simpson's rule in one step: the demand curve is smooth on that scale, and
+building a day of history costs ~200 model evaluations instead of 1,440.
 
 Energy registers count whole Wh, as a meter's pulse counter does: the fraction not yet counted is
 carried over, so the tariff registers add up to the total exactly and each profile row is exactly
 the total register at its capture time.
+
+Disconnect control and limiter follow the DLMS Blue Book (drivers/sim/control): `control_state`,
+`control_mode` (default 2: a remote reconnect connects), `press_button()` the customer's manual
+reconnect of an armed meter; `limit_w` is the normal threshold, `active_limit_w()` the one in force.
+
+The active tariff programme (the activity calendar's name) decides which import register counts:
+"TOU" (the default: night, day, peak, shoulder by hour, `tariff_of`) or "FLAT" (all into 1.8.1).
+A new programme is written as the passive one and then activated, as with a DLMS calendar.
 
 At each billing midnight (00:00 UTC, or of UTC+`billing_offset`) the registers are also captured
 into the daily billing log, and on day 1 of a month into the monthly one (drivers/sim/billing_log).
@@ -27,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from drivers.sim import control
 from drivers.sim.billing_log import DAILY_DEPTH, MONTHLY_DEPTH, BillingLog
 from drivers.sim.clock import SimClock
 from drivers.sim.consumption import (
@@ -38,6 +50,13 @@ from drivers.sim.consumption import (
     net_on_grid,
     pv_w,
 )
+from drivers.sim.control import EVENT_DISCONNECT as EVENT_DISCONNECT
+from drivers.sim.control import EVENT_LIMIT_CHANGED as EVENT_LIMIT_CHANGED
+from drivers.sim.control import EVENT_LIMIT_EXCEEDED as EVENT_LIMIT_EXCEEDED
+from drivers.sim.control import EVENT_RECONNECT as EVENT_RECONNECT
+from drivers.sim.control import TARIFF_PROGRAMMES as TARIFF_PROGRAMMES
+from drivers.sim.control import tariff_of as tariff_of
+from drivers.sim.meter_controls import MeterControls
 from drivers.sim.profile_log import ONE_US, ProfileLog, from_us, to_us
 from drivers.sim.profile_log import ProfileRow as ProfileRow
 
@@ -93,25 +112,6 @@ EVENT_TERMINAL_COVER_OPENED = 40
 EVENT_TERMINAL_COVER_CLOSED = 41
 EVENT_METER_COVER_OPENED = 44
 EVENT_METER_COVER_CLOSED = 45
-EVENT_DISCONNECT = 62  # remote disconnection
-EVENT_RECONNECT = 63  # remote connection
-EVENT_LIMIT_EXCEEDED = 65
-EVENT_LIMIT_CHANGED = 67
-
-
-def tariff_of(at: datetime) -> int:
-    """Tariff register index 0..3 by time of day: night, day, peak, shoulder."""
-    hour = at.hour
-    if hour >= 23 or hour < 7:
-        return 0
-    if hour < 17:
-        return 1
-    if hour < 21:
-        return 2
-    return 3
-
-
-_TARIFF_BY_HOUR = tuple(tariff_of(datetime(2000, 1, 1, hour, tzinfo=UTC)) for hour in range(24))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ class LoggedEvent:
     code: int
 
 
-class SimulatedMeter:
+class SimulatedMeter(MeterControls):
     """One household meter. Single-threaded: call from one event loop."""
 
     def __init__(
@@ -139,8 +139,11 @@ class SimulatedMeter:
         self.meter_id = meter_id
         self.clock = clock
         self.profile = profile or HouseholdProfile.random(seed)
-        self.connected = True
-        self.limit_w: float | None = None
+        self.control_state: control.ControlState = control.CONNECTED
+        self.control_mode = control.DEFAULT_CONTROL_MODE
+        self.limiter = control.Limiter()
+        self.tariff_programme = control.DEFAULT_PROGRAMME
+        self.passive_programme = control.DEFAULT_PROGRAMME
         # The meter's own clock error: a time sync moves this meter's clock, not the shared one.
         self.clock_offset = timedelta(0)
         # Clock status byte the meter reports with its time (IEC 62056-6-2: 0x01 invalid value,
@@ -182,8 +185,9 @@ class SimulatedMeter:
             return 0.0, 0.0
         net = demand_w(self.profile, at) - pv_w(self.profile, at)
         if net >= 0:
-            if self.limit_w is not None:
-                net = min(net, self.limit_w)
+            limit = self.limiter.limit_at(to_us(at))
+            if limit is not None:
+                net = min(net, limit)
             return net, 0.0
         return 0.0, -net
 
@@ -196,10 +200,9 @@ class SimulatedMeter:
         return now
 
     def _integrate(self, end_us: int) -> None:
-        profile, limit = self.profile, self.limit_w
+        profile, limiter = self.profile, self.limiter
+        by_hour = TARIFF_PROGRAMMES[self.tariff_programme]
         connected = self.connected and self.powered
-        offset_us = self.clock_offset // ONE_US
-        billing_us = self.billing_offset // ONE_US
         registers, exported = self.import_wh, self.export_wh
         import_carry, export_carry = self._import_carry, self._export_carry
         t = self._t_us
@@ -207,6 +210,10 @@ class SimulatedMeter:
         while t < end_us:
             boundary = (t // _PERIOD_US + 1) * _PERIOD_US
             stop = min(end_us, boundary)
+            limit = limiter.limit_at(t)
+            edge = limiter.next_edge(t)
+            if edge is not None and edge < stop:
+                stop = edge  # the emergency limit starts or ends inside: integrate up to it
             span = stop - t
             if connected:
                 if span <= _STEP_US:
@@ -229,21 +236,41 @@ class SimulatedMeter:
                 import_carry += imp * span / _HOUR_US
                 export_carry += exp * span / _HOUR_US
                 whole = int(import_carry)
-                registers[_TARIFF_BY_HOUR[(t // _HOUR_US) % 24]] += whole
+                registers[by_hour[(t // _HOUR_US) % 24]] += whole
                 import_carry -= whole
                 whole = int(export_carry)
                 exported += whole
                 export_carry -= whole
             t = stop
+            if t == edge:
+                self._log_at(t, EVENT_LIMIT_CHANGED)
             if t == boundary:
-                self.load_profile.append(t + offset_us, sum(registers), exported)
-                if (t + billing_us) % _DAY_US == 0:
-                    self.daily.append(t + offset_us, registers, exported)
-                    if from_us(t + billing_us).day == 1:
-                        self.monthly.append(t + offset_us, registers, exported)
+                self.capture(t, exported)
         self.export_wh = exported
         self._import_carry, self._export_carry = import_carry, export_carry
         self._t_us = t
+
+    def capture(self, t_us: int, exported: int) -> None:
+        """At a period boundary: the load-profile row, and at a billing midnight the billing
+        values, of the import registers and `exported` (the export register being integrated)."""
+        offset_us = self.clock_offset // ONE_US
+        registers = self.import_wh
+        self.load_profile.append(t_us + offset_us, sum(registers), exported)
+        billing_us = self.billing_offset // ONE_US
+        if (t_us + billing_us) % _DAY_US == 0:
+            self.daily.append(t_us + offset_us, registers, exported)
+            if from_us(t_us + billing_us).day == 1:
+                self.monthly.append(t_us + offset_us, registers, exported)
+
+    def integrate_to(self, t_us: int) -> None:
+        """Integrate up to simulated instant `t_us` (µs since the epoch; no later than now)."""
+        if t_us > self._t_us:
+            self._integrate(t_us)
+
+    @property
+    def integrated_to(self) -> int:
+        """The simulated instant (µs) the registers hold the energy up to."""
+        return self._t_us
 
     def now(self) -> datetime:
         """The meter's own clock: simulated time plus this meter's clock error."""
@@ -357,23 +384,6 @@ class SimulatedMeter:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def disconnect(self) -> None:
-        self.sync()
-        if self.connected:
-            self.connected = False
-            self.log_event(EVENT_DISCONNECT)
-
-    def reconnect(self) -> None:
-        self.sync()
-        if not self.connected:
-            self.connected = True
-            self.log_event(EVENT_RECONNECT)
-
-    def set_limit(self, limit_w: float | None) -> None:
-        self.sync()
-        self.limit_w = limit_w
-        self.log_event(EVENT_LIMIT_CHANGED)
-
     def set_time(self, when: datetime) -> None:
         """Time sync: set this meter's clock only; simulated physics time runs on unchanged."""
         self.sync()
@@ -385,7 +395,12 @@ class SimulatedMeter:
 
     def log_event(self, code: int) -> LoggedEvent:
         """Log an event at the meter's own clock and tell `on_event`."""
-        event = LoggedEvent(self.now(), code)
+        return self._log_at(to_us(self.clock.now()), code)
+
+    def _log_at(self, t_us: int, code: int) -> LoggedEvent:
+        # stamped on the meter's own clock at simulated instant t_us (now, or a lease's end
+        # found while integrating the past)
+        event = LoggedEvent(from_us(t_us) + self.clock_offset, code)
         self.events.append(event)
         if self.on_event is not None:
             self.on_event(event)
