@@ -10,11 +10,14 @@
   configured.
 * `shutdown_grace_s`: on SIGINT/SIGTERM, how long runs in progress may take to release their
   sessions before they are cancelled.
+* `[service.commands]`: sending commands to meters (`headend.config.commands`).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from headend.config.commands import CommandSettings
 
 
 class ServiceSettings(BaseModel):
@@ -25,3 +28,4 @@ class ServiceSettings(BaseModel):
     push_port: int | None = Field(default=None, ge=0, le=65535)
     mqtt_requests: bool = True
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
+    commands: CommandSettings = Field(default_factory=CommandSettings)

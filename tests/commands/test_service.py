@@ -1,0 +1,91 @@
+"""The command service over real sockets against simulated meters: confirmed by the meter's
+state, audited, run once per id, retried then expired on a dead channel, failed on a refusal."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from headend.commands.model import CommandAction, CommandState
+from headend.events.model import HeadendEvent
+from tests.commands.rig import CONCENTRATED, GPRS, PUBLIC, request, rig
+
+
+async def test_a_disconnect_is_confirmed_by_the_meter_and_audited(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        record = await asyncio.wait_for(r.service.execute(request(GPRS, id="cut-1")), 30)
+        assert record.state is CommandState.CONFIRMED, record.detail
+        assert not r.sim.meter(GPRS).connected
+        entries = await r.store.audit(command_id="cut-1")
+        assert [e.state for e in entries] == [
+            CommandState.QUEUED,
+            CommandState.SENT,
+            CommandState.CONFIRMED,
+        ]
+        assert {e.actor for e in entries} == {"tester"}
+        assert all(e.meter == GPRS and e.action is CommandAction.DISCONNECT for e in entries)
+        back = await asyncio.wait_for(
+            r.service.execute(request(GPRS, CommandAction.RECONNECT, id="on-1")), 30
+        )
+        assert back.state in (CommandState.CONFIRMED, CommandState.ARMED), back.detail
+        if back.state is CommandState.CONFIRMED:
+            assert r.sim.meter(GPRS).connected
+
+
+async def test_a_limit_with_a_lease_is_confirmed_and_released(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        limit = request(GPRS, CommandAction.LIMIT, limit_w=Decimal(1500), lease_s=900)
+        record = await asyncio.wait_for(r.service.execute(limit), 30)
+        assert record.state is CommandState.CONFIRMED, record.detail
+        assert r.sim.meter(GPRS).active_limit_w() == 1500
+        released = await asyncio.wait_for(
+            r.service.execute(request(GPRS, CommandAction.RELEASE)), 30
+        )
+        assert released.state is CommandState.CONFIRMED, released.detail
+
+
+async def test_a_repeated_id_runs_once(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        first, second = await asyncio.wait_for(
+            asyncio.gather(
+                r.service.execute(request(GPRS, id="once", reason="first")),
+                r.service.execute(request(GPRS, id="once", reason="second")),
+            ),
+            30,
+        )
+        third = await r.service.execute(request(GPRS, id="once", reason="third"))
+        assert first == second == third
+        assert first.state is CommandState.CONFIRMED and first.reason == "first"
+        entries = await r.store.audit(meter=GPRS)
+        assert [e.state for e in entries].count(CommandState.SENT) == 1
+        assert len(await r.store.commands()) == 1
+
+
+async def test_a_refused_command_fails_at_once_and_raises_an_event(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        record = await asyncio.wait_for(r.service.execute(request(PUBLIC, id="no")), 30)
+        assert record.state is CommandState.FAILED
+        assert record.attempts == 1  # a refusal is not retried
+        assert r.sim.meter(PUBLIC).connected
+        events = await r.store.events(meter_ids=[PUBLIC])
+        assert [e.code for e in events] == [HeadendEvent.COMMAND_FAILED]
+        assert "no" in events[0].text
+
+
+async def test_a_dead_meter_is_retried_then_expires(tmp_path: Path) -> None:
+    async with rig(tmp_path, down=GPRS) as r:
+        expires = r.clock.now() + timedelta(seconds=1.5)
+        record = await asyncio.wait_for(
+            r.service.execute(request(GPRS, id="dead", expires_at=expires)), 30
+        )
+        assert record.state is CommandState.EXPIRED, record.detail
+        assert record.attempts >= 2
+        assert "channel down" in record.detail
+        assert r.clock.now() >= expires
+        events = await r.store.events(meter_ids=[GPRS])
+        assert [e.code for e in events] == [HeadendEvent.COMMAND_EXPIRED]
+        # the other meters' commands are not held up by the dead one
+        other = await asyncio.wait_for(r.service.execute(request(CONCENTRATED[0])), 30)
+        assert other.state is CommandState.CONFIRMED
