@@ -55,10 +55,16 @@ class Rig:
     store: SqliteStore
     service: CommandService
     clock: ServiceClock
+    live: HeadendConfig  # the served fleet with every channel up
+
+    def another_service(self, config: HeadendConfig | None = None) -> CommandService:
+        """A second command service on the same store (a restarted head-end)."""
+        config = config or self.live
+        return CommandService(config, self.store, channel_registry(config.fleet), self.clock)
 
 
 def request(
-    meter: str, action: CommandAction = CommandAction.DISCONNECT, **fields: Any
+    meter: str | None, action: CommandAction = CommandAction.DISCONNECT, **fields: Any
 ) -> CommandRequest:
     return CommandRequest(
         meter=meter,
@@ -84,12 +90,13 @@ async def rig(
         simulated_fleet(config, **options) as (sim, served),
         await SqliteStore.open(tmp_path / "site.sqlite3") as store,
     ):
+        live = served
         if down is not None:
             served = with_channel_down(served, down)
         service = CommandService(
             served, store, channel_registry(served.fleet), sim.clock, resolve=None
         )
         try:
-            yield Rig(sim, served, store, service, sim.clock)
+            yield Rig(sim, served, store, service, sim.clock, live)
         finally:
             await service.close()
