@@ -18,9 +18,8 @@ read with `drivers.dlms.server.values`: the codec is imported only inside driver
 `set_register_scaler` re-parametrises a register of one meter (its `SimulatedMeter.scalers`);
 the clock reports the meter's `clock_status` in its date-time and in attribute 4.
 
-Limiter (class 71): threshold_active (attr 3) and threshold_normal (attr 4) are both settable and
-both set the physics limit, in W as double-long-unsigned; 0 means "no limit".
-Disconnect control (class 70): methods 1 remote_disconnect and 2 remote_reconnect.
+Disconnect control (class 70), limiter (class 71) and activity calendar (class 20): see
+drivers/sim/cosem/controls.py.
 """
 
 from __future__ import annotations
@@ -34,18 +33,15 @@ from drivers.dlms.server import values as v
 from drivers.dlms.server.model import AccessFailure, DataAccessResult, ObjectInfo, Selection
 from drivers.obis import parse_obis
 from drivers.sim import physics as ph
-from drivers.sim.cosem import billing, events, profiles
+from drivers.sim.cosem import billing, controls, events, profiles
 from drivers.sim.physics import SimulatedMeter
 
 DATA, REGISTER, PROFILE_GENERIC, CLOCK = 1, 3, 7, 8
-DISCONNECT_CONTROL, LIMITER = 70, 71
 
 UNIT_WH, UNIT_W, UNIT_V, UNIT_A, UNIT_HZ = 30, 27, 35, 33, 44
 
 SERIAL_NUMBER = "0.0.96.1.0.255"
 DEVICE_NAME = "0.0.42.0.0.255"
-DISCONNECTOR = "0.0.96.3.10.255"
-LIMITER_OBIS = "0.0.17.0.0.255"
 EVENT_LOG = "0.0.99.98.0.255"
 
 Getter = Callable[[SimulatedMeter], v.Data]
@@ -233,58 +229,6 @@ def _profile(obis: str, spec: profiles.ProfileSpec) -> CosemObject:
     )
 
 
-# -- disconnect control and limiter ----------------------------------------------------------
-
-
-def _disconnector() -> CosemObject:
-    def disconnect(meter: SimulatedMeter, _params: Any) -> None:
-        meter.disconnect()
-
-    def reconnect(meter: SimulatedMeter, _params: Any) -> None:
-        meter.reconnect()
-
-    return CosemObject(
-        DISCONNECT_CONTROL,
-        DISCONNECTOR,
-        getters={
-            2: lambda m: v.boolean(m.connected),
-            3: lambda m: v.enum(1 if m.connected else 0),  # connected / disconnected
-            4: lambda _m: v.enum(1),  # control mode 1: remote and manual
-        },
-        methods={1: disconnect, 2: reconnect},
-    )
-
-
-def _limit(meter: SimulatedMeter) -> v.Data:
-    return v.double_long_unsigned(int(meter.limit_w or 0))
-
-
-def _set_limit(meter: SimulatedMeter, value: Any) -> None:
-    watts = v.as_int(value)
-    if watts < 0:
-        raise v.BadValue("a threshold is not negative")
-    meter.set_limit(float(watts) if watts else None)
-
-
-def _limiter() -> CosemObject:
-    monitored = v.structure(
-        v.long_unsigned(REGISTER), v.octets(bytes(parse_obis(ph.IMPORT_POWER))), v.integer(2)
-    )
-    return CosemObject(
-        LIMITER,
-        LIMITER_OBIS,
-        getters={
-            2: lambda _m: monitored,
-            3: _limit,
-            4: _limit,
-            5: lambda _m: v.double_long_unsigned(0),
-            6: lambda _m: v.double_long_unsigned(60),
-            7: lambda _m: v.double_long_unsigned(60),
-        },
-        setters={3: _set_limit, 4: _set_limit},
-    )
-
-
 # -- identity --------------------------------------------------------------------------------
 
 
@@ -306,8 +250,7 @@ def _build() -> dict[str, CosemObject]:
         _profile(billing.BILLING_PERIOD_VALUES, billing.BILLING_PERIOD_SPEC),
         *(_profile(log, spec) for log, spec in events.EVENT_LOG_SPECS.items()),
         *events.cosem_objects(CosemObject),
-        _disconnector(),
-        _limiter(),
+        *controls.cosem_objects(CosemObject),
         *_identity(),
     ]
     return {o.obis: o for o in objects}
