@@ -11,6 +11,7 @@ Pure state machine: one `step` per control cycle.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from headend.load.allocation import Allocation
@@ -28,14 +29,23 @@ class _Held:
 class Smoother:
     """Turns successive allocations into limits that cut at once and ramp up slowly."""
 
-    def __init__(self, ramp_up_kw_per_cycle: float, hold_cycles: int) -> None:
+    def __init__(self, ramp_up_kw_per_cycle: float, hold_cycles: int, step_kw: float = 0.0) -> None:
         if ramp_up_kw_per_cycle <= 0:
             raise ValueError("ramp_up_kw_per_cycle must be positive")
         if hold_cycles < 0:
             raise ValueError("hold_cycles must not be negative")
+        if not 0 <= step_kw < math.inf:
+            raise ValueError("step_kw must be zero or positive")
         self.ramp_up_kw_per_cycle = ramp_up_kw_per_cycle
         self.hold_cycles = hold_cycles
+        self.step_kw = step_kw
         self._held: dict[str, _Held] = {}
+
+    def _down(self, kw: float) -> float:
+        """`kw` rounded down to a whole step (never above `kw`, whatever the float rounding)."""
+        if self.step_kw <= 0:
+            return kw
+        return min(kw, math.floor(kw / self.step_kw) * self.step_kw)
 
     def step(self, allocation: Allocation) -> dict[str, float | None]:
         """The limits to apply this cycle, for every household of the allocation."""
@@ -43,8 +53,9 @@ class Smoother:
         for hid, target in allocation.limit_kw.items():
             held = self._held.get(hid)
             if target is not None and (held is None or target < held.limit_kw):
-                self._held[hid] = _Held(limit_kw=target)
-                out[hid] = target
+                limit = max(self._down(target), allocation.floor_kw[hid])
+                self._held[hid] = _Held(limit_kw=limit)
+                out[hid] = limit
                 continue
             if held is None:
                 out[hid] = None
@@ -53,10 +64,11 @@ class Smoother:
             ceiling = allocation.ceiling_kw[hid]
             goal = ceiling if target is None else target
             if held.calm_cycles > self.hold_cycles and held.limit_kw < goal:
-                held.limit_kw = min(held.limit_kw + self.ramp_up_kw_per_cycle, goal)
+                raised = self._down(min(held.limit_kw + self.ramp_up_kw_per_cycle, goal))
+                held.limit_kw = max(held.limit_kw, raised)
             # The guarantee outranks the slow ramp.
             held.limit_kw = max(held.limit_kw, allocation.floor_kw[hid])
-            if target is None and held.limit_kw >= ceiling:
+            if target is None and held.limit_kw >= ceiling - self.step_kw:
                 held.slack_cycles += 1
                 if held.slack_cycles >= self.hold_cycles:
                     del self._held[hid]

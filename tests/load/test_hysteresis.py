@@ -79,3 +79,17 @@ def test_households_that_leave_are_forgotten() -> None:
 def test_bad_parameters_are_refused(ramp: float, hold: int) -> None:
     with pytest.raises(ValueError):
         Smoother(ramp_up_kw_per_cycle=ramp, hold_cycles=hold)
+
+
+def test_limits_move_in_whole_steps() -> None:
+    smoother = Smoother(ramp_up_kw_per_cycle=1.0, hold_cycles=1, step_kw=0.5)
+    # 4.8 -> 4.5; 4.6 and 4.7 need no cut; 4.4 -> 4.0; the ramp goal 5.3 -> 5.0 after the hold
+    assert run(smoother, [4.8, 4.6, 4.7, 4.4, 5.3, 5.3, 5.3]) == [4.5, 4.5, 4.5, 4.0, 4.0, 5.0, 5.0]
+    # not binding: a limit within one step of the ceiling (10) counts as slack and is released
+    smoother = Smoother(ramp_up_kw_per_cycle=1.0, hold_cycles=1, step_kw=0.5)
+    assert run(smoother, [9.7, None, None]) == [9.5, None, None]
+
+
+def test_a_stepped_cut_never_goes_below_the_guarantee() -> None:
+    smoother = Smoother(ramp_up_kw_per_cycle=1.0, hold_cycles=1, step_kw=0.5)
+    assert smoother.step(cycle(2.3, floor=2.3))["h"] == 2.3
