@@ -126,8 +126,8 @@ class Command(BaseModel):
     )
     time: datetime | None = Field(
         default=None,
-        description="for time_sync: the time to set; for set_load_limit with a lease: when the "
-        "lease starts; None = now (UTC)",
+        description="for time_sync: the time to set, None = now (UTC); for set_load_limit with "
+        "a lease: when the lease starts, None = now on the meter's clock",
     )
     tariff: str | None = Field(
         default=None,
