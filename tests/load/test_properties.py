@@ -143,7 +143,8 @@ def test_equal_households_get_equal_limits(n: int, demand: float, capacity: floa
     limits = set(result.limit_kw.values())
     assert len(limits) == 1
     (limit,) = limits
-    if n * min(demand, 25) > capacity:
+    # A total over the capacity by float rounding alone (10 x 0.1 on 1.0) is no overload.
+    if n * min(demand, 25) > capacity * (1 + 1e-9):
         assert limit is not None
         assert math.isclose(limit, capacity / n, rel_tol=1e-9)
 

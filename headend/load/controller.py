@@ -1,0 +1,421 @@
+"""One feeder's control cycle, sans-IO: measured load and households' recent use in, the commands
+to send and the cycle's record out.
+
+Each `step`: forecast the feeder's next interval from its meter, estimate each household's demand
+(censored upwards where a limit holds it), lower the caps of households inside a demand-response
+window, allocate the usable capacity by weighted max-min fairness, smooth the limits (cut at
+once, ramp up slowly), and turn the difference with what is in force into commands: a limit
+where it binds (as a lease, renewed while needed), a release when it no longer does, a
+disconnection only for households without a limiter and only as the last resort, and their
+reconnection once the allocation has not needed it for `hold_cycles` cycles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from headend.config.load import DemandResponseEvent, FeederSettings, LoadSettings
+from headend.load.allocation import Allocation, Feeder, Household, allocate
+from headend.load.demand_response import EventBook, Reduction
+from headend.load.fairness import jain_index
+from headend.load.forecast import FeederForecast, estimate_demands, pressing
+from headend.load.hysteresis import Smoother
+from headend.load.leases import LeaseAction, LeaseBook
+from headend.load.metrics import LoadCycle
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdCommand:
+    """A command for one household's meter: limit, renew, release, disconnect or reconnect."""
+
+    household: str
+    action: str
+    reason: str
+    limit_w: int | None = None
+    lease_s: int | None = None
+    lease_until: datetime | None = None
+
+    @property
+    def command_action(self) -> str:
+        """The command service's action: a renewal is the same limit sent again."""
+        return "limit" if self.action == "renew" else self.action
+
+
+@dataclass(frozen=True)
+class CycleDecision:
+    feeder: str
+    commands: list[HouseholdCommand]
+    cycle: LoadCycle
+    limits_w: dict[str, int]
+    """The limits in force after this cycle's commands."""
+    disconnected: frozenset[str]
+    infeasible: str | None = None
+    """Why the guaranteed minimums alone do not fit, when they do not."""
+    notices: list[str] = field(default_factory=list)
+    """Demand-response changes and other events worth a line of their own."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    min_kw: float
+    max_kw: float
+    protected: bool
+    limiter: bool
+    weight: float
+
+
+class FeederController:
+    """The control state of one feeder; `step` once per control cycle."""
+
+    def __init__(
+        self,
+        feeder: FeederSettings,
+        settings: LoadSettings,
+        *,
+        other_load_kw: float = 0.0,
+        limit_step_w: int = 100,
+    ) -> None:
+        self.feeder = feeder
+        self.settings = settings
+        self.other_load_kw = other_load_kw
+        self.limit_step_w = limit_step_w
+        self._model = Feeder(
+            id=feeder.id, capacity_kw=feeder.capacity_kw, margin_kw=feeder.margin_kw
+        )
+        self._profiles: dict[str, _Profile] = {}
+        for household in feeder.households:
+            override = settings.household(household)
+            max_kw = settings.max_w(household) / 1000
+            self._profiles[household] = _Profile(
+                min_kw=min(settings.min_w(household) / 1000, max_kw),
+                max_kw=max_kw,
+                protected=override.priority.protected,
+                limiter=override.limiter,
+                weight=override.weight,
+            )
+        self._smoother = Smoother(settings.ramp_up_kw_per_cycle, settings.hold_cycles)
+        self._leases = LeaseBook(settings.lease)
+        self._events = EventBook()
+        self._pending_notices = self._events.apply_all(settings.demand_response)
+        self._forecast = FeederForecast()
+        self._disconnected: dict[str, float] = {}
+        """Household -> its demand when it was cut, kW (it draws nothing now)."""
+        self._unneeded: dict[str, int] = {}
+        """Disconnected household -> cycles in a row the allocation would have kept it on."""
+        self._baselines: dict[str, float] = {}
+        self._free_demand: dict[str, float] = {}
+        """Household -> its demand estimate when last seen not pressing on a limit."""
+        self._previous: tuple[datetime, float | None, float] | None = None
+
+    @property
+    def usable_kw(self) -> float:
+        return self._model.usable_kw
+
+    def eligible(self, household: str) -> bool:
+        """Whether a demand-response share can be asked of the household: it can be limited."""
+        profile = self._profiles.get(household)
+        if profile is not None:
+            return profile.limiter and not profile.protected
+        # A group's household on another feeder: judged by the settings alone.
+        override = self.settings.household(household)
+        return override.limiter and not override.priority.protected
+
+    def command_failed(self, household: str, action: str) -> None:
+        """A command did not take effect: forget it so the next cycle decides again."""
+        if action in ("limit", "renew"):
+            self._leases.forget(household)
+        elif action == "disconnect":
+            self._disconnected.pop(household, None)
+            self._unneeded.pop(household, None)
+
+    def step(
+        self,
+        now: datetime,
+        feeder_load_kw: float | None,
+        usage: Mapping[str, float],
+        events: Iterable[DemandResponseEvent] = (),
+    ) -> CycleDecision:
+        notices = [*self._pending_notices, *self._events.apply_all(events)]
+        self._pending_notices = []
+        households = list(self.feeder.households)
+        in_force = {h: lease.limit_w / 1000 for h, lease in self._leases.in_force(now).items()}
+
+        if feeder_load_kw is not None:
+            self._forecast.observe(feeder_load_kw)
+            forecast = self._forecast.forecast()
+            target = None if forecast is None else forecast - self.other_load_kw
+        else:
+            target = None
+            notices.append(f"feeder meter {self.feeder.meter} not read: households' use as read")
+        demands = estimate_demands(
+            households,
+            usage,
+            target,
+            in_force,
+            off=self._disconnected.keys(),
+            # Two ramp steps: after the smoother raises the limit by one, the household is still
+            # known to want more, so the limit keeps rising (not released) while it presses on.
+            censor_step_kw=2 * self.settings.ramp_up_kw_per_cycle,
+            remembered_kw=self._free_demand,
+        )
+        for household in households:
+            if household not in self._disconnected and not pressing(
+                usage.get(household), in_force.get(household)
+            ):
+                self._free_demand[household] = demands[household]
+        for household, demand in self._disconnected.items():
+            demands[household] = demand
+
+        reductions = self._events.reductions(now, self.feeder.id, households, self.eligible)
+        for household in [h for h in self._baselines if h not in reductions]:
+            del self._baselines[household]
+        models = [self._household(h, demands[h], reductions.get(h)) for h in households]
+        allocation = allocate(self._model, models, self.other_load_kw)
+        smoothed = self._smoother.step(allocation)
+
+        commands: list[HouseholdCommand] = []
+        forecast_kw = math.fsum(demands.values()) + self.other_load_kw
+        for model in models:
+            household = model.id
+            limit_w = self._quantise(smoothed.get(household), allocation.floor_kw[household])
+            if limit_w is None and self._leases.get(household) is None:
+                continue  # the common case, kept cheap: 10,000 households a cycle
+            if limit_w is None:
+                source, reason = (
+                    "allocation",
+                    f"feeder {self.feeder.id} forecast {forecast_kw:.1f} kW within usable "
+                    f"{allocation.usable_kw:.1f} kW: limit no longer needed",
+                )
+            else:
+                source, reason = self._why(
+                    model, allocation, reductions.get(household), forecast_kw
+                )
+            decision = self._leases.decide(household, limit_w, now, source=source, reason=reason)
+            if decision is None:
+                continue
+            lease_s = None if decision.action is LeaseAction.RELEASE else self._lease_s
+            commands.append(
+                HouseholdCommand(
+                    household=household,
+                    action=decision.action.value,
+                    reason=decision.why,
+                    limit_w=decision.limit_w,
+                    lease_s=lease_s,
+                    lease_until=decision.expires_at,
+                )
+            )
+        cut, restored = self._switching(allocation, demands, forecast_kw)
+        commands += cut + restored
+
+        limits_w = {h: lease.limit_w for h, lease in self._leases.in_force(now).items()}
+        infeasible = self._infeasible(allocation, models)
+        if infeasible is not None:
+            notices.append(infeasible)
+        cycle = self._record(
+            now, feeder_load_kw, forecast_kw, models, limits_w, commands, infeasible, cut, restored
+        )
+        return CycleDecision(
+            feeder=self.feeder.id,
+            commands=commands,
+            cycle=cycle,
+            limits_w=limits_w,
+            disconnected=frozenset(self._disconnected),
+            infeasible=infeasible,
+            notices=notices,
+        )
+
+    @property
+    def _lease_s(self) -> int:
+        return int(self.settings.lease.total_seconds())
+
+    def _household(self, household: str, demand: float, reduction: Reduction | None) -> Household:
+        profile = self._profiles[household]
+        maximum = profile.max_kw
+        if reduction is not None:
+            # The baseline is the demand when the household entered the window: what it would
+            # draw without the event, not what it draws while held by it.
+            baseline = self._baselines.setdefault(household, max(0.0, demand))
+            maximum = min(maximum, baseline - reduction.kw)
+        return Household(
+            id=household,
+            demand_kw=max(0.0, demand),
+            pv_export_kw=max(0.0, -demand),
+            minimum_kw=profile.min_kw,
+            maximum_kw=max(maximum, profile.min_kw, 1e-3),
+            weight=profile.weight,
+            priority=profile.protected,
+            has_limiter=profile.limiter,
+        )
+
+    def _quantise(self, limit_kw: float | None, floor_kw: float) -> int | None:
+        """Whole steps of `limit_step_w`, rounded down (so the sum stays under the capacity), but
+        never below the guaranteed floor nor below one step: a 0 W limit is a disconnection in
+        disguise."""
+        if limit_kw is None:
+            return None
+        step = self.limit_step_w
+        watts = math.floor(limit_kw * 1000 / step + 1e-9) * step
+        return max(watts, math.ceil(floor_kw * 1000 - 1e-6), step)
+
+    def _why(
+        self,
+        household: Household,
+        allocation: Allocation,
+        reduction: Reduction | None,
+        forecast_kw: float,
+    ) -> tuple[str, str]:
+        share = allocation.allocated_kw[household.id]
+        dr_capped = reduction is not None and household.maximum_kw < household.demand_kw
+        if reduction is not None and dr_capped and share >= household.maximum_kw - 1e-9:
+            baseline = self._baselines.get(household.id, 0.0)
+            names = ",".join(reduction.events)
+            return (
+                f"demand-response:{names}",
+                f"demand response {names}: {reduction.kw:.2f} kW below a baseline of "
+                f"{baseline:.2f} kW",
+            )
+        if forecast_kw > allocation.usable_kw:
+            return (
+                "allocation",
+                f"feeder {self.feeder.id} forecast {forecast_kw:.1f} kW over usable "
+                f"{allocation.usable_kw:.1f} kW: fair share {share:.2f} kW",
+            )
+        if share < household.demand_kw:
+            return "allocation", f"above the contractual maximum {household.maximum_kw:.2f} kW"
+        return (
+            "allocation",
+            f"feeder {self.feeder.id} forecast {forecast_kw:.1f} kW within usable "
+            f"{allocation.usable_kw:.1f} kW: limit eased off slowly",
+        )
+
+    def _switching(
+        self, allocation: Allocation, demands: Mapping[str, float], forecast_kw: float
+    ) -> tuple[list[HouseholdCommand], list[HouseholdCommand]]:
+        cut: list[HouseholdCommand] = []
+        restored: list[HouseholdCommand] = []
+        wanted = set(allocation.disconnect)
+        for household in allocation.disconnect:
+            self._unneeded.pop(household, None)
+            if household in self._disconnected:
+                continue
+            self._disconnected[household] = demands[household]
+            cut.append(
+                HouseholdCommand(
+                    household=household,
+                    action="disconnect",
+                    reason=f"last resort: feeder {self.feeder.id} forecast {forecast_kw:.1f} kW "
+                    f"over usable {allocation.usable_kw:.1f} kW with every limitable household "
+                    "at its minimum, and this meter has no limiter",
+                )
+            )
+        for household in list(self._disconnected):
+            if household in wanted:
+                continue
+            calm = self._unneeded.get(household, 0) + 1
+            self._unneeded[household] = calm
+            if calm > self.settings.hold_cycles:
+                del self._disconnected[household]
+                del self._unneeded[household]
+                restored.append(
+                    HouseholdCommand(
+                        household=household,
+                        action="reconnect",
+                        reason=f"feeder {self.feeder.id} has room again for "
+                        f"{demands[household]:.2f} kW ({calm} cycles)",
+                    )
+                )
+        return cut, restored
+
+    def _infeasible(self, allocation: Allocation, households: list[Household]) -> str | None:
+        if allocation.shortfall_kw <= 1e-9:
+            return None
+        protected = math.fsum(h.demand_kw for h in households if h.priority)
+        floors = math.fsum(h.floor_kw for h in households if not h.priority and h.has_limiter)
+        return (
+            f"infeasible: on feeder {self.feeder.id} the guaranteed minimums ({floors:.1f} kW) "
+            f"and protected households ({protected:.1f} kW) exceed the usable "
+            f"{allocation.usable_kw:.1f} kW by {allocation.shortfall_kw:.1f} kW even with every "
+            "household without limiter disconnected; limitable households are held at their "
+            "minimums, protected ones are not limited"
+        )
+
+    def _record(
+        self,
+        now: datetime,
+        load_kw: float | None,
+        forecast_kw: float,
+        households: list[Household],
+        limits_w: Mapping[str, int],
+        commands: list[HouseholdCommand],
+        infeasible: str | None,
+        cut: list[HouseholdCommand],
+        restored: list[HouseholdCommand],
+    ) -> LoadCycle:
+        usable = self.usable_kw
+        overload_s = served = demanded = 0.0
+        previous = self._previous
+        if previous is not None:
+            at, before, demand_before = previous
+            seconds = max(0.0, (now - at).total_seconds())
+            if before is not None and load_kw is not None:
+                overload_s = seconds * _fraction_above(before, load_kw, usable)
+                served = max(0.0, (before + load_kw) / 2) * seconds / 3600
+            demanded = max(served, (demand_before + forecast_kw) / 2 * seconds / 3600)
+        self._previous = (now, load_kw, forecast_kw)
+
+        ratios = [
+            min(1.0, limits_w[h.id] / 1000 / h.demand_kw) if h.id in limits_w else 1.0
+            for h in households
+            if h.has_limiter and not h.priority and h.demand_kw > 0
+        ]
+        fairness = jain_index(ratios) if limits_w else None
+        counts: dict[str, int] = {}
+        for command in commands:
+            counts[command.action] = counts.get(command.action, 0) + 1
+        changes = sum(counts.get(a, 0) for a in ("limit", "release", "disconnect", "reconnect"))
+        shown = "not read" if load_kw is None else f"{load_kw:.1f} kW"
+        parts = [
+            f"feeder {self.feeder.id}: load {shown} of {usable:.1f} kW usable, "
+            f"forecast {forecast_kw:.1f} kW",
+            f"{len(limits_w)} limited ({counts.get('limit', 0)} set, "
+            f"{counts.get('release', 0)} released, {counts.get('renew', 0)} renewed)",
+        ]
+        if cut:
+            parts.append(f"disconnected {len(cut)} households without limiter as last resort")
+        if restored:
+            parts.append(f"reconnected {len(restored)} households")
+        if self._disconnected and not cut:
+            parts.append(f"{len(self._disconnected)} still disconnected")
+        if infeasible is not None:
+            parts.append(infeasible)
+        return LoadCycle(
+            feeder=self.feeder.id,
+            at=now,
+            load_kw=load_kw,
+            capacity_kw=usable,
+            forecast_kw=forecast_kw,
+            limit_kw_total=math.fsum(limits_w.values()) / 1000,
+            overloaded=load_kw is not None and load_kw > usable,
+            overload_s=overload_s,
+            served_kwh=served,
+            demanded_kwh=demanded,
+            fairness=fairness,
+            limited=len(limits_w),
+            disconnected=len(self._disconnected),
+            limit_changes=changes,
+            infeasible=infeasible is not None,
+            report="; ".join(parts),
+        )
+
+
+def _fraction_above(start: float, end: float, level: float) -> float:
+    """The share of an interval, with the load moving linearly from start to end, spent above
+    the level."""
+    if start > level and end > level:
+        return 1.0
+    if start <= level and end <= level:
+        return 0.0
+    return (max(start, end) - level) / abs(end - start)
