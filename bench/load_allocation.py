@@ -2,7 +2,7 @@
 evening under the load manager against two references computed in the same run.
 
     .venv/bin/python -m bench.load_allocation [--households 10000] [--feeders 4] [--seed 1]
-                                             [--cycles 50]
+                                             [--cycles 50] [--large 100000]
 
 1. Time: allocate() on one feeder holding all `--households` households, then 100,000, each over
    `--cycles` control cycles of the evening's varying demand (16:00 to 24:00; 20 cycles at
@@ -275,5 +275,6 @@ if __name__ == "__main__":
     parser.add_argument("--feeders", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cycles", type=int, default=50, help="timed allocations per size")
+    parser.add_argument("--large", type=int, default=LARGE, help="the second timed size")
     args = parser.parse_args()
-    print(json.dumps(main(args.households, args.feeders, args.seed, args.cycles)))
+    print(json.dumps(main(args.households, args.feeders, args.seed, args.cycles, args.large)))
