@@ -19,7 +19,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, cast
 
 from drivers.registry import DeviceUrlError
+from headend.cli.audit import add_audit_parser
 from headend.cli.collect import add_collect_parser
+from headend.cli.command import add_command_parser
 from headend.cli.demo import add_demo_parsers
 from headend.cli.events import add_events_parsers
 from headend.cli.read import add_read_parser
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_parser(commands)
     add_collect_parser(commands)
     add_readings_parser(commands)
+    add_command_parser(commands)
+    add_audit_parser(commands)
     add_events_parsers(commands)
     add_demo_parsers(commands)
     return parser

@@ -459,4 +459,3 @@ def final_line(record: CommandRecord) -> str:
         f"command {record.id}: {what} on {record.target} by {record.requester}: "
         f"{record.state.value} after {record.attempts} attempt(s): {record.detail}"
     )
-

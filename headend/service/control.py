@@ -1,10 +1,11 @@
 """The control socket of a running `headend run`: a Unix socket speaking JSON lines.
 
-`headend status` asks it for the service's state and `headend read --config` sends on-demand
-reads through it, so they use the service's channels (turns, breakers, the priority lane) instead
-of opening sessions of their own beside it. One request per connection: a JSON object with an
-`op` ("status" or "read") on one line, answered by one JSON line. The socket file is created
-with mode 0600 (only the user running the service may talk to it).
+`headend status` asks it for the service's state, `headend read --config` sends on-demand reads
+and `headend command` sends commands through it, so they use the service's channels (turns,
+breakers, the priority lane) instead of opening sessions of their own beside it. One request per
+connection: a JSON object with an `op` ("status", "read" or "command") on one line, answered by
+one JSON line. A command is answered when it is final: `{"ok": true, "command": <record>}`.
+The socket file is created with mode 0600 (only the user running the service may talk to it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from headend.commands.model import CommandRecord, CommandRequest
 from headend.service.requests import ReadRequest, ReadResult
 
 LOG = logging.getLogger("headend.service")
@@ -28,13 +30,22 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 ReadHandler = Callable[[ReadRequest], Awaitable[ReadResult]]
+CommandHandler = Callable[[CommandRequest], Awaitable[CommandRecord]]
+"""Runs a command to its final state; raises ValueError for a request it refuses."""
 
 
 class ControlServer:
-    def __init__(self, path: Path, status: StatusProvider, read: ReadHandler) -> None:
+    def __init__(
+        self,
+        path: Path,
+        status: StatusProvider,
+        read: ReadHandler,
+        command: CommandHandler | None = None,
+    ) -> None:
         self.path = path
         self._status = status
         self._read = read
+        self._command = command
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -88,7 +99,22 @@ class ControlServer:
             except ValidationError as exc:
                 return {"ok": False, "error": _first_error(exc)}
             return (await self._read(read)).model_dump(mode="json")
-        return {"ok": False, "error": f"unknown op {op!r} (status, read)"}
+        if op == "command" and self._command is not None:
+            return await self._run_command(request)
+        return {"ok": False, "error": f"unknown op {op!r} (status, read, command)"}
+
+    async def _run_command(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self._command is not None
+        fields = {key: value for key, value in request.items() if key != "op"}
+        try:
+            command = CommandRequest.model_validate(fields)
+        except ValidationError as exc:
+            return {"ok": False, "error": _first_error(exc)}
+        try:
+            record = await self._command(command)
+        except ValueError as exc:  # an unknown meter or group
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "command": record.model_dump(mode="json")}
 
 
 async def ask(

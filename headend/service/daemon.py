@@ -1,5 +1,6 @@
 """Assembling `headend run`: the service, its scheduler, the outbox forwarder, the push listener,
-the MQTT request intake and the control socket; started in that order and stopped in reverse.
+the MQTT request intake, the command service (which resumes the commands left open by the last
+run) and the control socket; started in that order and stopped in reverse.
 
 Stopping (SIGINT/SIGTERM, or `stop` set by a caller) first stops the scheduler (no new runs),
 lets runs in progress finish within `service.shutdown_grace_s`, then cancels them (their sessions
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from headend.commands.model import CommandRecord, CommandRequest
+from headend.commands.service import CommandService
 from headend.config.loader import HeadendConfig
 from headend.reading.meter import SettingsResolver
 from headend.reading.saving import RunFailed
@@ -53,8 +56,10 @@ class Daemon:
             forwarder = Forwarder(store, fleet.sinks, fleet)
         self.forwarder = forwarder
         self.scheduler: PlanScheduler | None = None
+        # commands share the reading service's channels: the priority lane is theirs to use
+        self.commands = CommandService(config, store, self.service.channels, clock, resolve=resolve)
         self.control = ControlServer(
-            Path(fleet.service.control_socket), self.status, self.service.read
+            Path(fleet.service.control_socket), self.status, self.service.read, self.command
         )
         self.push: PushIntake | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -91,10 +96,16 @@ class Daemon:
             if task is not None:
                 self._tasks.discard(task)
 
+    async def command(self, request: CommandRequest) -> CommandRecord:
+        """Run a command (from the control socket) to its final state."""
+        return await self.commands.execute(request)
+
     async def start(self) -> None:
         fleet = self.config.fleet
         await self.control.start()
         self._closers.append(self.control.close)
+        await self.commands.recover()
+        self._closers.append(self.commands.close)
         if self.forwarder is not None:
             await self.forwarder.start()
             self._closers.append(self.forwarder.stop)
@@ -172,6 +183,7 @@ class Daemon:
                 for name, when in (self.scheduler.next_runs() if self.scheduler else {}).items()
             },
             "channels_down": service.channels_down(),
+            "commands_in_flight": self.commands.in_flight(),
             "sinks": [s.model_dump(mode="json") for s in sinks],
             "recent_runs": [r.model_dump(mode="json") for r in service.completed[-10:]],
         }

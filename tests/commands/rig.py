@@ -18,6 +18,7 @@ from headend.service.clock import ServiceClock
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
 from headend.store import SqliteStore
+from tests.conftest import free_port
 from tests.service.fleet_files import load, shape, with_channel_down, write_fleet
 
 CONCENTRATED = ["dc01-0001", "dc01-0002"]
@@ -31,8 +32,15 @@ def fleet_file(
     plans: list[dict[str, Any]] | None = None,
     commands: dict[str, Any] | None = None,
     meters_on_concentrator: int = 2,
+    own_ports: bool = False,
 ) -> Path:
+    """The fleet file; `own_ports`: every channel on 127.0.0.1 and a free port of its own, so
+    another process can read the file and reach the meters served at the configured ports."""
+
     def tweak(data: dict[str, Any]) -> None:
+        if own_ports:
+            for channel in data["channels"]:
+                channel.update(host="127.0.0.1", port=free_port())
         for meter in data["meters"]:
             if meter["id"] == PUBLIC:
                 for key in ("auth", "cipher", "key"):
