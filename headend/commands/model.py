@@ -115,10 +115,6 @@ class CommandRecord(CommandRequest):
     def final(self) -> bool:
         return self.state.final
 
-    def request(self) -> CommandRequest:
-        fields = set(CommandRequest.model_fields)
-        return CommandRequest.model_validate(self.model_dump(include=fields))
-
 
 class AuditEntry(BaseModel):
     """One state change of one command: who asked, what, when (service clock), outcome."""
