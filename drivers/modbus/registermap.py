@@ -11,7 +11,12 @@ export = negative part), so one signed "total active power" feeds both 1.7.0 and
 them so, V·I = P).
 
 Commands (`[[commands]]`) name registers that `execute()` may write: a fixed value (relay open or
-closed) or the command's argument divided by `scale` (a load limit in W).
+closed) or the command's argument divided by `scale` (a load limit in W). A `set_load_limit`
+entry may name a `lease` register (integer seconds): the meter drops the limit by itself that
+long after it was written. The driver writes the lease register before the limit register on
+every limit command (0 when the command has no lease, so a lease written earlier never sticks),
+and a leased command for a model without one is refused (`Unsupported`): a limit the head-end
+meant to expire must not silently become permanent.
 """
 
 from __future__ import annotations
@@ -92,21 +97,48 @@ class RegisterEntry(_Encoded):
     name: str = ""
 
 
-class CommandEntry(_Encoded):
+class WrittenRegister(_Encoded):
+    function: Literal[6, 16] = 16
+
+    @model_validator(mode="after")
+    def _check_function(self) -> WrittenRegister:
+        if self.function == 6 and self.count != 1:
+            raise ValueError("function 6 writes a single register; use 16 for wider types")
+        return self
+
+
+class LeaseRegister(WrittenRegister):
+    """The register of a limit's lease, in whole seconds (0: no lease)."""
+
+    data_type: DataType = DataType.UINT32
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> LeaseRegister:
+        if self.data_type.is_float or self.data_type in (DataType.INT16, DataType.INT32):
+            raise ValueError("a lease register holds unsigned whole seconds (uint16 or uint32)")
+        if self.scale != 1:
+            raise ValueError("a lease register counts seconds: scale must be 1")
+        return self
+
+
+class CommandEntry(WrittenRegister):
     """One writable register that carries a command. `value` fixed, or the argument / scale."""
 
     kind: CommandKind
-    function: Literal[6, 16] = 16
     value: int | None = None
+    lease: LeaseRegister | None = None
 
     @model_validator(mode="after")
     def _check_value(self) -> CommandEntry:
-        if self.function == 6 and self.count != 1:
-            raise ValueError("function 6 writes a single register; use 16 for wider types")
         if self.kind is CommandKind.SET_LOAD_LIMIT and self.value is not None:
             raise ValueError("set_load_limit takes its value from the command, not the map")
         if self.kind is not CommandKind.SET_LOAD_LIMIT and self.value is None:
             raise ValueError(f"command {self.kind} needs a fixed value")
+        if self.lease is not None:
+            if self.kind is not CommandKind.SET_LOAD_LIMIT:
+                raise ValueError("only set_load_limit has a lease register")
+            if self.lease.address < self.end and self.address < self.lease.end:
+                raise ValueError("the lease register overlaps the limit register")
         return self
 
 

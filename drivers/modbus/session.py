@@ -37,7 +37,7 @@ from drivers.errors import (
 from drivers.modbus.bus import ModbusBus, acquire_bus
 from drivers.modbus.codec import NotFinite, decode, encode
 from drivers.modbus.plan import Block, plan_reads
-from drivers.modbus.registermap import CommandEntry, RegisterEntry, RegisterMap
+from drivers.modbus.registermap import CommandEntry, RegisterEntry, RegisterMap, WrittenRegister
 from drivers.modbus.settings import ModbusSettings
 
 _FATAL = (Timeout, ChannelDown)
@@ -189,16 +189,21 @@ class ModbusSession:
             )
         values = self._command_registers(entry, command)
         what = f"{command.kind} (register 0x{entry.address:04X})"
-        try:
-            await self.bus.write(
-                self.settings.unit,
-                entry.function,
-                entry.address,
-                values,
-                timeout=self.settings.timeout_s,
-            )
-        except DriverError as exc:
-            raise exc.about(meter=self.meter_id, obis=what) from None
+        leased = ""
+        if command.kind is CommandKind.SET_LOAD_LIMIT:
+            lease = entry.lease
+            if lease is None and command.lease_s is not None:
+                raise Unsupported(
+                    f"model {self.register_map.model} has no lease register: "
+                    "a limit that expires by itself cannot be set",
+                    meter=self.meter_id,
+                )
+            if lease is not None:
+                # always written, 0 for no lease, so an earlier lease never applies to this limit
+                seconds = command.lease_s or 0
+                await self._write(lease, self._encoded(Decimal(seconds), lease), what)
+                leased = f", leased for {seconds} s" if seconds else ""
+        await self._write(entry, values, what)
         # Read the register back: a write that was acknowledged but not applied is not "done".
         try:
             back = await self.bus.read(
@@ -209,7 +214,7 @@ class ModbusSession:
                 raise exc.about(meter=self.meter_id, obis=what) from None
             back = None  # write-only register: the acknowledgement is all we get
         ok = back is None or back == values
-        detail = f"wrote {what}" if ok else f"{what}: read back {back}, expected {values}"
+        detail = f"wrote {what}{leased}" if ok else f"{what}: read back {back}, expected {values}"
         return CommandResult(
             command_id=command.id,
             meter_id=self.meter_id,
@@ -218,14 +223,29 @@ class ModbusSession:
             completed_at=datetime.now(UTC),
         )
 
+    async def _write(self, entry: WrittenRegister, values: list[int], what: str) -> None:
+        try:
+            await self.bus.write(
+                self.settings.unit,
+                entry.function,
+                entry.address,
+                values,
+                timeout=self.settings.timeout_s,
+            )
+        except DriverError as exc:
+            raise exc.about(meter=self.meter_id, obis=what) from None
+
+    def _encoded(self, value: Decimal, entry: WrittenRegister) -> list[int]:
+        try:
+            return encode(value, entry)
+        except ValueError as exc:
+            raise Unsupported(str(exc), meter=self.meter_id) from None
+
     def _command_registers(self, entry: CommandEntry, command: Command) -> list[int]:
         if command.kind is CommandKind.SET_LOAD_LIMIT:
             if command.limit_w is None:
                 raise Unsupported("set_load_limit without limit_w", meter=self.meter_id)
-            try:
-                return encode(command.limit_w, entry)
-            except ValueError as exc:
-                raise Unsupported(str(exc), meter=self.meter_id) from None
+            return self._encoded(command.limit_w, entry)
         assert entry.value is not None  # the map validator guarantees it
         return encode(Decimal(entry.value) * entry.scale, entry)
 

@@ -254,7 +254,7 @@ async def test_bad_model_exit_2_lists_known_models(url: str) -> None:
     assert out == ""
     assert len(err.splitlines()) == 1, err
     assert "no register map for model" in err
-    assert "known models: dtsu666, sdm120, sdm630" in err
+    assert "known models: dtsu666, hes-limiter, sdm120, sdm630" in err
     assert "Traceback" not in err and "Value error" not in err
 
 

@@ -255,4 +255,4 @@ address = "123456789012"
     text = str(error_of(tmp_path, bad))
     assert "meters[4].model" in text
     assert "no register map for model 'nosuch'" in text
-    assert "known models: dtsu666, sdm120, sdm630" in text
+    assert "known models: dtsu666, hes-limiter, sdm120, sdm630" in text

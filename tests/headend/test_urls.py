@@ -113,4 +113,4 @@ def test_bad_model_message_names_the_url_once():
         parse_device_url(url, env={})
     text = str(info.value)
     assert text.count(url) == 1 and "Value error" not in text
-    assert text.endswith("known models: dtsu666, sdm120, sdm630")
+    assert text.endswith("known models: dtsu666, hes-limiter, sdm120, sdm630")

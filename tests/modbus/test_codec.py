@@ -89,7 +89,7 @@ def test_coalescing_respects_limits() -> None:
 
 
 def test_unknown_model_lists_known() -> None:
-    with pytest.raises(Unsupported, match="known models: dtsu666, sdm120, sdm630"):
+    with pytest.raises(Unsupported, match="known models: dtsu666, hes-limiter, sdm120, sdm630"):
         load_map("acme9000")
     with pytest.raises(ValueError, match="known models"):
         parse_url("modbus+tcp://h:502?unit=1&model=acme9000")

@@ -6,6 +6,11 @@ register mapped as an import part and an export part holds import − export. Re
 does not define read as 0 inside a block (real meters do the same for reserved addresses); a
 request touching no defined register is exception 02. Writes to the map's command registers
 are applied to the meter (relay, load limit) and kept, so the driver can read them back.
+
+A limit register with a lease register (the simulator's "hes-limiter" model): the lease written
+last (seconds, 0 = none) applies to the next limit written, as an emergency limit of the
+`SimulatedMeter` that ends by itself; the limit register then reads the limit in force (0 once
+the lease has run out), so a read-back tells whether a limit still holds.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class SimModbusDevice:
         self.map = register_map
         self.nan_obis: set[str] = set()  # fault injection: serve NaN for these quantities
         self.holding: dict[int, int] = {}  # values written through command registers
+        self.lease_s = 0  # the lease register's value: applies to the next limit written
         for entry in register_map.commands:
             if entry.value is not None and entry.kind is CommandKind.RECONNECT:
                 self._store(entry, encode(Decimal(entry.value) * entry.scale, entry))
@@ -81,6 +87,12 @@ class SimModbusDevice:
                 table[first.address + offset] = reg
         if function == 3:
             table.update({a: v for a, v in self.holding.items() if address <= a < end})
+            for limiter in self._limit_registers():
+                if limiter.address < end and limiter.end > address:
+                    in_force = encode(Decimal(round(self.meter.active_limit_w() or 0)), limiter)
+                    for offset, reg in enumerate(in_force):
+                        if address <= limiter.address + offset < end:
+                            table[limiter.address + offset] = reg
         if not table:
             return exception_pdu(function, ILLEGAL_ADDRESS)
         body = b"".join(table.get(a, 0).to_bytes(2, "big") for a in range(address, end))
@@ -99,7 +111,22 @@ class SimModbusDevice:
 
     # -- writes ------------------------------------------------------------------------------
 
+    def _limit_registers(self) -> list[CommandEntry]:
+        """Limit registers that have a lease: they read the limit in force."""
+        return [
+            c
+            for c in self.map.commands
+            if c.kind is CommandKind.SET_LOAD_LIMIT and c.lease is not None
+        ]
+
     def _write(self, function: int, address: int, values: list[int], echo: bytes) -> bytes:
+        for entry in self._limit_registers():
+            lease = entry.lease
+            if lease is not None and lease.address == address and lease.count == len(values):
+                self.lease_s = int(decode(values, lease))
+                for offset, value in enumerate(values):
+                    self.holding[lease.address + offset] = value
+                return echo
         candidates = [
             c for c in self.map.commands if c.address == address and c.count == len(values)
         ]
@@ -122,6 +149,14 @@ class SimModbusDevice:
         elif entry.kind is CommandKind.RECONNECT:
             self.meter.reconnect()
         elif entry.kind is CommandKind.SET_LOAD_LIMIT:
-            self.meter.set_limit(float(decode(values, entry)))
+            limit = float(decode(values, entry))
+            if entry.lease is not None and self.lease_s:
+                self.meter.set_limit(None)
+                self.meter.set_emergency_limit(limit, self.lease_s)
+            else:
+                if entry.lease is not None:
+                    self.meter.clear_emergency()
+                self.meter.set_limit(limit)
         elif entry.kind is CommandKind.CLEAR_LOAD_LIMIT:
             self.meter.set_limit(None)
+            self.meter.clear_emergency()
