@@ -96,7 +96,9 @@ class FeederController:
                 limiter=override.limiter,
                 weight=override.weight,
             )
-        self._smoother = Smoother(settings.ramp_up_kw_per_cycle, settings.hold_cycles)
+        self._smoother = Smoother(
+            settings.ramp_up_kw_per_cycle, settings.hold_cycles, step_kw=limit_step_w / 1000
+        )
         self._leases = LeaseBook(settings.lease)
         self._events = EventBook()
         self._pending_notices = self._events.apply_all(settings.demand_response)

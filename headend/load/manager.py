@@ -1,0 +1,307 @@
+"""The load manager: runs every feeder's control cycle in service time, with I/O at the edges.
+
+Per cycle and feeder: read the feeder meter (a callable), fetch the households' latest usage
+from the store (`latest_values`, not polling every household), step the feeder's controller,
+submit its commands (requester "load-manager", priority 1, expiring after one cycle, limits with
+the configured lease), then save and publish the cycles' records. One log line per feeder per
+cycle. A failure on one feeder (its meter, the store, a command) never stops the others: that
+feeder's cycle is logged and the rest go on.
+
+Everything outside is reached through small Protocols and callables, so the manager runs in tests
+without the command service or a store; `submit_to(service)` adapts the command service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from drivers.contract import Reading
+from headend.config.load import DemandResponseEvent, FeederSettings, LoadSettings
+from headend.load.controller import CycleDecision, FeederController, HouseholdCommand
+from headend.load.metrics import LoadCycle
+from headend.service.clock import ServiceClock, sleep_until
+
+LOG = logging.getLogger(__name__)
+
+REQUESTER = "load-manager"
+PRIORITY = 1
+_SUBMIT_BATCH = 200
+
+
+class UsageStore(Protocol):
+    async def latest_values(
+        self,
+        obis: str,
+        meter_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+    ) -> Mapping[str, Reading]: ...
+
+
+class CommandOutcome(Protocol):
+    """What the manager needs of a final command record."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def meter(self) -> str | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def requester(self) -> str: ...
+
+
+class SubmitsRequests(Protocol):
+    async def submit(self, request: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingCommand:
+    """A command as the load manager sends it: the command service's request fields."""
+
+    id: str
+    meter: str
+    action: str
+    reason: str
+    expires_at: datetime
+    limit_w: Decimal | None = None
+    lease_s: int | None = None
+    requester: str = REQUESTER
+    priority: int = PRIORITY
+
+    def fields(self) -> dict[str, Any]:
+        """Keyword arguments of the command service's CommandRequest."""
+        return {
+            "id": self.id,
+            "meter": self.meter,
+            "action": self.action,
+            "limit_w": self.limit_w,
+            "lease_s": self.lease_s,
+            "reason": self.reason,
+            "requester": self.requester,
+            "priority": self.priority,
+            "expires_at": self.expires_at,
+        }
+
+
+FeederReader = Callable[[FeederSettings], Awaitable[float | None]]
+"""The feeder meter's net load in kW now (None: not available)."""
+Submit = Callable[[OutgoingCommand], Awaitable[None]]
+SaveCycles = Callable[[Sequence[LoadCycle]], Awaitable[None]]
+Publish = Callable[[LoadCycle], Awaitable[None]]
+
+
+def submit_to(service: SubmitsRequests) -> Submit:
+    """Send through the command service (persisted queued before anything is sent)."""
+    from headend.commands.model import CommandRequest  # the command service's own model
+
+    async def submit(command: OutgoingCommand) -> None:
+        await service.submit(CommandRequest(**command.fields()))
+
+    return submit
+
+
+def usage_kw(reading: Reading) -> float | None:
+    """A power reading in kW (W when the unit is missing, as OBIS x.7.0 registers are); None
+    for anything that is not a power."""
+    value = reading.value
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return None
+    unit = (reading.unit or "W").strip()
+    if unit == "W":
+        return float(value) / 1000
+    if unit == "kW":
+        return float(value)
+    return None
+
+
+class LoadManager:
+    def __init__(
+        self,
+        settings: LoadSettings,
+        *,
+        clock: ServiceClock,
+        read_feeder: FeederReader,
+        store: UsageStore,
+        submit: Submit,
+        save: SaveCycles | None = None,
+        publish: Publish | None = None,
+        limit_step_w: int = 100,
+    ) -> None:
+        problems = settings.problems()
+        if problems:
+            raise ValueError("; ".join(f"load.{path}: {reason}" for path, reason in problems))
+        self.settings = settings
+        self.clock = clock
+        self._read_feeder = read_feeder
+        self._store = store
+        self._submit = submit
+        self._save = save
+        self._publish = publish
+        self.controllers = {
+            feeder.id: FeederController(feeder, settings, limit_step_w=limit_step_w)
+            for feeder in settings.feeders
+        }
+        self._feeder_of = {
+            household: feeder.id for feeder in settings.feeders for household in feeder.households
+        }
+        self._events: dict[tuple[str, int], DemandResponseEvent] = {}
+        self.last: dict[str, CycleDecision] = {}
+
+    def add_event(self, event: DemandResponseEvent) -> None:
+        """A demand-response event (or a new version of one, or its cancellation) from outside
+        the configuration; applied from the next cycle."""
+        self._events[(event.id, event.version)] = event
+
+    async def on_command_final(self, record: CommandOutcome) -> None:
+        """For the command service's `on_final`: a load command that failed or expired is
+        forgotten, so the next cycle decides about that household again."""
+        if record.requester != REQUESTER or record.meter is None:
+            return
+        if str(record.state) not in ("failed", "expired"):
+            return
+        feeder = self._feeder_of.get(record.meter)
+        if feeder is not None:
+            self.controllers[feeder].command_failed(record.meter, str(record.action))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Cycle on the cycle's boundaries in service time until `stop` is set."""
+        at = self.clock.now()
+        while not stop.is_set():
+            await self.run_cycle(at)
+            # Stamped with the boundary, not the moment of waking: records a cycle apart.
+            at = _next_boundary(max(at, self.clock.now()), self.settings.cycle)
+            wake = at
+            sleeper = asyncio.ensure_future(sleep_until(self.clock, wake))
+            stopper = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeper, stopper):
+                    task.cancel()
+
+    async def run_cycle(self, now: datetime | None = None) -> list[CycleDecision]:
+        """One control cycle of every feeder; returns the decisions of those that completed."""
+        at = self.clock.now() if now is None else now
+        events = list(self._events.values())
+        outcomes = await asyncio.gather(
+            *(self._feeder_cycle(c, at, events) for c in self.controllers.values()),
+            return_exceptions=True,
+        )
+        decisions: list[CycleDecision] = []
+        for controller, outcome in zip(self.controllers.values(), outcomes, strict=True):
+            if isinstance(outcome, CycleDecision):
+                decisions.append(outcome)
+                self.last[controller.feeder.id] = outcome
+            elif isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome  # cancellation and the like are not a feeder's failure
+                LOG.error(
+                    "load: feeder %s: cycle failed: %s: %s",
+                    controller.feeder.id,
+                    type(outcome).__name__,
+                    outcome,
+                )
+        cycles = [d.cycle for d in decisions]
+        if self._save is not None and cycles:
+            try:
+                await self._save(cycles)
+            except Exception as exc:
+                LOG.error("load: saving %d cycle records failed: %s", len(cycles), exc)
+        if self._publish is not None:
+            for cycle in cycles:
+                try:
+                    await self._publish(cycle)
+                except Exception as exc:
+                    LOG.warning("load: publishing feeder %s's cycle failed: %s", cycle.feeder, exc)
+        return decisions
+
+    async def _feeder_cycle(
+        self, controller: FeederController, now: datetime, events: Iterable[DemandResponseEvent]
+    ) -> CycleDecision:
+        feeder = controller.feeder
+        problems: list[str] = []
+        try:
+            load = await self._read_feeder(feeder)
+        except Exception as exc:
+            load = None
+            problems.append(f"feeder meter {feeder.meter}: {type(exc).__name__}: {exc}")
+        readings = await self._store.latest_values(
+            self.settings.usage_obis,
+            list(feeder.households),
+            since=now - self.settings.usage_max_age,
+        )
+        usage: dict[str, float] = {}
+        for household, reading in readings.items():
+            kw = usage_kw(reading)
+            if kw is not None:
+                usage[household] = kw
+        decision = controller.step(now, load, usage, events)
+        failed = 0
+        for start in range(0, len(decision.commands), _SUBMIT_BATCH):
+            batch = decision.commands[start : start + _SUBMIT_BATCH]
+            results = await asyncio.gather(
+                *(self._send(feeder, command, now) for command in batch),
+                return_exceptions=True,
+            )
+            for command, result in zip(batch, results, strict=True):
+                if isinstance(result, Exception):
+                    failed += 1
+                    controller.command_failed(command.household, command.action)
+                    problems.append(f"{command.household} {command.action}: {result}")
+                elif isinstance(result, BaseException):
+                    raise result
+        missing = len(feeder.households) - len(usage)
+        line = decision.cycle.report
+        if missing:
+            line += f"; {missing} households without recent usage"
+        if failed:
+            line += f"; {failed} commands not submitted"
+        for notice in decision.notices:
+            if notice != decision.infeasible:
+                line += f"; {notice}"
+        if problems:
+            line += "; " + "; ".join(problems[:3])
+        level = logging.WARNING if decision.infeasible or problems else logging.INFO
+        LOG.log(level, "load: %s", line)
+        return decision
+
+    async def _send(self, feeder: FeederSettings, command: HouseholdCommand, now: datetime) -> None:
+        action = command.command_action
+        await self._submit(
+            OutgoingCommand(
+                id=command_id(feeder.id, command.household, action, now),
+                meter=command.household,
+                action=action,
+                reason=command.reason,
+                expires_at=now + self.settings.cycle,
+                limit_w=None if command.limit_w is None else Decimal(command.limit_w),
+                lease_s=command.lease_s if action == "limit" else None,
+            )
+        )
+
+
+def command_id(feeder: str, household: str, action: str, now: datetime) -> str:
+    """One id per feeder, household, action and cycle: a cycle run twice (a restart) sends
+    nothing twice, the command service answering a known id with its first outcome."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = f"load:{feeder}:{household}:{action}:{stamp}"
+    if len(text) <= 128:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"load:{digest}:{stamp}"
+
+
+def _next_boundary(now: datetime, cycle: timedelta) -> datetime:
+    """The next multiple of the cycle since the epoch after `now` (cycles at :00, :05, ...)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    elapsed = now - epoch
+    return epoch + (elapsed // cycle + 1) * cycle
