@@ -1,5 +1,5 @@
 """The demo's evening at model level, for bench/load_allocation.py: households, feeders, 1-minute
-physics, a managed run through the load manager's allocation and smoother, and two references
+physics, a managed run through the load manager's FeederController, and two references
 (proportional curtailment, the linear-programming optimum).
 
 Households are the demo's: `headend.simulation.grid.household_profile(seed, i, pv_share)` for
@@ -13,14 +13,15 @@ be disconnected, are a protocol detail the allocation benchmark leaves out.
 Physics: each household's net power (import positive, PV export negative) is sampled at the start
 of every minute; a limit caps the net power as the simulated meter's limiter does (min(net,
 limit)). The controller runs every `CYCLE_MIN` minutes on what the meters measured over the last
-cycle (each household's mean import and export, the feeder meter's mean load) and its limits hold
-for the whole next cycle.
+cycle (each household's mean net use, the feeder meter's mean load) and its limits hold for the
+whole next cycle.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -28,9 +29,9 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from drivers.sim.consumption import HouseholdProfile
-from headend.load.allocation import Feeder, Household, allocate
+from headend.config.load import FeederSettings, HouseholdSettings, LoadSettings, PriorityClass
+from headend.load.controller import FeederController
 from headend.load.fairness import jain_index
-from headend.load.hysteresis import Smoother
 from headend.simulation.grid import GridShape, evening_hours, household_profile, unmanaged_peak_kw
 
 Array = npt.NDArray[np.float64]
@@ -38,15 +39,7 @@ Array = npt.NDArray[np.float64]
 CYCLE_MIN = 5
 START_HOUR = 16.0
 MINUTES = 8 * 60  # 16:00 to 24:00
-MAXIMUM_KW = 9.2  # the [load] section's default contractual maximum (40 A x 230 V)
-RAMP_KW_PER_CYCLE = 0.5  # the [load] section's defaults
-HOLD_CYCLES = 2
-STEP_KW = 0.1
-"""Limits in whole 100 W steps (the Smoother's step_kw): exact limits change every cycle as the
-water level drifts by tens of watts; on this evening the step takes the changes per household-hour
-from about 1.5 to 0.65 for about 0.5 % of the optimum's energy."""
-CENSORED = 0.999
-"""A household drawing at least this fraction of its limit is taken as held back by it."""
+EVENING_START = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -110,50 +103,54 @@ class Run:
     drawn_kw: Array  # households x minutes, net (PV export negative)
     changes: int = 0  # limits set, changed or released, summed over households
     kinds: dict[str, int] = field(
-        default_factory=lambda: {"set": 0, "cut": 0, "raise": 0, "release": 0}
+        default_factory=lambda: {"limit": 0, "renew": 0, "release": 0, "disconnect": 0}
     )
+    """Commands sent, by action (a limit is set or changed, a renewal keeps it)."""
     limited_households: int = 0  # households limited at least once
-    first_overload_cycle: int | None = None
-    cycles_to_clear: int | None = None
     cycle_load_kw: list[float] = field(default_factory=list)  # feeder meter, mean per cycle
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The control cycle's knobs: the smoother's ([load] defaults, 100 W steps), the forecast's."""
-
-    ramp_up_kw_per_cycle: float = RAMP_KW_PER_CYCLE
-    hold_cycles: int = HOLD_CYCLES
-    step_kw: float = STEP_KW
-    trend_cycles: float = 1.5
-    """How far ahead a rising household's use is extrapolated, in cycles from the middle of the
-    measured one: 1.5 is the end of the next cycle, where a rising demand peaks within it."""
-
-
-def managed(
-    grid: Grid, feeder: int, net: Array, policy: Policy = Policy(), reactive: bool = False
-) -> Run:
-    """The feeder through the evening under the load manager.
-
-    `reactive`: the manager is switched on only at the first cycle whose feeder meter reading
-    (the last minute's load) is above the usable capacity, so that it has a real overload to
-    clear; otherwise it runs from 16:00 and its forecast usually prevents the overload.
-
-    The head-end's FeederController (headend/load/controller.py) was not there when this was
-    written, so the control cycle is assembled here from what it is built on: a forecast per
-    household, allocate() and the Smoother with the [load] section's defaults.
-
-    Forecast: a household's mean import over the last cycle, except where its limit held it back
-    (it drew its limit): its demand is then unknown but at least the limit, and it is forecast at
-    the limit plus one ramp step, so that allocate() keeps a limit on it while the level does not
-    allow more (a forecast of exactly the limit would never bind, and the smoother would release
-    the limit into a renewed overload)."""
+def settings(grid: Grid, feeder: int, shape: GridShape | None = None) -> LoadSettings:
+    """The `[load]` section the demo would write for this feeder: its capacity and margin, its
+    households (medical ones protected), every other knob at its default."""
+    shape = shape or GridShape()
     members = grid.members(feeder)
-    ids = [f"h{i:06d}" for i in members]
-    priority = grid.priority[members]
-    usable = grid.usable_kw[feeder]
-    spec = Feeder(id=f"feeder-{feeder + 1}", capacity_kw=usable)
-    smoother = Smoother(policy.ramp_up_kw_per_cycle, policy.hold_cycles, policy.step_kw)
+    ids = [household_id(i) for i in members]
+    return LoadSettings(
+        feeders=[
+            FeederSettings(
+                id=f"feeder-{feeder + 1}",
+                capacity_kw=grid.capacity_kw[feeder],
+                margin=shape.margin,
+                meter=f"feeder-meter-{feeder + 1}",
+                households=ids,
+            )
+        ],
+        households={
+            household_id(i): HouseholdSettings(priority=PriorityClass.MEDICAL)
+            for i in members
+            if grid.priority[i]
+        },
+    )
+
+
+def household_id(index: int) -> str:
+    return f"h{index:06d}"
+
+
+def managed(grid: Grid, feeder: int, net: Array, switch_on_above_kw: float | None = None) -> Run:
+    """The feeder through the evening under the load manager: the head-end's FeederController
+    (headend/load/controller.py) with the `[load]` section's defaults, stepped every cycle on the
+    feeder meter's mean load over the last cycle and each household's mean net use over it; the
+    limits in force after its step cap each household's net power over the next cycle (every
+    command is taken to succeed at once: the protocols are not modelled here).
+
+    `switch_on_above_kw`: the head-end is started (no history) only at the first cycle whose
+    feeder meter shows a minute above this load, so that it has a real overload to clear;
+    otherwise it runs from 16:00 and its forecast is to keep the overload from happening."""
+    load = settings(grid, feeder)
+    controller = FeederController(load.feeders[0], load)
+    ids = load.feeders[0].households
     n, minutes = net.shape[0], net.shape[1] - CYCLE_MIN
     drawn = np.empty((n, minutes))
     limit = np.full(n, np.inf)
@@ -161,81 +158,49 @@ def managed(
     run = Run(drawn)
     # The interval before 16:00, unlimited: what the first cycle measures.
     last = net[:, :CYCLE_MIN]
-    before = np.clip(last, 0, None).mean(axis=1)
     for k in range(minutes // CYCLE_MIN):
-        imported = np.clip(last, 0, None).mean(axis=1)
-        exported = np.clip(-last, 0, None).mean(axis=1)
-        held = np.isfinite(limit) & (imported >= CENSORED * limit)
-        rising = np.clip(imported - before, 0, None) * policy.trend_cycles
-        # a household that was held back last cycle has no trend to read
-        rising[held | (np.isfinite(limit))] = 0.0
-        demand = np.where(held, limit + policy.ramp_up_kw_per_cycle, imported + rising)
-        before = imported
-        run.cycle_load_kw.append(float(last.sum(axis=0).mean()))
         span = slice(k * CYCLE_MIN, (k + 1) * CYCLE_MIN)
         now = net[:, CYCLE_MIN + k * CYCLE_MIN : CYCLE_MIN + (k + 1) * CYCLE_MIN]
-        if reactive and float(last.sum(axis=0)[-1]) <= usable:
+        feeder_load = last.sum(axis=0)
+        run.cycle_load_kw.append(float(feeder_load.mean()))
+        if switch_on_above_kw is not None and float(feeder_load.max()) <= switch_on_above_kw:
             drawn[:, span] = now
             last = now
             continue
-        reactive = False
-        households = [
-            Household.model_construct(
-                id=hid,
-                demand_kw=float(d),
-                weight=1.0,
-                minimum_kw=0.0,
-                maximum_kw=MAXIMUM_KW,
-                priority=bool(p),
-                has_limiter=True,
-                pv_export_kw=float(x),
-            )
-            for hid, d, p, x in zip(ids, demand, priority, exported, strict=True)
-        ]
-        limits = smoother.step(allocate(spec, households))
-        new = np.array([math.inf if v is None else v for v in limits.values()])
-        changed = ~((new == limit) | (np.isinf(new) & np.isinf(limit)))
-        run.changes += int(changed.sum())
-        was, now_set = np.isfinite(limit), np.isfinite(new)
-        run.kinds["set"] += int((~was & now_set).sum())
-        run.kinds["release"] += int((was & ~now_set).sum())
-        run.kinds["cut"] += int((was & now_set & (new < limit)).sum())
-        run.kinds["raise"] += int((was & now_set & (new > limit)).sum())
+        switch_on_above_kw = None
+        at = EVENING_START + timedelta(minutes=k * CYCLE_MIN)
+        usage = dict(zip(ids, last.mean(axis=1).tolist(), strict=True))
+        decision = controller.step(at, float(feeder_load.mean()), usage)
+        run.changes += decision.cycle.limit_changes
+        for command in decision.commands:
+            if command.action in run.kinds:
+                run.kinds[command.action] += 1
+        new = np.array([decision.limits_w.get(h, math.inf) for h in ids], dtype=float) / 1000
         limit = new
         limited_ever |= np.isfinite(limit)
         drawn[:, span] = np.minimum(now, limit[:, None])
         last = drawn[:, span]
     run.limited_households = int(limited_ever.sum())
-    run.first_overload_cycle, run.cycles_to_clear = clearing(
-        drawn.sum(axis=0), net[:, CYCLE_MIN:], usable
-    )
     return run
 
 
-def clearing(
-    load_kw: Array, unmanaged_net: Array, usable_kw: float
-) -> tuple[int | None, int | None]:
-    """(first overload cycle, cycles to clear it).
+def clearing(load_kw: Array, unmanaged_kw: Array, limit_kw: float) -> tuple[int | None, int | None]:
+    """(first overload cycle, cycles to clear it) against `limit_kw`.
 
-    The first overload is the first cycle whose interval the unmanaged feeder (the same
-    households without limits) would spend above the usable capacity anywhere: the overload the
-    manager has to prevent or clear. Cycles to clear: how many cycles from that one until the
-    managed feeder's 1-minute load stays within the usable capacity for a whole cycle (0: it
-    never went above)."""
-    unmanaged = unmanaged_net.sum(axis=0)
+    The first overload is the first cycle in which the unmanaged feeder (the same households
+    without limits) would have a minute above the limit: the overload the manager has to clear,
+    or prevent. Cycles to clear: from that cycle, how many cycles pass until the managed feeder
+    spends a whole cycle within the limit (0: it never went above; None: never cleared)."""
     cycles = len(load_kw) // CYCLE_MIN
-    over = [
-        bool((unmanaged[k * CYCLE_MIN : (k + 1) * CYCLE_MIN] > usable_kw).any())
-        for k in range(cycles)
-    ]
-    if True not in over:
+
+    def above(series: Array, k: int) -> bool:
+        return bool((series[k * CYCLE_MIN : (k + 1) * CYCLE_MIN] > limit_kw * (1 + 1e-9)).any())
+
+    first = next((k for k in range(cycles) if above(unmanaged_kw, k)), None)
+    if first is None:
         return None, None
-    first = over.index(True)
-    tolerance = 1e-9 * usable_kw
-    for k in range(first, cycles):
-        if not (load_kw[k * CYCLE_MIN : (k + 1) * CYCLE_MIN] > usable_kw + tolerance).any():
-            return first, k - first
-    return first, None
+    cleared = next((k for k in range(first, cycles) if not above(load_kw, k)), None)
+    return first, None if cleared is None else cleared - first
 
 
 def proportional(grid: Grid, feeder: int, net: Array) -> Array:
@@ -316,13 +281,18 @@ class Evening:
     fairness: float
     proportional_fairness: float
     first_overload_cycle: int | None
+    """The first cycle the unmanaged feeder has a minute above its (nameplate) capacity."""
     cycles_to_clear: int | None
-    """In the managed run (0: the forecast kept the overload from happening)."""
-    reactive_cycles_to_clear: int | None
-    """With the manager switched on only once the feeder meter reads an overload."""
-    reactive_minutes_over_usable: int
-    reactive_minutes_over_capacity: int
+    """Started late (at the first overload, no history): cycles until back under capacity."""
+    cycles_to_clear_managed: int | None
+    """Running all evening: the same count (0: the overload never happened)."""
+    first_over_usable_cycle: int | None
+    cycles_to_clear_usable: int | None
+    """Running all evening, against the usable capacity (capacity less the safety margin)."""
+    late_minutes_over_usable: int
+    late_minutes_over_capacity: int
     unmanaged_minutes_over_usable: int
+    unmanaged_minutes_over_capacity: int
     managed_minutes_over_usable: int
     managed_minutes_over_capacity: int
     limit_changes: int
@@ -345,14 +315,17 @@ def evening(households: int, feeders: int, seed: int) -> Evening:
     profiles = [grid.profiles[i] for i in members]
     # one cycle before 16:00: what the first control cycle measures
     net = net_kw(profiles, -CYCLE_MIN, MINUTES + CYCLE_MIN)
-    run = managed(grid, 0, net)
-    late = managed(grid, 0, net, reactive=True)
-    net = net[:, CYCLE_MIN:]
     usable, capacity = grid.usable_kw[0], grid.capacity_kw[0]
+    run = managed(grid, 0, net)
+    late = managed(grid, 0, net, switch_on_above_kw=capacity)
+    net = net[:, CYCLE_MIN:]
     load = run.drawn_kw.sum(axis=0)
     late_load = late.drawn_kw.sum(axis=0)
     unmanaged = net.sum(axis=0)
     share = proportional(grid, 0, net)
+    first, late_clear = clearing(late_load, unmanaged, capacity)
+    _, managed_clear = clearing(load, unmanaged, capacity)
+    first_usable, usable_clear = clearing(load, unmanaged, usable)
     return Evening(
         households=households,
         feeder_households=len(members),
@@ -366,12 +339,15 @@ def evening(households: int, feeders: int, seed: int) -> Evening:
         optimum_served_kwh=optimum_served_kwh(grid, 0, net),
         fairness=fairness(grid, 0, net, run.drawn_kw),
         proportional_fairness=fairness(grid, 0, net, share),
-        first_overload_cycle=run.first_overload_cycle,
-        cycles_to_clear=run.cycles_to_clear,
-        reactive_cycles_to_clear=late.cycles_to_clear,
-        reactive_minutes_over_usable=int((late_load > usable * (1 + 1e-9)).sum()),
-        reactive_minutes_over_capacity=int((late_load > capacity).sum()),
+        first_overload_cycle=first,
+        cycles_to_clear=late_clear,
+        cycles_to_clear_managed=managed_clear,
+        first_over_usable_cycle=first_usable,
+        cycles_to_clear_usable=usable_clear,
+        late_minutes_over_usable=int((late_load > usable * (1 + 1e-9)).sum()),
+        late_minutes_over_capacity=int((late_load > capacity).sum()),
         unmanaged_minutes_over_usable=int((unmanaged > usable).sum()),
+        unmanaged_minutes_over_capacity=int((unmanaged > capacity).sum()),
         managed_minutes_over_usable=int((load > usable * (1 + 1e-9)).sum()),
         managed_minutes_over_capacity=int((load > capacity).sum()),
         limit_changes=run.changes,
