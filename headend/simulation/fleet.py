@@ -34,6 +34,14 @@ integrating a meter's history costs about 0.3 ms of CPU per simulated day (the C
 objects come on top), which for a generated fleet of 100,000 meters is a minute.
 `response_delay_s` makes every simulated meter answer that much later (DLMS, Modbus and DL/T 645
 alike).
+
+Two-way control (issue 9): `feeders` maps the id of a configured DLMS meter to the ids of the
+household meters it supplies; that meter is then a `FeederMeter` (drivers/sim/feeder.py) at the
+transformer, measuring the households' summed power and net energy, PV export included, and
+served like any DLMS meter. `control_modes` sets meters' disconnect control modes (Blue Book
+0..6; the simulator's default 2 reconnects at once, 1/3/5/6 only arm a remote reconnect until
+`SimulatedFleet.meter(id).press_button()`). Both can also be set on a `SimulatedFleet` by hand:
+`attach_feeder` before the feeder meter is first built, `set_control_mode` at any time.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -54,6 +62,7 @@ from drivers.sim.clock import SimClock
 from drivers.sim.cosem.events import configure_push
 from drivers.sim.dlms_sim import DlmsFaults, DlmsSimulator
 from drivers.sim.dlt645_sim import Dlt645Simulator, line_offset
+from drivers.sim.feeder import FeederMeter
 from drivers.sim.modbus import Fault, ModbusSimServer, SimModbusDevice
 from drivers.sim.physics import SimulatedMeter
 from drivers.transport.pty import open_pty
@@ -106,10 +115,34 @@ class SimulatedFleet:
         self.by_meter: dict[str, DlmsSimulator] = {}
         self.modbus: dict[str, ModbusSimServer] = {}  # channel id -> bus
         self.dlt645: dict[str, Dlt645Simulator] = {}  # channel id -> line
+        self.feeders: dict[str, tuple[str, ...]] = {}  # feeder meter id -> household meter ids
+
+    def attach_feeder(self, feeder_meter_id: str, household_ids: Sequence[str]) -> None:
+        """Make `feeder_meter_id` (a DLMS meter of the fleet, not built yet) the meter at the
+        head of a feeder supplying `household_ids`: it measures their sum."""
+        households = tuple(household_ids)
+        unknown = [m for m in (feeder_meter_id, *households) if m not in self._specs]
+        if unknown:
+            raise ValueError(f"feeder {feeder_meter_id}: unknown meter(s) {', '.join(unknown)}")
+        if self.protocols.get(feeder_meter_id, "dlms") != "dlms":
+            raise ValueError(f"feeder meter {feeder_meter_id} must be a DLMS meter")
+        if feeder_meter_id in households or not households:
+            raise ValueError(f"feeder {feeder_meter_id} needs households other than itself")
+        if feeder_meter_id in self.meters:
+            raise ValueError(f"feeder meter {feeder_meter_id} is already built as a household")
+        self.feeders[feeder_meter_id] = households
+
+    def set_control_mode(self, meter_id: str, mode: int) -> None:
+        """The meter's disconnect control mode (0..6, see drivers/sim/control.py)."""
+        self.meter(meter_id).set_control_mode(mode)
 
     def meter(self, meter_id: str) -> SimulatedMeter:
         """The simulated meter (built now if it was not yet)."""
         meter = self.meters.get(meter_id)
+        if meter is None and meter_id in self.feeders:
+            households = [self.meter(h) for h in self.feeders[meter_id]]
+            meter = FeederMeter(meter_id, self.clock, households)
+            self.meters[meter_id] = meter
         if meter is None:
             seed, history = self._specs[meter_id]
             # a DL/T 645 meter freezes its daily and settlement values at its line's midnight
@@ -139,9 +172,13 @@ async def simulated_fleet(
     wildcard_host: str = "0.0.0.0",
     keep_dialled_ports: bool = False,
     push_destination: str | None = None,
+    feeders: Mapping[str, Sequence[str]] | None = None,
+    control_modes: Mapping[str, int] | None = None,
 ) -> AsyncIterator[tuple[SimulatedFleet, HeadendConfig]]:
     """Start simulators for every meter of `config`; yields them and the config to read.
-    With `push_destination` ("host:port") the DLMS meters push their power failures there."""
+    With `push_destination` ("host:port") the DLMS meters push their power failures there.
+    `feeders` (feeder meter id -> household ids) and `control_modes` (meter id -> mode): see the
+    module docstring."""
     fleet = config.fleet
     sim_cfg = fleet.simulation or Simulation()
     specs: dict[str, tuple[int, timedelta]] = {}
@@ -156,6 +193,10 @@ async def simulated_fleet(
         SimClock(start=sim_cfg.clock_start, factor=sim_cfg.factor), specs, push_destination
     )
     handle.protocols.update((m.id, m.protocol) for m in fleet.meters)
+    for feeder_id, household_ids in (feeders or {}).items():
+        handle.attach_feeder(feeder_id, household_ids)
+    for meter_id, mode in (control_modes or {}).items():
+        handle.set_control_mode(meter_id, mode)
     if prebuild:
         for m in fleet.meters:
             handle.meter(m.id)
