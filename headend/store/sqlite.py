@@ -89,12 +89,28 @@ ON CONFLICT (meter_id) DO UPDATE SET
 async def _connect(path: Path, synchronous: str, busy_timeout_s: float) -> aiosqlite.Connection:
     db = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
     try:
-        await db.execute("PRAGMA journal_mode=WAL")
+        await _wal(db, busy_timeout_s)
         await db.execute(f"PRAGMA synchronous={synchronous}")
     except BaseException:
         await db.close()
         raise
     return db
+
+
+async def _wal(db: aiosqlite.Connection, busy_timeout_s: float) -> None:
+    """Switch to WAL. On a new file that other connections are creating and migrating at the
+    same moment, the switch can fail at once with "database is locked" (SQLite does not call the
+    busy handler for it): try again, within the busy timeout, as the handler would."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + busy_timeout_s
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or loop.time() >= give_up:
+                raise
+        await asyncio.sleep(0.01)
 
 
 class SqliteStore:
