@@ -29,7 +29,7 @@ from drivers.sim.clock import SimClock
 from drivers.sim.consumption import HouseholdProfile
 from drivers.sim.control import TARIFF_PROGRAMMES
 from drivers.sim.physics import SimulatedMeter
-from drivers.sim.profile_log import to_us
+from drivers.sim.profile_log import ONE_US, to_us
 
 _PERIOD_US = 15 * 60 * 1_000_000
 _HOUR_US = 3_600 * 1_000_000
@@ -81,6 +81,7 @@ class FeederMeter(SimulatedMeter):
         households = self.households
         t = self.integrated_to
         exported = self.export_wh
+        offset_us, billing_us = self.clock_offset // ONE_US, self.billing_offset // ONE_US
         while t < end_us:
             boundary = (t // _PERIOD_US + 1) * _PERIOD_US
             stop = min(end_us, boundary)
@@ -95,6 +96,6 @@ class FeederMeter(SimulatedMeter):
                 exported -= delta
             t = stop
             if t == boundary:
-                self.capture(t, exported)
+                self._capture(t, exported, offset_us, billing_us)
         self.export_wh = exported
         self._t_us = t

@@ -204,16 +204,20 @@ class SimulatedMeter(MeterControls):
         by_hour = TARIFF_PROGRAMMES[self.tariff_programme]
         connected = self.connected and self.powered
         registers, exported = self.import_wh, self.export_wh
+        offset_us, billing_us = self.clock_offset // ONE_US, self.billing_offset // ONE_US
         import_carry, export_carry = self._import_carry, self._export_carry
         t = self._t_us
         known: float | None = None  # net power at t, when the previous span computed it
+        # without an emergency profile in force the limit is constant (and history fast)
+        timed = limiter.next_edge(t) is not None or limiter.emergency_at(t)
+        limit, edge = limiter.normal_w, None
         while t < end_us:
             boundary = (t // _PERIOD_US + 1) * _PERIOD_US
             stop = min(end_us, boundary)
-            limit = limiter.limit_at(t)
-            edge = limiter.next_edge(t)
-            if edge is not None and edge < stop:
-                stop = edge  # the emergency limit starts or ends inside: integrate up to it
+            if timed:
+                limit, edge = limiter.limit_at(t), limiter.next_edge(t)
+                if edge is not None and edge < stop:
+                    stop = edge  # the emergency limit starts or ends inside: integrate up to it
             span = stop - t
             if connected:
                 if span <= _STEP_US:
@@ -245,18 +249,17 @@ class SimulatedMeter(MeterControls):
             if t == edge:
                 self._log_at(t, EVENT_LIMIT_CHANGED)
             if t == boundary:
-                self.capture(t, exported)
+                self._capture(t, exported, offset_us, billing_us)
         self.export_wh = exported
         self._import_carry, self._export_carry = import_carry, export_carry
         self._t_us = t
 
-    def capture(self, t_us: int, exported: int) -> None:
+    def _capture(self, t_us: int, exported: int, offset_us: int, billing_us: int) -> None:
         """At a period boundary: the load-profile row, and at a billing midnight the billing
-        values, of the import registers and `exported` (the export register being integrated)."""
-        offset_us = self.clock_offset // ONE_US
+        values, of the import registers and `exported` (the export register being integrated);
+        `offset_us` is the meter's clock error, `billing_us` its billing offset, in µs."""
         registers = self.import_wh
         self.load_profile.append(t_us + offset_us, sum(registers), exported)
-        billing_us = self.billing_offset // ONE_US
         if (t_us + billing_us) % _DAY_US == 0:
             self.daily.append(t_us + offset_us, registers, exported)
             if from_us(t_us + billing_us).day == 1:
