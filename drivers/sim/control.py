@@ -153,6 +153,30 @@ class Limiter:
         return None
 
 
+def limited_flow(net: float, limit: float | None) -> tuple[float, float]:
+    """(import W, export W) of a net power, after the load limiter."""
+    if net >= 0:
+        return (net if limit is None else min(net, limit)), 0.0
+    return 0.0, -net
+
+
+def mean_limited_flow(a: float, m: float, b: float, limit: float | None) -> tuple[float, float]:
+    """Mean (import W, export W) over a span from net powers at its start, middle and end
+    (Simpson's rule), after the load limiter."""
+    if limit is None:
+        if a >= 0 and m >= 0 and b >= 0:
+            return (a + 4 * m + b) / 6, 0.0
+        if a <= 0 and m <= 0 and b <= 0:
+            return 0.0, -(a + 4 * m + b) / 6
+    # PV crossing over, or limited: import and export each have a kink; split point by point
+    (ia, ea), (im, em), (ib, eb) = (
+        limited_flow(a, limit),
+        limited_flow(m, limit),
+        limited_flow(b, limit),
+    )
+    return (ia + 4 * im + ib) / 6, (ea + 4 * em + eb) / 6
+
+
 # -- activity calendar -----------------------------------------------------------------------
 
 

@@ -55,6 +55,7 @@ from drivers.sim.control import EVENT_LIMIT_CHANGED as EVENT_LIMIT_CHANGED
 from drivers.sim.control import EVENT_LIMIT_EXCEEDED as EVENT_LIMIT_EXCEEDED
 from drivers.sim.control import EVENT_RECONNECT as EVENT_RECONNECT
 from drivers.sim.control import TARIFF_PROGRAMMES as TARIFF_PROGRAMMES
+from drivers.sim.control import limited_flow, mean_limited_flow
 from drivers.sim.control import tariff_of as tariff_of
 from drivers.sim.meter_controls import MeterControls
 from drivers.sim.profile_log import ONE_US, ProfileLog, from_us, to_us
@@ -221,20 +222,20 @@ class SimulatedMeter(MeterControls):
             span = stop - t
             if connected:
                 if span <= _STEP_US:
-                    imp, exp = _split(net_at(profile, (t % _DAY_US) / _HOUR_US), limit)
+                    imp, exp = limited_flow(net_at(profile, (t % _DAY_US) / _HOUR_US), limit)
                     known = None
                 elif span == _PERIOD_US:  # a whole period: its samples lie on the model's grid
                     k = (t % _DAY_US) // _GRID_US
                     a = known if known is not None else net_on_grid(profile, k)
                     m = net_on_grid(profile, k + 1)
                     b = net_on_grid(profile, (k + 2) % GRID_PER_DAY)
-                    imp, exp = _simpson(a, m, b, limit)
+                    imp, exp = mean_limited_flow(a, m, b, limit)
                     known = b
                 else:
                     a = known if known is not None else net_at(profile, (t % _DAY_US) / _HOUR_US)
                     m = net_at(profile, ((t + span // 2) % _DAY_US) / _HOUR_US)
                     b = net_at(profile, (stop % _DAY_US) / _HOUR_US)
-                    imp, exp = _simpson(a, m, b, limit)
+                    imp, exp = mean_limited_flow(a, m, b, limit)
                     known = b
                 # mean power x duration; span is in µs, an hour is _HOUR_US
                 import_carry += imp * span / _HOUR_US
@@ -446,22 +447,3 @@ def _power_factor(imp: float, exp: float) -> Decimal:
 
 def _wh(value: float) -> Decimal:
     return Decimal(int(value))
-
-
-def _split(net: float, limit: float | None) -> tuple[float, float]:
-    """(import W, export W) of a net power, after the load limiter."""
-    if net >= 0:
-        return (net if limit is None else min(net, limit)), 0.0
-    return 0.0, -net
-
-
-def _simpson(a: float, m: float, b: float, limit: float | None) -> tuple[float, float]:
-    """Mean (import W, export W) over a span from net powers at its start, middle and end."""
-    if limit is None:
-        if a >= 0 and m >= 0 and b >= 0:
-            return (a + 4 * m + b) / 6, 0.0
-        if a <= 0 and m <= 0 and b <= 0:
-            return 0.0, -(a + 4 * m + b) / 6
-    # PV crossing over, or limited: import and export each have a kink; split point by point
-    (ia, ea), (im, em), (ib, eb) = _split(a, limit), _split(m, limit), _split(b, limit)
-    return (ia + 4 * im + ib) / 6, (ea + 4 * em + eb) / 6
