@@ -1,4 +1,5 @@
-"""The simulated meter's disconnect control and limiter, as the DLMS Blue Book defines them.
+"""The simulated meter's controls: disconnect control and limiter as the DLMS Blue Book defines
+them, and the tariff programmes its activity calendar switches between.
 
 Disconnect control (interface class 70). Three control states: disconnected (0), connected (1),
 ready_for_reconnection (2: the output is open and the customer may close it with the button).
@@ -29,7 +30,10 @@ emergency profile (id, activation time, duration) is active, i.e. its id is in t
 profile group id list and the time lies in [activation, activation + duration). The limit in
 force (threshold_active) is the emergency threshold then, the normal one otherwise. A lease is
 such a profile: the meter itself drops the limit when the duration ends; sending a new profile
-with a new activation time renews it.
+with a new activation time renews it. `limited_flow`/`mean_limited_flow` apply a limit to power.
+
+Tariff programmes (the activity calendar's names): "TOU", the default, counts import into
+1.8.1..1.8.4 by hour (night, day, peak, shoulder: `tariff_of`); "FLAT" counts all into 1.8.1.
 """
 
 from __future__ import annotations
