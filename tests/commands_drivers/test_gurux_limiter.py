@@ -1,6 +1,7 @@
 """Our leased limit and clear against a real Gurux server's class 71: Gurux stores what it is
 given and leaves threshold_active null (it runs no limiter), so the commands are confirmed on
-the thresholds it keeps, and the emergency profile it was sent is the one we meant."""
+the thresholds it keeps; the attributes are written in the order a limiter needs (threshold and
+group list before the profile that activates them)."""
 
 from __future__ import annotations
 
