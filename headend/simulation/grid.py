@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,10 +99,10 @@ def feeder_of_channels(channels: Sequence[tuple[str, str, int]], feeders: int) -
     return placed
 
 
-def add_grid(data: dict[str, Any], shape: GridShape, gprs_host: str) -> dict[str, Any]:
+def add_grid(data: dict[str, Any], shape: GridShape, gprs_host: str, day: date) -> dict[str, Any]:
     """Add feeders, feeder meters and household classes to generated fleet data (in place);
-    returns the `[load]` table added. Feeder meters go after every household, so the households
-    keep the simulator seeds they had."""
+    returns the `[load]` table added; `day` is the date (UTC) of the evening. Feeder meters go
+    after every household, so the households keep the simulator seeds they had."""
     seed = int(data["simulation"].get("seed", 1))
     data["simulation"]["pv_share"] = shape.pv_share
     meters: list[dict[str, Any]] = data["meters"]
@@ -155,21 +155,17 @@ def add_grid(data: dict[str, Any], shape: GridShape, gprs_host: str) -> dict[str
     if feeders > 1 and shape.dr_share > 0:
         second = feeder_tables[1]
         peak = unmanaged_peak_kw([profiles[h] for h in members[1]], hours)
+        evening = datetime.combine(day, shape.window_start, tzinfo=UTC)
         load["demand_response"] = [
             {
                 "id": "dr-evening",
                 "version": 1,
                 "feeder": second["id"],
-                "start": _at(shape.window_start, timedelta(hours=2)),
-                "end": _at(shape.window_start, timedelta(hours=4)),
+                "start": evening + timedelta(hours=2),
+                "end": evening + timedelta(hours=4),
                 "reduction_kw": round(peak * shape.dr_share, 1),
                 "spread": "PT10M",
             }
         ]
     data["load"] = load
     return load
-
-
-def _at(start: time, later: timedelta) -> str:
-    minutes = (start.hour * 60 + start.minute + int(later.total_seconds()) // 60) % (24 * 60)
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -4,11 +4,14 @@ worked out from the simulated households' own load model."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from drivers.sim.consumption import net_at
-from headend.simulation.generator import FleetShape, generate
+from headend.config import load_config
+from headend.simulation.generator import FleetShape, generate, to_toml
 from headend.simulation.grid import (
     FEEDER_METER_PREFIX,
     GridShape,
@@ -30,7 +33,7 @@ def _fleet() -> tuple[dict[str, object], dict[str, object], GridShape]:
     )
     data = generate(shape)
     grid = GridShape(feeders=3, pv_share=0.05, priority_share=0.02)
-    load = add_grid(data, grid, "127.0.0.1")
+    load = add_grid(data, grid, "127.0.0.1", date(2026, 11, 30))
     return data, load, grid
 
 
@@ -90,5 +93,16 @@ def test_demand_response_on_the_second_feeder() -> None:
     _data, load, _grid = _fleet()
     (event,) = load["demand_response"]  # type: ignore[misc]
     assert event["feeder"] == load["feeders"][1]["id"]  # type: ignore[index]
-    assert (event["start"], event["end"]) == ("18:00", "20:00")
+    assert event["start"] == datetime(2026, 11, 30, 18, tzinfo=UTC)
+    assert event["end"] == datetime(2026, 11, 30, 20, tzinfo=UTC)
     assert event["reduction_kw"] > 0
+
+
+def test_the_grid_loads_as_a_fleet_configuration(tmp_path: Path) -> None:
+    data, _load, _grid = _fleet()
+    path = tmp_path / "grid.toml"
+    path.write_text(to_toml(data), encoding="utf-8")
+    config = load_config(path)
+    assert config.fleet.load is not None
+    assert [f.id for f in config.fleet.load.feeders] == ["feeder-1", "feeder-2", "feeder-3"]
+    assert config.fleet.load.demand_response[0].reduction_kw > 0
