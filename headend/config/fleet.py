@@ -299,6 +299,9 @@ class Simulation(_Model):
     factor: float = Field(default=60.0, ge=0)
     history: timedelta = Field(default=timedelta(hours=6))
     seed: int = 1
+    pv_share: float = Field(
+        default=0.2, ge=0, le=1, description="share of the simulated households with rooftop PV"
+    )
     clock_origin: datetime | None = Field(
         default=None,
         description="written by `headend simulate`: the wall-clock time its simulated clock "

@@ -59,6 +59,7 @@ from drivers.dlms.settings import DlmsFraming
 from drivers.dlt645.frame import address_to_wire
 from drivers.modbus.registermap import load_map
 from drivers.sim.clock import SimClock
+from drivers.sim.consumption import HouseholdProfile
 from drivers.sim.cosem.events import configure_push
 from drivers.sim.dlms_sim import DlmsFaults, DlmsSimulator
 from drivers.sim.dlt645_sim import Dlt645Simulator, line_offset
@@ -104,8 +105,10 @@ class SimulatedFleet:
         clock: SimClock,
         specs: Mapping[str, tuple[int, timedelta]] | None = None,
         push_destination: str | None = None,
+        pv_share: float = 0.2,
     ) -> None:
         self.clock = clock
+        self.pv_share = pv_share  # share of the households given rooftop PV by their seed
         # "host:port" the DLMS meters push their power failures to (class 40), or None
         self.push_destination = push_destination
         self.meters: dict[str, SimulatedMeter] = {}  # the meters built so far
@@ -148,7 +151,12 @@ class SimulatedFleet:
             # a DL/T 645 meter freezes its daily and settlement values at its line's midnight
             offset = line_offset() if self.protocols.get(meter_id) == "dlt645" else timedelta(0)
             meter = SimulatedMeter(
-                meter_id, self.clock, seed=seed, history=history, billing_offset=offset
+                meter_id,
+                self.clock,
+                profile=HouseholdProfile.random(seed, self.pv_share),
+                seed=seed,
+                history=history,
+                billing_offset=offset,
             )
             if self.push_destination and self.protocols.get(meter_id) == "dlms":
                 configure_push(meter, self.push_destination)
@@ -190,9 +198,15 @@ async def simulated_fleet(
         specs[m.id] = (sim_cfg.seed + i, history)
         on_channels.setdefault(m.channel, []).append(m)
     handle = SimulatedFleet(
-        SimClock(start=sim_cfg.clock_start, factor=sim_cfg.factor), specs, push_destination
+        SimClock(start=sim_cfg.clock_start, factor=sim_cfg.factor),
+        specs,
+        push_destination,
+        pv_share=sim_cfg.pv_share,
     )
     handle.protocols.update((m.id, m.protocol) for m in fleet.meters)
+    if feeders is None and fleet.load is not None:
+        # the feeders of the [load] section: each feeder meter measures its households
+        feeders = {f.meter: f.households for f in fleet.load.feeders}
     for feeder_id, household_ids in (feeders or {}).items():
         handle.attach_feeder(feeder_id, household_ids)
     for meter_id, mode in (control_modes or {}).items():

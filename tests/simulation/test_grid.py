@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from drivers.sim.consumption import net_at
+from drivers.sim.feeder import FeederMeter
 from headend.config import load_config
+from headend.simulation.fleet import simulated_fleet
 from headend.simulation.generator import FleetShape, generate, to_toml
 from headend.simulation.grid import (
     FEEDER_METER_PREFIX,
@@ -106,3 +108,21 @@ def test_the_grid_loads_as_a_fleet_configuration(tmp_path: Path) -> None:
     assert config.fleet.load is not None
     assert [f.id for f in config.fleet.load.feeders] == ["feeder-1", "feeder-2", "feeder-3"]
     assert config.fleet.load.demand_response[0].reduction_kw > 0
+
+
+async def test_a_served_grid_fleet_measures_each_feeder_at_its_meter(tmp_path: Path) -> None:
+    shape = FleetShape(meters=40, modbus_gateways=1, units_per_gateway=8, gprs_port=0)
+    data = generate(shape)
+    load = add_grid(data, GridShape(feeders=2, pv_share=0.5), "127.0.0.1", date(2026, 11, 30))
+    path = tmp_path / "grid.toml"
+    path.write_text(to_toml(data), encoding="utf-8")
+    async with simulated_fleet(load_config(path)) as (sim, _served):
+        for feeder in load["feeders"]:
+            meter = sim.meters[feeder["meter"]]
+            assert isinstance(meter, FeederMeter)
+            now = sim.clock.now()
+            imports = [sim.meters[h].power_at(now) for h in feeder["households"]]
+            net_w = sum(i - e for i, e in imports)
+            assert meter.power_at(now) == pytest.approx((max(net_w, 0), max(-net_w, 0)))
+        with_pv = [m for m in sim.meters.values() if m.profile.pv_peak_w > 0]
+        assert 0 < len(with_pv) < 40  # the configured share, by each meter's seed
