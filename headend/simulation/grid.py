@@ -27,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from drivers.sim.consumption import HouseholdProfile, net_at
 
 FEEDER_METER_PREFIX = "feeder-meter-"
+# the Modbus households of a grid are meters with a relay and a load limiter (a simulator model:
+# the generated fleet's DTSU666/SDM maps have neither, so the load manager could not act on them)
+MODBUS_HOUSEHOLD_MODEL = "hes-limiter"
 # the priority classes a household can have in the load manager's configuration
 MEDICAL = "medical"
 
@@ -108,6 +111,9 @@ def add_grid(data: dict[str, Any], shape: GridShape, gprs_host: str, day: date) 
     meters: list[dict[str, Any]] = data["meters"]
     household_ids = [m["id"] for m in meters]
     protocol_of = {m["id"]: m["protocol"] for m in meters}
+    for meter in meters:
+        if meter["protocol"] == "modbus":
+            meter["model"] = MODBUS_HOUSEHOLD_MODEL
     profiles = {m["id"]: household_profile(seed, i, shape.pv_share) for i, m in enumerate(meters)}
     sizes: dict[str, int] = {}
     kinds: dict[str, str] = {}

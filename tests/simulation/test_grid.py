@@ -89,6 +89,8 @@ def test_priority_households_and_dlt645_relays() -> None:
     protocol = {m["id"]: m["protocol"] for m in data["meters"]}  # type: ignore[union-attr]
     no_limiter = {h for h, entry in households.items() if entry.get("limiter") is False}
     assert no_limiter == {h for h, p in protocol.items() if p == "dlt645"}
+    models = {m.get("model") for m in data["meters"] if m["protocol"] == "modbus"}  # type: ignore[union-attr]
+    assert models == {"hes-limiter"}  # Modbus households have a relay and a limiter
 
 
 def test_demand_response_on_the_second_feeder() -> None:
