@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
@@ -34,7 +35,10 @@ from headend.commands.model import (
     CommandRequest,
     CommandState,
 )
+from headend.commands.service import CommandService
 from headend.config.sinks import MqttSink as MqttConfig
+from headend.events.model import Event, EventOrigin, HeadendEvent
+from headend.store.base import Store
 
 LOG = logging.getLogger("headend.commands")
 
@@ -118,6 +122,59 @@ class CommandPort(Protocol):
         ...
 
     def known_meter(self, meter: str) -> bool: ...
+
+
+class ServicePort:
+    """The command service as the intake uses it: refusals are audited as failed commands under
+    an id of their own (`refused-...`, the id they named in the detail), and a message that was
+    not even a command is stored as a head-end event."""
+
+    def __init__(self, service: CommandService, store: Store, meters: Collection[str]) -> None:
+        self.service = service
+        self.store = store
+        self._meters = meters
+
+    async def submit(self, request: CommandRequest) -> CommandRecord:
+        return await self.service.submit(request)
+
+    async def wait(self, command_id: str) -> CommandRecord:
+        return await self.service.wait(command_id)
+
+    def known_meter(self, meter: str) -> bool:
+        return meter in self._meters
+
+    async def refuse(
+        self, request: CommandRequest | None, meter: str, requester: str, why: str
+    ) -> None:
+        now = self.service.clock.now()
+        if request is None:
+            await self.store.save_events([_refusal_event(meter, requester, why, now)])
+            return
+        fields = request.model_dump(exclude={"id", "expires_at"})
+        record = CommandRecord(
+            **fields,
+            id=f"refused-{uuid.uuid4().hex}",
+            expires_at=now,
+            state=CommandState.FAILED,
+            detail=f"refused over MQTT (command id {request.id!r}): {why}",
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.save_command(record, new=True)
+
+
+def _refusal_event(meter: str, requester: str, why: str, now: datetime) -> Event:
+    return Event(
+        origin=EventOrigin.HEADEND,
+        meter_id=meter,
+        code=int(HeadendEvent.COMMAND_REFUSED),
+        name="command_refused",
+        text=f"MQTT command for meter {meter} from {requester} refused: {why}",
+        time=now,
+        received_at=now,
+        source="mqtt",
+        cause=why[:200],
+    )
 
 
 class MqttCommandIntake:

@@ -38,6 +38,7 @@ class HeadendEvent(IntEnum):
     # commands (headend/commands): 1020 up, leaving room below for others
     COMMAND_FAILED = 1020
     COMMAND_EXPIRED = 1021
+    COMMAND_REFUSED = 1022  # an MQTT message that was not a command the head-end accepts
 
 
 class Event(BaseModel):
