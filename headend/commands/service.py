@@ -307,63 +307,67 @@ class CommandService:
                 self._queues.pop(meter, None)
 
     async def _run(self, record: CommandRecord) -> None:
-        async with self._slots.slot(record.priority):
-            last_error = ""
-            while True:
-                left = self._seconds_left(record)
-                if left is not None and left <= 0:
-                    detail = (
-                        f"expired after {record.attempts} attempt(s); last: {last_error}"
-                        if record.attempts
-                        else "expired before it could be sent"
+        last_error = ""
+        while True:
+            left = self._seconds_left(record)
+            if left is not None and left <= 0:
+                detail = (
+                    f"expired after {record.attempts} attempt(s); last: {last_error}"
+                    if record.attempts
+                    else "expired before it could be sent"
+                )
+                await self._finish(record, CommandState.EXPIRED, detail)
+                return
+            attempt = record.attempts + 1
+            record = await self._change(
+                record, CommandState.SENT, attempts=attempt, detail=f"attempt {attempt}"
+            )
+            if record.final:  # finished elsewhere meanwhile
+                await self._finalised(record)
+                return
+            state, detail = await self._attempt(record)
+            if state is not None:
+                await self._finish(record, state, detail)
+                return
+            last_error = detail
+            left = self._seconds_left(record)
+            if left is not None and left <= 0:
+                continue
+            delay = min(self.settings.backoff_s * 2 ** (attempt - 1), self.settings.backoff_max_s)
+            if left is not None:
+                delay = min(delay, left)
+            record = await self._change(
+                record,
+                CommandState.SENT,
+                detail=f"attempt {attempt} failed: {last_error}; next in {delay:.3g} s",
+            )
+            # the meter slot is not held while waiting: a dead meter keeps no other one waiting
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, record: CommandRecord) -> tuple[CommandState | None, str]:
+        """One send: the final state and detail, or None and the reason to try again."""
+        try:
+            async with asyncio.timeout(self._seconds_left(record)):
+                async with self._slots.slot(record.priority):
+                    result = await send(
+                        self.config,
+                        self.channels,
+                        self.store,
+                        self.resolve,
+                        record,
+                        self.clock.now(),
                     )
-                    await self._finish(record, CommandState.EXPIRED, detail)
-                    return
-                attempt = record.attempts + 1
-                record = await self._change(
-                    record, CommandState.SENT, attempts=attempt, detail=f"attempt {attempt}"
-                )
-                if record.final:  # finished elsewhere meanwhile
-                    await self._finalised(record)
-                    return
-                try:
-                    async with asyncio.timeout(self._seconds_left(record)):
-                        result = await send(
-                            self.config,
-                            self.channels,
-                            self.store,
-                            self.resolve,
-                            record,
-                            self.clock.now(),
-                        )
-                except FINAL_ERRORS as exc:
-                    await self._finish(record, CommandState.FAILED, reason_of(exc))
-                    return
-                except DriverError as exc:
-                    last_error = reason_of(exc)
-                except TimeoutError:
-                    last_error = "no outcome before the expiry (it may have taken effect)"
-                    continue
-                except Exception as exc:  # e.g. the meter's settings cannot be built
-                    LOG.exception("command %s: unexpected failure", record.id)
-                    await self._finish(record, CommandState.FAILED, reason_of(exc))
-                    return
-                else:
-                    state = outcome(result)
-                    await self._finish(record, state, result.detail or state.value)
-                    return
-                delay = min(
-                    self.settings.backoff_s * 2 ** (attempt - 1), self.settings.backoff_max_s
-                )
-                left = self._seconds_left(record)
-                if left is not None:
-                    delay = min(delay, max(left, 0.0))
-                record = await self._change(
-                    record,
-                    CommandState.SENT,
-                    detail=f"attempt {attempt} failed: {last_error}; next in {delay:.3g} s",
-                )
-                await asyncio.sleep(delay)
+        except FINAL_ERRORS as exc:
+            return CommandState.FAILED, reason_of(exc)
+        except DriverError as exc:
+            return None, reason_of(exc)
+        except TimeoutError:
+            return None, "no outcome before the expiry (it may have taken effect)"
+        except Exception as exc:  # e.g. the meter's settings cannot be built
+            LOG.exception("command %s: unexpected failure", record.id)
+            return CommandState.FAILED, reason_of(exc)
+        state = outcome(result)
+        return state, result.detail or state.value
 
     def _seconds_left(self, record: CommandRecord) -> float | None:
         """Real seconds until the command expires (None: the clock is frozen)."""

@@ -89,3 +89,30 @@ async def test_a_dead_meter_is_retried_then_expires(tmp_path: Path) -> None:
         # the other meters' commands are not held up by the dead one
         other = await asyncio.wait_for(r.service.execute(request(CONCENTRATED[0])), 30)
         assert other.state is CommandState.CONFIRMED
+
+
+async def test_a_reconnect_the_meter_only_arms_is_armed_not_failed(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        meter = r.sim.meter(GPRS)
+        meter.set_control_mode(1)  # a remote reconnect only arms: the customer presses
+        off = await asyncio.wait_for(r.service.execute(request(GPRS)), 30)
+        assert off.state is CommandState.CONFIRMED, off.detail
+        on = await asyncio.wait_for(r.service.execute(request(GPRS, CommandAction.RECONNECT)), 30)
+        assert on.state is CommandState.ARMED, on.detail
+        assert not meter.connected and meter.control_state == "ready_for_reconnection"
+        meter.press_button()
+        assert meter.connected
+        assert await r.store.events(meter_ids=[GPRS]) == []  # armed is no failure
+
+
+async def test_tariff_and_clock_commands_are_confirmed(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        meter = r.sim.meter(GPRS)
+        tariff = request(GPRS, CommandAction.TARIFF, tariff="FLAT")
+        record = await asyncio.wait_for(r.service.execute(tariff), 30)
+        assert record.state is CommandState.CONFIRMED, record.detail
+        assert meter.tariff_programme == "FLAT"
+        meter.set_time(r.clock.now() + timedelta(minutes=7))
+        synced = await asyncio.wait_for(r.service.execute(request(GPRS, CommandAction.SYNC)), 30)
+        assert synced.state is CommandState.CONFIRMED, synced.detail
+        assert abs(meter.now() - r.clock.now()) < timedelta(seconds=5)
