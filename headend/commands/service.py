@@ -47,7 +47,8 @@ from headend.reading.meter import SettingsResolver, reason_of
 from headend.service.clock import ServiceClock
 from headend.store.base import Store, StoreError
 
-LOG = logging.getLogger("headend.commands")
+# under headend.service: `headend run` shows that logger's INFO lines (one per final command)
+LOG = logging.getLogger("headend.service.commands")
 
 FinalCallback = Callable[[CommandRecord], Awaitable[None]]
 OPEN_STATES = (CommandState.QUEUED, CommandState.SENT)

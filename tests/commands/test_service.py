@@ -4,19 +4,30 @@ state, audited, run once per id, retried then expired on a dead channel, failed 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from headend.commands.model import CommandAction, CommandState
 from headend.events.model import HeadendEvent
 from tests.commands.rig import CONCENTRATED, GPRS, PUBLIC, request, rig
 
 
-async def test_a_disconnect_is_confirmed_by_the_meter_and_audited(tmp_path: Path) -> None:
+async def test_a_disconnect_is_confirmed_by_the_meter_and_audited(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="headend.service.commands")
     async with rig(tmp_path) as r:
         record = await asyncio.wait_for(r.service.execute(request(GPRS, id="cut-1")), 30)
         assert record.state is CommandState.CONFIRMED, record.detail
+        lines = [m for m in caplog.messages if "cut-1" in m]
+        assert lines == [
+            f"command cut-1: disconnect on {GPRS} by tester: confirmed after 1 attempt(s): "
+            f"{record.detail}"
+        ]
         assert not r.sim.meter(GPRS).connected
         entries = await r.store.audit(command_id="cut-1")
         assert [e.state for e in entries] == [
