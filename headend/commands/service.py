@@ -38,11 +38,11 @@ from headend.commands.model import (
     CommandRequest,
     CommandState,
 )
+from headend.commands.outcomes import event_of, final_line
 from headend.commands.sending import FINAL_ERRORS, outcome, send
 from headend.commands.slots import PrioritySlots
 from headend.config.loader import HeadendConfig
 from headend.config.settings import meter_settings
-from headend.events.model import Event, EventOrigin, HeadendEvent
 from headend.reading.meter import SettingsResolver, reason_of
 from headend.service.clock import ServiceClock
 from headend.store.base import Store, StoreError
@@ -431,36 +431,7 @@ class CommandService:
         await self._finish(group, state, detail or "no meters")
 
     async def _raise_event(self, record: CommandRecord) -> None:
-        failed = record.state is CommandState.FAILED
-        now = self.clock.now()
-        event = Event(
-            origin=EventOrigin.HEADEND,
-            meter_id=record.meter,
-            code=int(HeadendEvent.COMMAND_FAILED if failed else HeadendEvent.COMMAND_EXPIRED),
-            name="command_failed" if failed else "command_expired",
-            text=(
-                f"command {record.id} ({record.action.value}) by {record.requester}: "
-                f"{record.state.value}: {record.detail}"
-            ),
-            time=now,
-            received_at=now,
-            source=f"command {record.id}",
-            cause=record.detail[:200] or None,
-        )
         try:
-            await self.store.save_events([event])
+            await self.store.save_events([event_of(record, self.clock.now())])
         except StoreError as exc:
             LOG.error("command %s: its event could not be stored: %s", record.id, exc)
-
-
-def final_line(record: CommandRecord) -> str:
-    """The one log line of a final command."""
-    what = record.action.value
-    if record.limit_w is not None:
-        what += f" {format(record.limit_w, 'f')} W"
-    if record.tariff is not None:
-        what += f" {record.tariff}"
-    return (
-        f"command {record.id}: {what} on {record.target} by {record.requester}: "
-        f"{record.state.value} after {record.attempts} attempt(s): {record.detail}"
-    )
