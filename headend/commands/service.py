@@ -301,11 +301,21 @@ class CommandService:
                 except StoreError as exc:
                     # stays as last stored; the next start resumes it
                     LOG.error("command %s: the store failed: %s", record.id, exc)
-                    self._active.discard(record.id)
+                    self._abandon(record.id)
+                except Exception:  # a bug: keep its traceback, go on with the meter's next
+                    LOG.exception("command %s: failed unexpectedly", record.id)
+                    self._abandon(record.id)
         finally:
             self._workers.pop(meter, None)
             if not queue:
                 self._queues.pop(meter, None)
+
+    def _abandon(self, command_id: str) -> None:
+        """Stop tracking a command this process cannot finish (it stays open in the store)."""
+        self._active.discard(command_id)
+        future = self._finals.pop(command_id, None)
+        if future is not None:
+            future.cancel()
 
     async def _run(self, record: CommandRecord) -> None:
         last_error = ""
