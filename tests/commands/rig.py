@@ -17,7 +17,7 @@ from headend.reading.channels import channel_registry
 from headend.service.clock import ServiceClock
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
-from headend.store import SqliteStore
+from headend.store import Store, open_store
 from tests.conftest import free_port
 from tests.service.fleet_files import load, shape, with_channel_down, write_fleet
 
@@ -60,7 +60,7 @@ def fleet_file(
 class Rig:
     sim: SimulatedFleet
     config: HeadendConfig
-    store: SqliteStore
+    store: Store
     service: CommandService
     clock: ServiceClock
     live: HeadendConfig  # the served fleet with every channel up
@@ -89,14 +89,15 @@ async def rig(
     config: HeadendConfig | None = None,
     *,
     down: str | None = None,
+    database: str | None = None,
     **options: Any,
 ) -> AsyncIterator[Rig]:
-    """The fleet served, a store and a command service on it; `down`: a channel whose port
-    nobody listens on (a dead meter: every connection refused)."""
+    """The fleet served, a store (`database`, default a SQLite file) and a command service on
+    it; `down`: a channel whose port nobody listens on (a dead meter: connections refused)."""
     config = config or load(fleet_file(tmp_path))
     async with (
         simulated_fleet(config, **options) as (sim, served),
-        await SqliteStore.open(tmp_path / "site.sqlite3") as store,
+        await open_store(database or str(tmp_path / "site.sqlite3")) as store,
     ):
         live = served
         if down is not None:

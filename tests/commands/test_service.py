@@ -14,6 +14,7 @@ import pytest
 from headend.commands.model import CommandAction, CommandState
 from headend.events.model import HeadendEvent
 from tests.commands.rig import CONCENTRATED, GPRS, PUBLIC, request, rig
+from tests.postgres_server import PostgresServer
 
 
 async def test_a_disconnect_is_confirmed_by_the_meter_and_audited(
@@ -127,3 +128,32 @@ async def test_tariff_and_clock_commands_are_confirmed(tmp_path: Path) -> None:
         synced = await asyncio.wait_for(r.service.execute(request(GPRS, CommandAction.SYNC)), 30)
         assert synced.state is CommandState.CONFIRMED, synced.detail
         assert abs(meter.now() - r.clock.now()) < timedelta(seconds=5)
+
+
+async def test_commands_and_their_audit_on_postgresql(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    name = postgres_server.create_database()
+    try:
+        async with rig(tmp_path, database=postgres_server.url(name)) as r:
+            first, again = await asyncio.wait_for(
+                asyncio.gather(
+                    r.service.execute(request(GPRS, id="pg-1")),
+                    r.service.execute(request(GPRS, id="pg-1")),
+                ),
+                30,
+            )
+            assert first == again and first.state is CommandState.CONFIRMED, first.detail
+            assert not r.sim.meter(GPRS).connected
+            refused = await asyncio.wait_for(r.service.execute(request(PUBLIC, id="pg-2")), 30)
+            assert refused.state is CommandState.FAILED
+            assert [(e.command_id, e.state) for e in await r.store.audit()] == [
+                ("pg-1", CommandState.QUEUED),
+                ("pg-1", CommandState.SENT),
+                ("pg-1", CommandState.CONFIRMED),
+                ("pg-2", CommandState.QUEUED),
+                ("pg-2", CommandState.SENT),
+                ("pg-2", CommandState.FAILED),
+            ]
+    finally:
+        postgres_server.drop_database(name)
