@@ -7,7 +7,10 @@
   seconds), while its expiry allows;
 * `max_meters`: how many meters are commanded at once (more wait, most urgent priority first);
 * `groups`: named sets of meters a command may target (`headend command ... --group NAME` or a
-  request's `group`): one command per meter, the group's command final when all of them are.
+  request's `group`): one command per meter, the group's command final when all of them are;
+* `mqtt`: take commands from `<prefix>/command/<meter>` on the `[sinks.mqtt]` broker (the
+  connection authenticates with its user and password); `allowed_requesters`: the requesters whose
+  commands are accepted there (empty: every MQTT command is refused, answered and audited).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class CommandSettings(BaseModel):
     backoff_max_s: float = Field(default=60.0, gt=0, le=86400)
     max_meters: int = Field(default=64, ge=1, le=100_000)
     groups: dict[str, list[str]] = Field(default_factory=dict)
+    mqtt: bool = True
+    allowed_requesters: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sane(self) -> CommandSettings:

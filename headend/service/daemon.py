@@ -1,6 +1,6 @@
 """Assembling `headend run`: the service, its scheduler, the outbox forwarder, the push listener,
-the MQTT request intake, the command service (which resumes the commands left open by the last
-run) and the control socket; started in that order and stopped in reverse.
+the command service (which resumes the commands left open by the last run), the MQTT request and
+command intakes and the control socket; stopped in the reverse order of their start.
 
 Stopping (SIGINT/SIGTERM, or `stop` set by a caller) first stops the scheduler (no new runs),
 lets runs in progress finish within `service.shutdown_grace_s`, then cancels them (their sessions
@@ -111,6 +111,7 @@ class Daemon:
             self._closers.append(self.forwarder.stop)
         await self._start_push()
         await self._start_requests()
+        await self._start_command_intake()
         self.scheduler = PlanScheduler(scheduler_database(self.database_url), self.clock, self.fire)
         self.scheduler.start(self.service.scheduled_plans())
         plans = (
@@ -150,6 +151,30 @@ class Daemon:
         )
         await requests.start()
         self._closers.append(requests.stop)
+
+    async def _start_command_intake(self) -> None:
+        fleet = self.config.fleet
+        sinks, settings = fleet.sinks, fleet.service.commands
+        if sinks is None or sinks.mqtt is None or not settings.mqtt:
+            return
+        from headend.commands.mqtt_intake import MqttCommandIntake, ServicePort
+
+        password = sinks.mqtt.password()
+        intake = MqttCommandIntake(
+            sinks.mqtt,
+            fleet.site.name,
+            ServicePort(self.commands, self.store, fleet.index.meters),
+            settings.allowed_requesters,
+            password=password.get_secret_value() if password else None,
+        )
+        await intake.start()
+        self._closers.append(intake.stop)
+        if not settings.allowed_requesters:
+            LOG.warning(
+                "MQTT commands: no allowed_requesters in [service.commands]: every command "
+                "received on %s is refused",
+                intake.subscription,
+            )
 
     async def stop(self) -> None:
         grace = self.config.fleet.service.shutdown_grace_s

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,13 @@ from headend.commands.model import CommandState
 from headend.commands.mqtt_intake import CommandAnswer, MqttCommandIntake, ServicePort
 from headend.config.sinks import MqttSink
 from headend.events.model import HeadendEvent
+from headend.service.daemon import Daemon
+from headend.simulation import simulated_fleet
+from headend.simulation.generator import to_toml
+from headend.store import SqliteStore
 from tests.brokers import MQTT_PASSWORD, MQTT_USER, Mosquitto
-from tests.commands.rig import GPRS, Rig, rig
+from tests.commands.rig import GPRS, Rig, fleet_file, rig
+from tests.service.fleet_files import load
 
 ALLOWED = "ops-desk"
 
@@ -182,3 +188,53 @@ async def test_the_broker_refuses_a_client_without_the_password(mosquitto: Mosqu
             "127.0.0.1", mosquitto.port, username=MQTT_USER, password="wrong"
         ) as client:
             await client.publish("headend/x/command/m", b"{}", qos=1)
+
+
+async def test_the_running_service_takes_commands_from_its_broker(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = fleet_file(tmp_path, commands={"allowed_requesters": [ALLOWED]})
+    data = tomllib.loads(path.read_text())
+    data["sinks"] = {"mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "username": MQTT_USER}}
+    path.write_text(to_toml(data))
+    monkeypatch.setenv("HEADEND_MQTT_PASSWORD", MQTT_PASSWORD)
+    async with (
+        simulated_fleet(load(path)) as (sim, served),
+        await SqliteStore.open(tmp_path / "site.sqlite3") as store,
+    ):
+        daemon = Daemon(served, store, sim.clock, database_url=str(tmp_path / "site.sqlite3"))
+        await daemon.start()
+        prefix = f"headend/{served.fleet.site.name}"
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1", mosquitto.port, username=MQTT_USER, password=MQTT_PASSWORD
+            ) as client:
+                broker = Broker(client, prefix)
+                await client.subscribe(f"{prefix}/command/+/result", qos=1)
+
+                async def collect() -> None:
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        answer = CommandAnswer.model_validate_json(message.payload)
+                        await broker.answers.put(answer)
+
+                task = asyncio.create_task(collect())
+                try:
+                    command = {"action": "disconnect", "reason": "r", "requester": ALLOWED}
+                    # the intake subscribes once the daemon is up: send until it answers
+                    answer: CommandAnswer | None = None
+                    for attempt in range(100):
+                        await broker.send(GPRS, {**command, "correlation_id": f"d-{attempt}"})
+                        try:
+                            answer = await asyncio.wait_for(broker.answers.get(), timeout=1)
+                            break
+                        except TimeoutError:
+                            continue
+                    assert answer is not None and answer.accepted
+                    final = answer if answer.final else await broker.final(answer.correlation_id)
+                    assert final.state is CommandState.CONFIRMED
+                    assert sim.meter(GPRS).connected is False
+                finally:
+                    task.cancel()
+        finally:
+            await daemon.stop()
