@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from headend.load.allocation import Allocation
 
+_EPS = 1e-9
+"""kW: differences below this are float rounding, not a change of the allocation."""
+
 
 @dataclass
 class _Held:
@@ -45,14 +48,17 @@ class Smoother:
         """`kw` rounded down to a whole step (never above `kw`, whatever the float rounding)."""
         if self.step_kw <= 0:
             return kw
-        return min(kw, math.floor(kw / self.step_kw) * self.step_kw)
+        # 0.7 / 0.1 is 6.999...: a value a rounding error short of a step stays on it.
+        return min(kw, math.floor(kw / self.step_kw + _EPS) * self.step_kw)
 
     def step(self, allocation: Allocation) -> dict[str, float | None]:
         """The limits to apply this cycle, for every household of the allocation."""
         out: dict[str, float | None] = {}
         for hid, target in allocation.limit_kw.items():
             held = self._held.get(hid)
-            if target is not None and (held is None or target < held.limit_kw):
+            # A target below the held limit by float rounding alone is no cut: the same demand
+            # summed in another order must not flip a limit between two steps.
+            if target is not None and (held is None or target < held.limit_kw - _EPS):
                 limit = max(self._down(target), allocation.floor_kw[hid])
                 self._held[hid] = _Held(limit_kw=limit)
                 out[hid] = limit

@@ -77,8 +77,11 @@ def test_steady_demand_settles_without_oscillation(
     the limits settle and then stay put, only renewed."""
     load, demand, other = case
     feeder = ModelFeeder(load, other_load_kw=other)
-    decisions = [feeder.cycle(demand) for _ in range(30)]
-    settled = decisions[15:]
+    # Long enough for the slowest ramp from one step to the largest demand, and the holds.
+    ramp = load.ramp_up_kw_per_cycle
+    settling = int(max(demand.values()) / ramp) + 2 * load.hold_cycles + 6
+    decisions = [feeder.cycle(demand) for _ in range(settling + 8)]
+    settled = decisions[settling:]
     for decision in settled:
         assert {c.action for c in decision.commands} <= {"renew"}, decision.commands
         assert decision.limits_w == settled[0].limits_w
