@@ -9,9 +9,9 @@ evening under the load manager against two references computed in the same run.
    100,000, where building the cycle's input alone takes most of a second). The households are the
    demo's (the simulator's load model per household, its PV and priority shares); the feeder's
    usable capacity is the demo's overloaded one (its evening peak / 1.25), so nearly every one of
-   these cycles water-fills (the table counts them). Timed: allocate() alone (`alloc_ms`), and allocate() plus the smoother's step
-   (`cycle_ms`); the input households are built outside the timer, and their garbage collected
-   before it starts. Median and p95, wall clock.
+   these cycles water-fills (the table counts them). Timed: allocate() alone (`alloc_ms`), and
+   allocate() plus the smoother's step (`cycle_ms`); the input households are built outside the
+   timer, and their garbage collected before it starts. Median and p95, wall clock.
 2. The evening (bench/load_model.py): the demo's households on `--feeders` feeders, the first one
    overloaded by its evening peak; 16:00 to 24:00 in 5-minute control cycles with 1-minute
    physics; the head-end's FeederController decides on the feeder's and each household's use
