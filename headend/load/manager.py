@@ -156,6 +156,10 @@ class LoadManager:
         self._events: dict[tuple[str, int], DemandResponseEvent] = {}
         self.last: dict[str, CycleDecision] = {}
 
+    def publish_to(self, publish: Publish) -> None:
+        """Publish each cycle's record with `publish` from the next cycle on."""
+        self._publish = publish
+
     def add_event(self, event: DemandResponseEvent) -> None:
         """A demand-response event (or a new version of one, or its cancellation) from outside
         the configuration; applied from the next cycle."""
@@ -234,14 +238,14 @@ class LoadManager:
         except Exception as exc:
             load = None
             problems.append(f"feeder meter {feeder.meter}: {type(exc).__name__}: {exc}")
+        max_age = self.settings.usage_max_age
+        ages = _Ages(now, self.clock.factor)
         readings = await self._store.latest_values(
-            self.settings.usage_obis,
-            list(feeder.households),
-            since=now - self.settings.usage_max_age,
+            self.settings.usage_obis, list(feeder.households), since=ages.since(max_age)
         )
         usage: dict[str, float] = {}
         for household, reading in readings.items():
-            kw = usage_kw(reading)
+            kw = usage_kw(reading) if ages.age(reading) <= max_age else None
             if kw is not None:
                 usage[household] = kw
         decision = controller.step(now, load, usage, events)
@@ -287,6 +291,33 @@ class LoadManager:
                 lease_s=command.lease_s if action == "limit" else None,
             )
         )
+
+
+class _Ages:
+    """How old a stored reading is in service time.
+
+    An instantaneous value has no capture time: it is keyed on its receive time, the wall clock,
+    which an accelerated simulation's service time runs ahead of (`factor` times faster); a
+    profile value on its capture time, the meter's clock, in service time. A frozen clock
+    (factor 0, tests) ages both in service time."""
+
+    def __init__(self, now: datetime, factor: float) -> None:
+        self.now = now
+        self.factor = factor
+        self.wall = datetime.now(UTC)
+
+    def since(self, max_age: timedelta) -> datetime:
+        """The earliest time, by either clock, a reading young enough may be stored at."""
+        if self.factor <= 0:
+            return self.now - max_age
+        return min(self.now - max_age, self.wall - max_age / self.factor)
+
+    def age(self, reading: Reading) -> timedelta:
+        if reading.capture_time is not None:
+            return self.now - reading.capture_time
+        if self.factor <= 0:
+            return self.now - reading.receive_time
+        return (self.wall - reading.receive_time) * self.factor
 
 
 def command_id(feeder: str, household: str, action: str, now: datetime) -> str:

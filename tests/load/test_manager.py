@@ -318,3 +318,60 @@ async def test_run_cycles_on_boundaries_until_stopped() -> None:
     for earlier, later in itertools.pairwise(times[1:]):
         assert later - earlier == timedelta(minutes=5)
     assert all(t.minute % 5 == 0 and t.second == 0 and t.microsecond == 0 for t in times[1:])
+
+
+async def test_stale_usage_is_not_used_in_service_time(caplog: pytest.LogCaptureFixture) -> None:
+    # 60 simulated seconds a real second: a reading received 40 real seconds ago is 40
+    # simulated minutes old, older than the 30 allowed; a profile value by its capture time.
+    start = T0
+    clock = ScaledClock(datetime.now(UTC), 60, start=start)
+    wall = datetime.now(UTC)
+    readings = {
+        "a": Reading(
+            meter_id="a",
+            obis="1.0.1.7.0.255",
+            value=Decimal(3000),
+            unit="W",
+            receive_time=wall - timedelta(seconds=40),
+        ),
+        "b": Reading(
+            meter_id="b", obis="1.0.1.7.0.255", value=Decimal(3000), unit="W", receive_time=wall
+        ),
+        "c": Reading(
+            meter_id="c",
+            obis="1.0.1.7.0.255",
+            value=Decimal(1000),
+            unit="W",
+            capture_time=start - timedelta(minutes=10),
+            receive_time=wall - timedelta(seconds=40),
+        ),
+        "d": Reading(
+            meter_id="d",
+            obis="1.0.1.7.0.255",
+            value=Decimal(1000),
+            unit="W",
+            capture_time=start - timedelta(minutes=40),
+            receive_time=wall,
+        ),
+    }
+    asked: list[datetime | None] = []
+
+    class AgedStore:
+        async def latest_values(
+            self,
+            obis: str,
+            meter_ids: Sequence[str] | None = None,
+            since: datetime | None = None,
+        ) -> dict[str, Reading]:
+            asked.append(since)
+            return {m: readings[m] for m in meter_ids or () if m in readings}
+
+    r = rig(clock)
+    r.manager._store = AgedStore()
+    with caplog.at_level(logging.INFO, logger="headend.load.manager"):
+        await r.manager.run_cycle()
+    lines = {rec.getMessage().split(":")[1].strip(): rec.getMessage() for rec in caplog.records}
+    # a (received too long ago) and d (captured too long ago) are left out; b and c count.
+    assert "; 1 households without recent usage" in lines["feeder f1"]
+    assert "; 1 households without recent usage" in lines["feeder f2"]
+    assert all(since is not None and since <= wall - timedelta(seconds=30) for since in asked)
