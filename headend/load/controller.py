@@ -145,6 +145,9 @@ class FeederController:
         households = list(self.feeder.households)
         in_force = {h: lease.limit_w / 1000 for h, lease in self._leases.in_force(now).items()}
 
+        if feeder_load_kw is not None and not math.isfinite(feeder_load_kw):
+            feeder_load_kw = None
+        usage = {h: kw for h, kw in usage.items() if math.isfinite(kw)}
         if feeder_load_kw is not None:
             self._forecast.observe(feeder_load_kw)
             forecast = self._forecast.forecast()
@@ -163,10 +166,13 @@ class FeederController:
             censor_step_kw=2 * self.settings.ramp_up_kw_per_cycle,
             remembered_kw=self._free_demand,
         )
+        pressing_now = {
+            h
+            for h in in_force
+            if h not in self._disconnected and pressing(usage.get(h), in_force[h])
+        }
         for household in households:
-            if household not in self._disconnected and not pressing(
-                usage.get(household), in_force.get(household)
-            ):
+            if household not in self._disconnected and household not in pressing_now:
                 self._free_demand[household] = demands[household]
         for household, demand in self._disconnected.items():
             demands[household] = demand
@@ -179,7 +185,11 @@ class FeederController:
         smoothed = self._smoother.step(allocation)
 
         commands: list[HouseholdCommand] = []
-        forecast_kw = math.fsum(demands.values()) + self.other_load_kw
+        # What the households would draw without limits: for one pressing on its limit, what it
+        # wanted when last free (the probing estimate above it only serves to let limits rise).
+        forecast_kw = self.other_load_kw + math.fsum(
+            self._free_demand.get(h, d) if h in pressing_now else d for h, d in demands.items()
+        )
         for model in models:
             household = model.id
             limit_w = self._quantise(smoothed.get(household), allocation.floor_kw[household])

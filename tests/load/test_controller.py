@@ -28,6 +28,11 @@ def test_overload_limits_then_ramp_and_release_with_hysteresis() -> None:
     assert second.cycle.load_kw == pytest.approx(10)
     assert not second.cycle.overloaded
     assert second.limits_w == dict.fromkeys(HOMES, 2500)
+    # What they would draw unlimited is still 12 kW: what they wanted when last seen free.
+    assert second.cycle.forecast_kw == pytest.approx(12)
+    assert second.cycle.served_kwh == pytest.approx((12 + 10) / 2 * 5 / 60)
+    assert second.cycle.demanded_kwh == pytest.approx(12 * 5 / 60)
+    assert second.cycle.limit_kw_total == pytest.approx(10)
 
     # Demand falls to 2 kW each: under the limits, which are released after `hold_cycles`.
     calm = [feeder.cycle(dict.fromkeys(HOMES, 2.0)) for _ in range(2)]
