@@ -21,11 +21,13 @@ from typing import Any
 from headend.commands.model import CommandRecord, CommandRequest
 from headend.commands.service import CommandService
 from headend.config.loader import HeadendConfig
+from headend.load.manager import LoadManager, submit_to
 from headend.reading.meter import SettingsResolver
 from headend.reading.saving import RunFailed
 from headend.runs.model import RunStats
 from headend.service.clock import ServiceClock
 from headend.service.control import ControlServer
+from headend.service.load_control import CyclePublisher, FeederMeters
 from headend.service.push_intake import PushIntake
 from headend.service.runtime import HeadendService, cancel_all
 from headend.service.scheduler import PlanScheduler
@@ -58,6 +60,19 @@ class Daemon:
         self.scheduler: PlanScheduler | None = None
         # commands share the reading service's channels: the priority lane is theirs to use
         self.commands = CommandService(config, store, self.service.channels, clock, resolve=resolve)
+        self.load: LoadManager | None = None
+        self._load_stop = asyncio.Event()
+        if fleet.load is not None and fleet.load.feeders:
+            self.load = LoadManager(
+                fleet.load,
+                clock=clock,
+                read_feeder=FeederMeters(self.service).read,
+                store=store,
+                submit=submit_to(self.commands),
+                save=store.save_load_cycles,
+            )
+            # a load command that failed or expired: the manager decides about it again
+            self.commands.on_final.append(self.load.on_command_final)
         self.control = ControlServer(
             Path(fleet.service.control_socket), self.status, self.service.read, self.command
         )
@@ -112,6 +127,7 @@ class Daemon:
         await self._start_push()
         await self._start_requests()
         await self._start_command_intake()
+        await self._start_load()
         self.scheduler = PlanScheduler(scheduler_database(self.database_url), self.clock, self.fire)
         self.scheduler.start(self.service.scheduled_plans())
         plans = (
@@ -176,7 +192,29 @@ class Daemon:
                 intake.subscription,
             )
 
+    async def _start_load(self) -> None:
+        if self.load is None:
+            return
+        sinks = self.config.fleet.sinks
+        if sinks is not None and sinks.mqtt is not None:
+            password = sinks.mqtt.password()
+            publisher = CyclePublisher(
+                sinks.mqtt,
+                self.config.fleet.site.name,
+                password=password.get_secret_value() if password else None,
+            )
+            await publisher.start()
+            self._closers.append(publisher.stop)
+            self.load.publish_to(publisher.publish)
+        self.spawn(self.load.run(self._load_stop), "load-manager")
+        LOG.info(
+            "load manager: %d feeders, a cycle every %s",
+            len(self.load.settings.feeders),
+            self.load.settings.cycle,
+        )
+
     async def stop(self) -> None:
+        self._load_stop.set()  # no new control cycle; the leases sent expire on their own
         grace = self.config.fleet.service.shutdown_grace_s
         if self._tasks:
             LOG.info("stopping: %d runs in progress get %g s to finish", len(self._tasks), grace)
@@ -209,6 +247,10 @@ class Daemon:
             },
             "channels_down": service.channels_down(),
             "commands_in_flight": self.commands.in_flight(),
+            "load": {
+                feeder: decision.cycle.model_dump(mode="json")
+                for feeder, decision in (self.load.last.items() if self.load else [])
+            },
             "sinks": [s.model_dump(mode="json") for s in sinks],
             "recent_runs": [r.model_dump(mode="json") for r in service.completed[-10:]],
         }

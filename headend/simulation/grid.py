@@ -30,6 +30,10 @@ FEEDER_METER_PREFIX = "feeder-meter-"
 # the Modbus households of a grid are meters with a relay and a load limiter (a simulator model:
 # the generated fleet's DTSU666/SDM maps have neither, so the load manager could not act on them)
 MODBUS_HOUSEHOLD_MODEL = "hes-limiter"
+# Commands need an authenticated association (a DLMS public client may only read): households
+# without HLS get LLS with this public DEMO password (never for a real meter).
+DEMO_LLS_KEY = "demo-lls-grid"
+DEMO_LLS_PASSWORD = "grid-demo"
 # the priority classes a household can have in the load manager's configuration
 MEDICAL = "medical"
 
@@ -111,9 +115,16 @@ def add_grid(data: dict[str, Any], shape: GridShape, gprs_host: str, day: date) 
     meters: list[dict[str, Any]] = data["meters"]
     household_ids = [m["id"] for m in meters]
     protocol_of = {m["id"]: m["protocol"] for m in meters}
+    lls = 0
     for meter in meters:
         if meter["protocol"] == "modbus":
             meter["model"] = MODBUS_HOUSEHOLD_MODEL
+        elif meter["protocol"] == "dlms" and "auth" not in meter:
+            meter.update(auth="low", key=DEMO_LLS_KEY)
+            lls += 1
+    if lls:
+        keys = data["simulation"].setdefault("demo_keys", {})
+        keys[DEMO_LLS_KEY] = {"password": DEMO_LLS_PASSWORD}
     profiles = {m["id"]: household_profile(seed, i, shape.pv_share) for i, m in enumerate(meters)}
     sizes: dict[str, int] = {}
     kinds: dict[str, str] = {}

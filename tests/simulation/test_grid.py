@@ -91,6 +91,10 @@ def test_priority_households_and_dlt645_relays() -> None:
     assert no_limiter == {h for h, p in protocol.items() if p == "dlt645"}
     models = {m.get("model") for m in data["meters"] if m["protocol"] == "modbus"}  # type: ignore[union-attr]
     assert models == {"hes-limiter"}  # Modbus households have a relay and a limiter
+    # DLMS households may be commanded: an authenticated association (here LLS)
+    dlms = [m for m in data["meters"] if m["protocol"] == "dlms"]  # type: ignore[union-attr]
+    households_dlms = [m for m in dlms if not m["id"].startswith("feeder-meter-")]
+    assert {m.get("auth") for m in households_dlms} == {"low"}
 
 
 def test_demand_response_on_the_second_feeder() -> None:
