@@ -138,6 +138,11 @@ class LoadSettings(_Model):
     usage_obis: ObisCode = Field(
         default="1.0.1.7.0.255", description="households' recent use: instantaneous or profile"
     )
+    usage_period: timedelta | None = Field(
+        default=None,
+        description="when usage_obis is the energy of a profile period (Wh, e.g. 1.0.1.29.0.255), "
+        "the period that turns it into a mean power",
+    )
     usage_max_age: timedelta = Field(
         default=timedelta(minutes=30), description="older usage readings are not used"
     )
@@ -145,10 +150,10 @@ class LoadSettings(_Model):
     households: dict[Identifier, HouseholdSettings] = Field(default_factory=dict)
     demand_response: list[DemandResponseEvent] = Field(default_factory=list)
 
-    @field_validator("cycle", "usage_max_age")
+    @field_validator("cycle", "usage_max_age", "usage_period")
     @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
             raise ValueError("must be a positive duration")
         return value
 

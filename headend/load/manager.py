@@ -109,9 +109,10 @@ def submit_to(service: SubmitsRequests) -> Submit:
     return submit
 
 
-def usage_kw(reading: Reading) -> float | None:
-    """A power reading in kW (W when the unit is missing, as OBIS x.7.0 registers are); None
-    for anything that is not a power."""
+def usage_kw(reading: Reading, period: timedelta | None = None) -> float | None:
+    """A power reading in kW (W when the unit is missing, as OBIS x.7.0 registers are), or the
+    energy of a profile period (Wh, kWh) as its mean power when the period is known; None for
+    anything else."""
     value = reading.value
     if not isinstance(value, Decimal) or not value.is_finite():
         return None
@@ -120,6 +121,9 @@ def usage_kw(reading: Reading) -> float | None:
         return float(value) / 1000
     if unit == "kW":
         return float(value)
+    if period is not None and unit in ("Wh", "kWh"):
+        kwh = float(value) / 1000 if unit == "Wh" else float(value)
+        return kwh / (period.total_seconds() / 3600)
     return None
 
 
@@ -245,7 +249,8 @@ class LoadManager:
         )
         usage: dict[str, float] = {}
         for household, reading in readings.items():
-            kw = usage_kw(reading) if ages.age(reading) <= max_age else None
+            fresh = ages.age(reading) <= max_age
+            kw = usage_kw(reading, self.settings.usage_period) if fresh else None
             if kw is not None:
                 usage[household] = kw
         decision = controller.step(now, load, usage, events)

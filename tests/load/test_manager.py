@@ -283,6 +283,10 @@ def test_usage_units() -> None:
     assert usage_kw(reading(Decimal("1.5"), "kW")) == 1.5
     assert usage_kw(reading(Decimal(-800), None)) == -0.8
     assert usage_kw(reading(Decimal(5), "Wh")) is None
+    quarter = timedelta(minutes=15)
+    assert usage_kw(reading(Decimal(500), "Wh"), quarter) == 2.0
+    assert usage_kw(reading(Decimal("0.25"), "kWh"), quarter) == 1.0
+    assert usage_kw(reading(Decimal(5), "V"), quarter) is None
     assert usage_kw(reading("n/a", None)) is None
 
 
