@@ -133,6 +133,15 @@ class FeederController:
             self._disconnected.pop(household, None)
             self._unneeded.pop(household, None)
 
+    def assume_disconnected(self, household: str, demand_kw: float) -> None:
+        """A household disconnected for load before this controller started (an earlier run of
+        the head-end): reconnected like the others once the feeder has room for `demand_kw`.
+        Without this a restart would leave it off: a disconnection, unlike a limit, has no
+        lease."""
+        if household not in self._profiles:
+            raise KeyError(household)
+        self._disconnected[household] = max(0.0, demand_kw)
+
     def step(
         self,
         now: datetime,
@@ -176,20 +185,21 @@ class FeederController:
                 self._free_demand[household] = demands[household]
         for household, demand in self._disconnected.items():
             demands[household] = demand
+        # What each household would draw without limits: for one pressing on its limit, what it
+        # wanted when last free (the probing estimate above it only serves to let limits rise).
+        wanted = {
+            h: self._free_demand.get(h, d) if h in pressing_now else d for h, d in demands.items()
+        }
 
         reductions = self._events.reductions(now, self.feeder.id, households, self.eligible)
         for household in [h for h in self._baselines if h not in reductions]:
             del self._baselines[household]
-        models = [self._household(h, demands[h], reductions.get(h)) for h in households]
+        models = [self._household(h, demands[h], wanted[h], reductions.get(h)) for h in households]
         allocation = allocate(self._model, models, self.other_load_kw)
         smoothed = self._smoother.step(allocation)
 
         commands: list[HouseholdCommand] = []
-        # What the households would draw without limits: for one pressing on its limit, what it
-        # wanted when last free (the probing estimate above it only serves to let limits rise).
-        forecast_kw = self.other_load_kw + math.fsum(
-            self._free_demand.get(h, d) if h in pressing_now else d for h, d in demands.items()
-        )
+        forecast_kw = self.other_load_kw + math.fsum(wanted.values())
         for model in models:
             household = model.id
             limit_w = self._quantise(smoothed.get(household), allocation.floor_kw[household])
@@ -227,7 +237,16 @@ class FeederController:
         if infeasible is not None:
             notices.append(infeasible)
         cycle = self._record(
-            now, feeder_load_kw, forecast_kw, models, limits_w, commands, infeasible, cut, restored
+            now,
+            feeder_load_kw,
+            forecast_kw,
+            models,
+            wanted,
+            limits_w,
+            commands,
+            infeasible,
+            cut,
+            restored,
         )
         return CycleDecision(
             feeder=self.feeder.id,
@@ -243,13 +262,15 @@ class FeederController:
     def _lease_s(self) -> int:
         return int(self.settings.lease.total_seconds())
 
-    def _household(self, household: str, demand: float, reduction: Reduction | None) -> Household:
+    def _household(
+        self, household: str, demand: float, wanted: float, reduction: Reduction | None
+    ) -> Household:
         profile = self._profiles[household]
         maximum = profile.max_kw
         if reduction is not None:
             # The baseline is the demand when the household entered the window: what it would
             # draw without the event, not what it draws while held by it.
-            baseline = self._baselines.setdefault(household, max(0.0, demand))
+            baseline = self._baselines.setdefault(household, max(0.0, wanted))
             maximum = min(maximum, baseline - reduction.kw)
         return Household(
             id=household,
@@ -360,6 +381,7 @@ class FeederController:
         load_kw: float | None,
         forecast_kw: float,
         households: list[Household],
+        wanted: Mapping[str, float],
         limits_w: Mapping[str, int],
         commands: list[HouseholdCommand],
         infeasible: str | None,
@@ -378,10 +400,11 @@ class FeederController:
             demanded = max(served, (demand_before + forecast_kw) / 2 * seconds / 3600)
         self._previous = (now, load_kw, forecast_kw)
 
+        # Curtailment as served over wanted, for every household a limit could reach.
         ratios = [
-            min(1.0, limits_w[h.id] / 1000 / h.demand_kw) if h.id in limits_w else 1.0
+            min(1.0, limits_w[h.id] / 1000 / wanted[h.id]) if h.id in limits_w else 1.0
             for h in households
-            if h.has_limiter and not h.priority and h.demand_kw > 0
+            if h.has_limiter and not h.priority and wanted[h.id] > 0
         ]
         fairness = jain_index(ratios) if limits_w else None
         counts: dict[str, int] = {}

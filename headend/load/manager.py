@@ -164,6 +164,19 @@ class LoadManager:
         """Publish each cycle's record with `publish` from the next cycle on."""
         self._publish = publish
 
+    def restore_disconnected(self, households: Mapping[str, float]) -> list[str]:
+        """Households an earlier run disconnected for load (id -> demand when cut, kW), e.g.
+        from the command store's last load-manager disconnect without a later reconnect; they
+        are reconnected once their feeder has room. Returns the ids on no feeder (ignored)."""
+        unknown = []
+        for household, demand_kw in households.items():
+            feeder = self._feeder_of.get(household)
+            if feeder is None:
+                unknown.append(household)
+            else:
+                self.controllers[feeder].assume_disconnected(household, demand_kw)
+        return unknown
+
     def add_event(self, event: DemandResponseEvent) -> None:
         """A demand-response event (or a new version of one, or its cancellation) from outside
         the configuration; applied from the next cycle."""

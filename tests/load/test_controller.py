@@ -175,3 +175,17 @@ def test_metrics_of_an_overloaded_interval() -> None:
     assert decision.cycle.served_kwh == pytest.approx(4 * 5 / 60)
     assert decision.cycle.demanded_kwh >= decision.cycle.served_kwh
     assert decision.cycle.capacity_kw == 4
+
+
+def test_a_household_disconnected_by_an_earlier_run_is_reconnected() -> None:
+    load = settings(["a", "x"], capacity_kw=8, overrides={"x": {"limiter": False}})
+    feeder = ModelFeeder(load)
+    feeder.controller.assume_disconnected("x", 4.0)
+    feeder.off.add("x")
+    first = feeder.cycle({"a": 1.0, "x": 4.0})
+    assert first.disconnected == {"x"} and first.commands == []
+    second = feeder.cycle({"a": 1.0, "x": 4.0})
+    assert actions(second) == {"x": ("reconnect", None)}
+    assert feeder.off == set()
+    with pytest.raises(KeyError):
+        feeder.controller.assume_disconnected("stranger", 1.0)

@@ -379,3 +379,9 @@ async def test_stale_usage_is_not_used_in_service_time(caplog: pytest.LogCapture
     assert "; 1 households without recent usage" in lines["feeder f1"]
     assert "; 1 households without recent usage" in lines["feeder f2"]
     assert all(since is not None and since <= wall - timedelta(seconds=30) for since in asked)
+
+
+async def test_restored_disconnections_reach_their_feeders() -> None:
+    r = rig()
+    assert r.manager.restore_disconnected({"c": 1.0, "zz": 2.0}) == ["zz"]
+    assert r.manager.controllers["f2"].step(T0, 1.0, {"d": 1.0}).disconnected == {"c"}
