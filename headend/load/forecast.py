@@ -62,7 +62,8 @@ def estimate_demands(
 ) -> dict[str, float]:
     """Each household's net demand for the next interval (kW; negative: PV export).
 
-    * a household without a reading is taken as the mean import of those with one;
+    * a household without a reading is taken as the mean import of those with one (with none,
+      the target's share of what the readings do not account for);
     * imports are scaled so that the net total meets `target_kw` (the feeder's forecast less
       the non-household load), within `scale_bounds` so one odd feeder reading does not blow
       every estimate up; exports (PV) are taken as read;
@@ -76,7 +77,15 @@ def estimate_demands(
     on = [h for h in households if h not in off]
     known = [usage_kw[h] for h in on if h in usage_kw]
     imports_known = [u for u in known if u > 0]
-    fill = math.fsum(imports_known) / len(imports_known) if imports_known else 0.0
+    missing = len(on) - len(known)
+    if imports_known:
+        fill = math.fsum(imports_known) / len(imports_known)
+    elif missing and target_kw is not None:
+        # Nothing read yet (a start, a store outage): the feeder's load shared evenly, so an
+        # overload measured at the transformer is acted on even before households' readings.
+        fill = max(0.0, target_kw - math.fsum(known)) / missing
+    else:
+        fill = 0.0
     net = {h: usage_kw.get(h, fill) for h in on}
     imports = math.fsum(u for u in net.values() if u > 0)
     exports = math.fsum(u for u in net.values() if u < 0)

@@ -189,3 +189,10 @@ def test_a_household_disconnected_by_an_earlier_run_is_reconnected() -> None:
     assert feeder.off == set()
     with pytest.raises(KeyError):
         feeder.controller.assume_disconnected("stranger", 1.0)
+
+
+def test_an_overload_is_acted_on_before_any_household_reading() -> None:
+    load = settings(HOMES, capacity_kw=10)
+    controller = ModelFeeder(load).controller
+    decision = controller.step(T0, 12.0, {})
+    assert actions(decision) == {h: ("limit", 2500) for h in HOMES}

@@ -87,3 +87,9 @@ def test_a_household_at_its_limit_is_estimated_upwards() -> None:
     assert out["off"] == 0.0
     stepped = estimate_demands(["a"], {"a": 2.0}, None, {"a": 2.0}, censor_step_kw=1.0)
     assert stepped["a"] == 3.0
+
+
+def test_without_any_reading_the_feeder_load_is_shared_evenly() -> None:
+    out = estimate_demands(["a", "b", "c", "pv"], {"pv": -1.0}, 8.0, {})
+    assert out == pytest.approx({"a": 3.0, "b": 3.0, "c": 3.0, "pv": -1.0})
+    assert estimate_demands(["a"], {}, None, {}) == {"a": 0.0}
