@@ -7,6 +7,36 @@ are in W, as on a meter's limiter; feeder capacities and demand-response reducti
 naming a household no feeder has, meters the fleet does not define): the Fleet calls it, so its
 errors carry the whole key path (`load.feeders[1].households[3]`); whoever builds a LoadSettings
 alone calls it too.
+
+    [load]
+    cycle = "PT5M"                 # control cycle, service time
+    lease = "PT15M"                # a limit lapses on the meter unless renewed (> 2 cycles)
+    ramp_up_kw_per_cycle = 0.5     # limits rise at most this much a cycle, after hold_cycles
+    hold_cycles = 2
+    default_max_w = 9200           # contractual maximum, 40 A x 230 V
+    usage_obis = "1.0.1.7.0.255"   # households' recent use (or a profile channel + usage_period)
+
+    [[load.feeders]]
+    id = "f1"
+    kind = "transformer"
+    capacity_kw = 250
+    margin = 0.1                   # kept free: usable = 225 kW
+    meter = "feeder-1"             # the meter at the transformer
+    households = ["m0001", "m0002"]
+
+    [load.households.m0002]
+    priority = "medical"           # or "critical": never limited nor disconnected
+    limiter = false                # only a disconnection can act on it (last resort)
+    min_w = 1000
+
+    [[load.demand_response]]
+    id = "evening-1"
+    version = 1                    # a higher version replaces it; cancelled = true ends it
+    feeder = "f1"                  # or households = [...], a group
+    start = 2026-11-30T17:00:00Z
+    end = 2026-11-30T19:00:00Z
+    reduction_kw = 20
+    spread = "PT10M"               # each household starts and ends up to 10 minutes late
 """
 
 from __future__ import annotations

@@ -97,6 +97,8 @@ FeederReader = Callable[[FeederSettings], Awaitable[float | None]]
 Submit = Callable[[OutgoingCommand], Awaitable[None]]
 SaveCycles = Callable[[Sequence[LoadCycle]], Awaitable[None]]
 Publish = Callable[[LoadCycle], Awaitable[None]]
+Notify = Callable[[str, str], Awaitable[None]]
+"""(feeder id, text): an infeasible feeder or a demand-response change, for the event log."""
 
 
 def submit_to(service: SubmitsRequests) -> Submit:
@@ -138,6 +140,7 @@ class LoadManager:
         submit: Submit,
         save: SaveCycles | None = None,
         publish: Publish | None = None,
+        notify: Notify | None = None,
         limit_step_w: int = 100,
     ) -> None:
         problems = settings.problems()
@@ -150,6 +153,7 @@ class LoadManager:
         self._submit = submit
         self._save = save
         self._publish = publish
+        self._notify = notify
         self.controllers = {
             feeder.id: FeederController(feeder, settings, limit_step_w=limit_step_w)
             for feeder in settings.feeders
@@ -294,6 +298,12 @@ class LoadManager:
             line += "; " + "; ".join(problems[:3])
         level = logging.WARNING if decision.infeasible or problems else logging.INFO
         LOG.log(level, "load: %s", line)
+        if self._notify is not None:
+            for notice in decision.notices:
+                try:
+                    await self._notify(feeder.id, notice)
+                except Exception as exc:
+                    LOG.warning("load: feeder %s: notice not recorded: %s", feeder.id, exc)
         return decision
 
     async def _send(self, feeder: FeederSettings, command: HouseholdCommand, now: datetime) -> None:

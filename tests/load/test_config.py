@@ -205,3 +205,16 @@ def test_problems_of_a_section_built_alone() -> None:
             "feeder only",
         ),
     ]
+
+
+def test_the_documented_example_is_valid() -> None:
+    import tomllib
+
+    from headend.config import load as module
+
+    doc = module.__doc__ or ""
+    example = "\n".join(line[4:] for line in doc.splitlines() if line.startswith("    "))
+    settings = LoadSettings.model_validate(tomllib.loads(example)["load"])
+    assert settings.problems() == []
+    assert settings.feeder("f1").usable_kw == pytest.approx(225)
+    assert settings.household("m0002").priority is PriorityClass.MEDICAL

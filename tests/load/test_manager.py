@@ -385,3 +385,22 @@ async def test_restored_disconnections_reach_their_feeders() -> None:
     r = rig()
     assert r.manager.restore_disconnected({"c": 1.0, "zz": 2.0}) == ["zz"]
     assert r.manager.controllers["f2"].step(T0, 1.0, {"d": 1.0}).disconnected == {"c"}
+
+
+async def test_notices_are_handed_to_notify() -> None:
+    r = rig()
+    seen: list[tuple[str, str]] = []
+
+    async def notify(feeder: str, text: str) -> None:
+        seen.append((feeder, text))
+
+    r.manager._notify = notify
+    r.manager.add_event(
+        DemandResponseEvent(
+            id="dr", feeder="f3", start=T0, end=T0 + timedelta(hours=1), reduction_kw=1.0
+        )
+    )
+    r.feeder_kw["m2"] = None  # f2's meter gives nothing
+    await r.manager.run_cycle()
+    assert ("f3", "event dr version 1 scheduled") in seen
+    assert ("f2", "feeder meter m2 not read: households' use as read") in seen
