@@ -39,6 +39,8 @@ class HeadendEvent(IntEnum):
     COMMAND_FAILED = 1020
     COMMAND_EXPIRED = 1021
     COMMAND_REFUSED = 1022  # an MQTT message that was not a command the head-end accepts
+    # demand response (headend/store/demand_response.py): a start, modification or cancellation
+    DEMAND_RESPONSE = 1030
 
 
 class Event(BaseModel):

@@ -1,5 +1,5 @@
 """Persistent store: readings (and conflicting readings), invocation counters, meters' last contact,
-events, run statistics and the outbox.
+events, run statistics, the outbox, commands, load cycles and demand-response events.
 
 SQLite by default (`SqliteStore`); PostgreSQL (`PostgresStore`) for a shared, production store,
 chosen by the database URL (`open_store`). Schemas are migrated by version on open. Failures
@@ -16,6 +16,7 @@ from headend.store.base import (
     ReadingConflict,
     ReadingSink,
     SaveResult,
+    StaleDemandResponse,
     Store,
     StoreError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "ReadingSink",
     "SaveResult",
     "SqliteStore",
+    "StaleDemandResponse",
     "Store",
     "StoreError",
     "open_store",

@@ -1,5 +1,6 @@
 """The store interface: readings, invocation counters, meters' last contact, events, run
-statistics, profile progress, the outbox, commands with their audit log, and load cycles.
+statistics, profile progress, the outbox, commands with their audit log, load cycles and
+demand-response events.
 
 SQLite (`sqlite.py`) is the embedded default; PostgreSQL (`postgres.py`) implements the same
 `Store` protocol. Everything is async and every write is idempotent:
@@ -20,6 +21,10 @@ SQLite (`sqlite.py`) is the embedded default; PostgreSQL (`postgres.py`) impleme
   outbox entry in the same transaction that stores it, so nothing stored is missed and nothing is
   queued twice. Each sink has its own cursor: it fetches entries after its cursor in order and
   acknowledges what it delivered. Entries every known sink has acknowledged can be pruned.
+* demand-response events are unique on (id, version): saving a stored version again is a no-op,
+  and a version not newer than the stored latest is refused (`StaleDemandResponse`). Each saved
+  version writes a head-end event (code 1030, `demand_response`) in the same transaction: who
+  asked and what changed.
 * counters never move backwards (DLMS invocation counters; see `drivers.contract.CounterStore`);
   client counters are handed out in blocks by one atomic, durable step (`reserve_counters`).
 """
@@ -34,6 +39,7 @@ from pydantic import BaseModel, ConfigDict
 
 from drivers.contract import Reading
 from headend.commands.model import AuditEntry, CommandRecord, CommandState
+from headend.config.load import DemandResponseEvent
 from headend.events.model import Event
 from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
@@ -45,6 +51,11 @@ class StoreError(Exception):
     Raised after the transaction was rolled back, so nothing of the failed write is stored.
     Never carries a secret (no keys, no passwords of a database URL).
     """
+
+
+class StaleDemandResponse(ValueError):
+    """A demand-response version that is not newer than the one stored for its id (and is not
+    that very version): refused, nothing written. A caller's mistake, not a store failure."""
 
 
 class ReadingConflict(BaseModel):
@@ -270,6 +281,29 @@ class Store(ReadingSink, ContactLog, Protocol):
     ) -> dict[str, Reading]:
         """The newest stored reading of `obis` per meter (by its capture time, else receive
         time), at or after `since`; meters without one are absent."""
+        ...
+
+    # -- demand response -----------------------------------------------------------------------
+
+    async def save_demand_response(
+        self,
+        event: DemandResponseEvent,
+        requester: str,
+        *,
+        reason: str = "",
+        at: datetime | None = None,
+    ) -> DemandResponseEvent:
+        """Store a version of a demand-response event with its audit event (code 1030, time
+        `at`, default now) in one transaction; returns what is stored. The same (id, version)
+        again returns the stored version and writes nothing; a version not newer than the
+        stored latest raises `StaleDemandResponse`."""
+        ...
+
+    async def demand_responses(
+        self, active_at: datetime | None = None
+    ) -> list[DemandResponseEvent]:
+        """The latest version of every stored event (cancelled ones too), by start then id; with
+        `active_at`, only those in force then (not cancelled, start <= at < end + spread)."""
         ...
 
     async def close(self) -> None: ...

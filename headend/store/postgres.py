@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -25,10 +25,16 @@ import asyncpg
 
 from drivers.contract import Reading
 from headend.commands.model import AuditEntry, CommandRecord, CommandState
+from headend.config.load import DemandResponseEvent
 from headend.events.model import Event
 from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
-from headend.store import postgres_commands, postgres_outbox, postgres_records
+from headend.store import (
+    postgres_commands,
+    postgres_demand_response,
+    postgres_outbox,
+    postgres_records,
+)
 from headend.store.base import (
     LastContact,
     OutboxEntry,
@@ -418,6 +424,30 @@ class PostgresStore:
         return await self._query(
             f"loading the latest {obis} values",
             lambda c: postgres_commands.select_latest(c, obis, meter_ids, since),
+        )
+
+    # -- demand response -----------------------------------------------------------------------
+
+    async def save_demand_response(
+        self,
+        event: DemandResponseEvent,
+        requester: str,
+        *,
+        reason: str = "",
+        at: datetime | None = None,
+    ) -> DemandResponseEvent:
+        when = aware(datetime.now(UTC) if at is None else at)
+        return await self._transaction(
+            f"saving demand-response event {event.id!r} version {event.version}",
+            lambda c: postgres_demand_response.save(c, event, requester, reason, when),
+        )
+
+    async def demand_responses(
+        self, active_at: datetime | None = None
+    ) -> list[DemandResponseEvent]:
+        return await self._query(
+            "listing demand-response events",
+            lambda c: postgres_demand_response.select_latest(c, active_at),
         )
 
 

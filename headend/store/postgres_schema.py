@@ -198,7 +198,28 @@ V2_COMMANDS_AUDIT_LOAD_CYCLES: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2_COMMANDS_AUDIT_LOAD_CYCLES)
+# 3 (SQLite's version 5): demand-response events given at run time, every version kept
+V3_DEMAND_RESPONSE: tuple[str, ...] = (
+    """
+    CREATE TABLE demand_response (
+        id           text COLLATE "C" NOT NULL,
+        version      integer NOT NULL,
+        feeder       text COLLATE "C",
+        households   jsonb,
+        start_at     timestamptz NOT NULL,
+        end_at       timestamptz NOT NULL,
+        reduction_kw double precision NOT NULL,
+        spread_us    bigint NOT NULL,
+        cancelled    boolean NOT NULL,
+        requester    text NOT NULL,
+        reason       text NOT NULL,
+        stored_at    timestamptz NOT NULL,
+        PRIMARY KEY (id, version)
+    )
+    """,
+)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2_COMMANDS_AUDIT_LOAD_CYCLES, V3_DEMAND_RESPONSE)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """

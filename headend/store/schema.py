@@ -227,11 +227,35 @@ V4_COMMANDS_AUDIT_LOAD_CYCLES: tuple[str, ...] = (
     """,
 )
 
+# 5: demand-response events given at run time, every version (id, version) kept: the latest
+# per id is in force, the older ones are its history. Who asked and what changed is also a
+# head-end event (code 1030) written in the same transaction.
+V5_DEMAND_RESPONSE: tuple[str, ...] = (
+    """
+    CREATE TABLE demand_response (
+        id           TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        feeder       TEXT,            -- the target: a feeder, or
+        households   TEXT,            -- a group (JSON array of meter ids)
+        start_at     TEXT NOT NULL,
+        end_at       TEXT NOT NULL,
+        reduction_kw REAL NOT NULL,
+        spread_us    INTEGER NOT NULL,
+        cancelled    INTEGER NOT NULL,
+        requester    TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        stored_at    TEXT NOT NULL,
+        PRIMARY KEY (id, version)
+    ) WITHOUT ROWID
+    """,
+)
+
 MIGRATIONS: tuple[Sequence[str], ...] = (
     V1_READINGS_COUNTERS_CONTACT,
     V2_READING_CONFLICTS,
     V3_EVENTS_RUNS_MARKS_OUTBOX,
     V4_COMMANDS_AUDIT_LOAD_CYCLES,
+    V5_DEMAND_RESPONSE,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -33,10 +33,11 @@ import aiosqlite
 
 from drivers.contract import Reading
 from headend.commands.model import AuditEntry, CommandRecord, CommandState
+from headend.config.load import DemandResponseEvent
 from headend.events.model import Event
 from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
-from headend.store import commands, outbox
+from headend.store import commands, demand_response, outbox
 from headend.store.base import (
     LastContact,
     OutboxEntry,
@@ -514,3 +515,27 @@ class SqliteStore:
     ) -> dict[str, Reading]:
         async with self._reading(f"loading the latest {obis} values"):
             return await commands.select_latest(self._reader, obis, meter_ids, since)
+
+    # -- demand response -----------------------------------------------------------------------
+
+    async def save_demand_response(
+        self,
+        event: DemandResponseEvent,
+        requester: str,
+        *,
+        reason: str = "",
+        at: datetime | None = None,
+    ) -> DemandResponseEvent:
+        when = datetime.now(UTC) if at is None else at
+        return await self._transaction(
+            f"saving demand-response event {event.id!r} version {event.version}",
+            self._db,
+            self._write_lock,
+            lambda: demand_response.save(self._db, event, requester, reason, when),
+        )
+
+    async def demand_responses(
+        self, active_at: datetime | None = None
+    ) -> list[DemandResponseEvent]:
+        async with self._reading("listing demand-response events"):
+            return await demand_response.select_latest(self._reader, active_at)

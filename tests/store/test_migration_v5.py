@@ -1,0 +1,65 @@
+"""Demand-response migrations: a SQLite version 4 file becomes version 5 and a PostgreSQL version
+2 database version 3, each keeping what it held and storing demand-response events after."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+from headend.config.load import DemandResponseEvent
+from headend.store import PostgresStore, SqliteStore, postgres_schema, schema
+from tests.postgres_server import PostgresServer
+from tests.store.samples import T0
+
+EVENT = DemandResponseEvent(
+    id="dr-1", feeder="f1", start=T0, end=T0 + timedelta(hours=2), reduction_kw=5.0
+)
+
+
+async def test_a_version_4_file_is_migrated_to_version_5(tmp_path: Path) -> None:
+    path = tmp_path / "v4.sqlite3"
+    with sqlite3.connect(path) as db:
+        for migration in schema.MIGRATIONS[:4]:
+            for statement in migration:
+                db.execute(statement)
+        db.execute("INSERT INTO counters VALUES ('dlms:m1', 9)")
+        db.execute("PRAGMA user_version = 4")
+    async with await SqliteStore.open(path) as store:
+        assert await store.load_counter("dlms:m1") == 9
+        assert await store.demand_responses() == []
+        await store.save_demand_response(EVENT, "cli:ops")
+        assert await store.demand_responses() == [EVENT]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
+
+
+async def test_a_version_2_postgres_database_is_migrated_to_version_3(
+    postgres_server: PostgresServer, pg_database: str
+) -> None:
+    url = postgres_server.url(pg_database)
+    conn = await asyncpg.connect(url)
+    try:
+        for migration in postgres_schema.MIGRATIONS[:2]:
+            for statement in migration:
+                await conn.execute(statement)
+        await conn.execute(
+            "CREATE TABLE schema_version (only_row boolean PRIMARY KEY DEFAULT true "
+            "CHECK (only_row), version integer NOT NULL)"
+        )
+        await conn.execute("INSERT INTO schema_version (version) VALUES (2)")
+        await conn.execute("INSERT INTO counters VALUES ('dlms:m1', 9)")
+    finally:
+        await conn.close()
+    async with await PostgresStore.open(url) as store:
+        assert await store.load_counter("dlms:m1") == 9
+        await store.save_demand_response(EVENT, "cli:ops")
+        assert await store.demand_responses() == [EVENT]
+    conn = await asyncpg.connect(url)
+    try:
+        version = await conn.fetchval("SELECT version FROM schema_version")
+        assert version == postgres_schema.SCHEMA_VERSION == 3
+    finally:
+        await conn.close()
