@@ -161,6 +161,13 @@ class LoadSettings(_Model):
     )
     ramp_up_kw_per_cycle: float = Field(default=0.5, gt=0, allow_inf_nan=False)
     hold_cycles: int = Field(default=2, ge=0, le=1000)
+    limit_step_w: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="limits in whole steps, rounded down: a larger step means fewer changes "
+        "for a little less energy served",
+    )
     default_max_w: float = Field(
         default=9200.0, gt=0, allow_inf_nan=False, description="contractual maximum (40 A x 230 V)"
     )

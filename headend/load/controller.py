@@ -76,12 +76,12 @@ class FeederController:
         settings: LoadSettings,
         *,
         other_load_kw: float = 0.0,
-        limit_step_w: int = 100,
+        limit_step_w: int | None = None,
     ) -> None:
         self.feeder = feeder
         self.settings = settings
         self.other_load_kw = other_load_kw
-        self.limit_step_w = limit_step_w
+        self.limit_step_w = settings.limit_step_w if limit_step_w is None else limit_step_w
         self._model = Feeder(
             id=feeder.id, capacity_kw=feeder.capacity_kw, margin_kw=feeder.margin_kw
         )
@@ -97,7 +97,7 @@ class FeederController:
                 weight=override.weight,
             )
         self._smoother = Smoother(
-            settings.ramp_up_kw_per_cycle, settings.hold_cycles, step_kw=limit_step_w / 1000
+            settings.ramp_up_kw_per_cycle, settings.hold_cycles, step_kw=self.limit_step_w / 1000
         )
         self._leases = LeaseBook(settings.lease)
         self._events = EventBook()

@@ -141,7 +141,6 @@ class LoadManager:
         save: SaveCycles | None = None,
         publish: Publish | None = None,
         notify: Notify | None = None,
-        limit_step_w: int = 100,
     ) -> None:
         problems = settings.problems()
         if problems:
@@ -155,8 +154,7 @@ class LoadManager:
         self._publish = publish
         self._notify = notify
         self.controllers = {
-            feeder.id: FeederController(feeder, settings, limit_step_w=limit_step_w)
-            for feeder in settings.feeders
+            feeder.id: FeederController(feeder, settings) for feeder in settings.feeders
         }
         self._feeder_of = {
             household: feeder.id for feeder in settings.feeders for household in feeder.households
