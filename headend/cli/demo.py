@@ -1,11 +1,12 @@
-"""`headend demo` and `headend simulate`: the configured fleet as simulated meters (DLMS/COSEM,
-Modbus and DL/T 645, as declared in the fleet file).
+"""`headend demo-read` and `headend simulate`: the configured fleet as simulated meters
+(DLMS/COSEM, Modbus and DL/T 645, as declared in the fleet file).
 
-`demo` starts the simulated fleet on free loopback ports, reads it through the fleet config with
-the reading service, stores the readings in SQLite and prints a summary. `simulate` serves the
-fleet on the configured ports until Ctrl-C, for `headend read --config` from another shell;
-with `--meters N` it generates a fleet (headend.simulation.generator), serves it and writes its
-fleet file.
+`demo-read` (the reading demo; `headend demo` is the grid demo, headend.cli.grid_demo) starts the
+simulated fleet on free loopback ports, reads it through the fleet config with the reading
+service, stores the readings in SQLite and prints a summary. `simulate` serves the fleet on the
+configured ports until Ctrl-C, for `headend read --config` from another shell; with `--meters N`
+it generates a fleet (headend.simulation.generator), serves it and writes its fleet file; with
+`--feeders F` as well, the households are on F feeders (headend.simulation.grid).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import signal
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -31,8 +32,9 @@ from headend.config.fleet import DlmsMeter, Dlt645Meter, ModbusMeter, TcpChannel
 from headend.reading import MeterReport, MeterStatus, ReadingService
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
-from headend.simulation.generated import GeneratedFleet, generated_fleet
+from headend.simulation.generated import GeneratedFleet, GridSetup, generated_fleet
 from headend.simulation.generator import FleetShape, counts
+from headend.simulation.grid import GridShape
 
 DEFAULT_DB = "var/demo.sqlite3"
 
@@ -82,7 +84,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     factor = sim_cfg.factor if sim_cfg else 1.0
     kinds = Counter(_PROTOCOL_NAMES[m.protocol] for m in config.fleet.meters)
     out.print(
-        f"[bold]headend demo[/]: {len(config.fleet.meters)} simulated meters "
+        f"[bold]headend demo-read[/]: {len(config.fleet.meters)} simulated meters "
         f"({', '.join(f'{n} {k}' for k, n in kinds.items())}) on "
         f"{len(config.fleet.channels)} channels (clock x{factor:g}), plan {plan.name!r}"
     )
@@ -125,6 +127,8 @@ async def run_demo(args: argparse.Namespace) -> int:
 async def run_simulate(args: argparse.Namespace) -> int:
     raise_open_files_limit()  # every connection the head-end opens is a socket here too
     stop = _stop_on_signals()
+    if args.feeders is not None and args.meters is None:
+        raise UsageError("--feeders lays out a generated fleet: give --meters N as well")
     if args.meters is not None:
         return await _simulate_generated(args, stop)
     if args.config is None:
@@ -194,6 +198,7 @@ async def _simulate_generated(args: argparse.Namespace, stop: asyncio.Event) -> 
             for e in exc.errors()
         )
         raise UsageError(problems) from None
+    grid = _grid_setup(args)
     out = console()
     with out.status(f"generating and starting {shape.meters} simulated meters..."):
         cm = generated_fleet(
@@ -202,6 +207,7 @@ async def _simulate_generated(args: argparse.Namespace, stop: asyncio.Event) -> 
             response_delay_s=args.latency_ms / 1000,
             prebuild=args.prebuild,
             start=args.start,
+            grid=grid,
         )
         fleet = await cm.__aenter__()
     try:
@@ -211,6 +217,36 @@ async def _simulate_generated(args: argparse.Namespace, stop: asyncio.Event) -> 
         await cm.__aexit__(None, None, None)
     out.print("simulator stopped")
     return 0
+
+
+def _grid_setup(args: argparse.Namespace) -> GridSetup | None:
+    """`--feeders F` and its companions: the grid of the generated fleet (None: no grid)."""
+    if args.feeders is None:
+        return None
+    start: datetime = args.start or datetime.now(UTC)
+    try:
+        shape = GridShape(
+            feeders=args.feeders,
+            pv_share=args.pv_share,
+            window_start=start.time().replace(second=0, microsecond=0),
+            window_end=args.grid_until,
+        )
+        return GridSetup(
+            shape=shape,
+            day=start.date(),
+            usage_every=timedelta(minutes=args.usage_every),
+            profile_every=timedelta(minutes=args.profile_every) if args.profile_every else None,
+            lease=timedelta(minutes=args.lease),
+        )
+    except ValidationError as exc:
+        raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None
+
+
+def _clock_time(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time of day (HH:MM): {text!r}") from None
 
 
 def simulated_start(text: str) -> datetime:
@@ -277,15 +313,15 @@ def _describe(meter: DlmsMeter | ModbusMeter | Dlt645Meter, sim: SimulatedFleet)
 
 def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
-        "demo",
-        help="simulate a mixed fleet on loopback, read it, store to SQLite, print a summary",
+        "demo-read",
+        help="the reading demo: simulate a mixed fleet on loopback, read it, store it, summarise",
         description=(
             "Start the fleet of the config as simulated meters on free loopback ports: DLMS\n"
             "(wrapper meters and HDLC concentrators, no auth, LLS and HLS-GMAC ciphered, with the\n"
             "demo keys of the config), Modbus units behind TCP/RS-485 gateways and DL/T 645\n"
             "meters on a line; read them with the reading service, store the readings and print\n"
             "a summary per meter and per protocol.\n\n"
-            "  headend demo --config config/demo.toml --meters 6 --db /tmp/demo.sqlite3"
+            "  headend demo-read --config config/demo.toml --meters 6 --db /tmp/demo.sqlite3"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -367,5 +403,42 @@ def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--prebuild",
         action="store_true",
         help="integrate every meter's history at start, not when it is first dialled",
+    )
+    grid = simulate.add_argument_group(
+        "a grid (with --meters): households on feeders, each with a meter at its transformer"
+    )
+    grid.add_argument(
+        "--feeders",
+        type=int,
+        metavar="F",
+        help="lay the households out on F feeders: feeder 1 overloaded in the evening, a "
+        "demand-response event on feeder 2, a [load] section for the load manager",
+    )
+    grid.add_argument(
+        "--grid-until",
+        type=_clock_time,
+        default=time(0, 0),
+        metavar="HH:MM",
+        help="end of the evening the capacities are worked out over, from --start (00:00)",
+    )
+    grid.add_argument(
+        "--pv-share", type=float, default=0.03, metavar="F", help="households with PV (0.03)"
+    )
+    grid.add_argument(
+        "--usage-every",
+        type=int,
+        default=15,
+        metavar="MIN",
+        help="the households' usage plan (import and export power), simulated minutes (15)",
+    )
+    grid.add_argument(
+        "--profile-every",
+        type=int,
+        default=0,
+        metavar="MIN",
+        help="the load-profile plan, simulated minutes (0: not scheduled)",
+    )
+    grid.add_argument(
+        "--lease", type=int, default=60, metavar="MIN", help="a limit's lease, minutes (60)"
     )
     simulate.set_defaults(handler=run_simulate)

@@ -24,6 +24,7 @@ from headend.cli.collect import add_collect_parser
 from headend.cli.command import add_command_parser
 from headend.cli.demo import add_demo_parsers
 from headend.cli.events import add_events_parsers
+from headend.cli.grid_demo import add_grid_demo_parser
 from headend.cli.read import add_read_parser
 from headend.cli.readings import add_readings_parser
 from headend.cli.run import add_run_parser
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="headend",
         description=(
             "Smart-metering head-end: read meters (DLMS/COSEM, Modbus, DL/T 645), store readings,\n"
-            "simulate fleets. Start with:  headend demo --config config/demo.toml\n\n"
+            "command them, keep feeders under capacity, simulate fleets. Start with:\n"
+            "  headend demo                                        # the grid demo, ~5 minutes\n"
+            "  headend demo-read --config config/demo.toml         # the reading demo\n\n"
             "  headend simulate --config config/demo.toml          # serve the demo fleet, then:\n"
             "  headend collect --config config/demo.toml --plan demo\n"
             "  headend run --config config/demo.toml               # the service, on schedules\n"
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_command_parser(commands)
     add_audit_parser(commands)
     add_events_parsers(commands)
+    add_grid_demo_parser(commands)
     add_demo_parsers(commands)
     return parser
 
