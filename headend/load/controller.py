@@ -20,11 +20,11 @@ from datetime import datetime
 from headend.config.load import DemandResponseEvent, FeederSettings, LoadSettings
 from headend.load.allocation import Allocation, Feeder, Household, allocate
 from headend.load.demand_response import EventBook, Reduction
-from headend.load.fairness import jain_index
+from headend.load.fairness import curtailment_fairness
 from headend.load.forecast import FeederForecast, estimate_demands, pressing
 from headend.load.hysteresis import Smoother
 from headend.load.leases import LeaseAction, LeaseBook
-from headend.load.metrics import LoadCycle
+from headend.load.metrics import Interval, LoadCycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,7 @@ class FeederController:
         self._baselines: dict[str, float] = {}
         self._free_demand: dict[str, float] = {}
         """Household -> its demand estimate when last seen not pressing on a limit."""
-        self._previous: tuple[datetime, float | None, float] | None = None
+        self._interval = Interval(self._model.usable_kw)
 
     @property
     def usable_kw(self) -> float:
@@ -389,24 +389,8 @@ class FeederController:
         restored: list[HouseholdCommand],
     ) -> LoadCycle:
         usable = self.usable_kw
-        overload_s = served = demanded = 0.0
-        previous = self._previous
-        if previous is not None:
-            at, before, demand_before = previous
-            seconds = max(0.0, (now - at).total_seconds())
-            if before is not None and load_kw is not None:
-                overload_s = seconds * _fraction_above(before, load_kw, usable)
-                served = max(0.0, (before + load_kw) / 2) * seconds / 3600
-            demanded = max(served, (demand_before + forecast_kw) / 2 * seconds / 3600)
-        self._previous = (now, load_kw, forecast_kw)
-
-        # Curtailment as served over wanted, for every household a limit could reach.
-        ratios = [
-            min(1.0, limits_w[h.id] / 1000 / wanted[h.id]) if h.id in limits_w else 1.0
-            for h in households
-            if h.has_limiter and not h.priority and wanted[h.id] > 0
-        ]
-        fairness = jain_index(ratios) if limits_w else None
+        overload_s, served, demanded = self._interval.close(now, load_kw, forecast_kw)
+        fairness = curtailment_fairness(households, wanted, limits_w)
         counts: dict[str, int] = {}
         for command in commands:
             counts[command.action] = counts.get(command.action, 0) + 1
@@ -444,13 +428,3 @@ class FeederController:
             infeasible=infeasible is not None,
             report="; ".join(parts),
         )
-
-
-def _fraction_above(start: float, end: float, level: float) -> float:
-    """The share of an interval, with the load moving linearly from start to end, spent above
-    the level."""
-    if start > level and end > level:
-        return 1.0
-    if start <= level and end <= level:
-        return 0.0
-    return (max(start, end) - level) / abs(end - start)

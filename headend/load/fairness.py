@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from headend.load.allocation import Allocation, Household
 
@@ -27,3 +27,19 @@ def served_ratios(allocation: Allocation, households: Sequence[Household]) -> li
         for h in households
         if not h.priority and h.demand_kw > 0
     ]
+
+
+def curtailment_fairness(
+    households: Sequence[Household], wanted_kw: Mapping[str, float], limits_w: Mapping[str, int]
+) -> float | None:
+    """Jain's index of served over wanted (limit over demand, 1 where unlimited) across the
+    households a limit could reach (limiter, not protected, wanting something); None when
+    nothing is limited: there is no curtailment to be fair about."""
+    if not limits_w:
+        return None
+    ratios = [
+        min(1.0, limits_w[h.id] / 1000 / wanted_kw[h.id]) if h.id in limits_w else 1.0
+        for h in households
+        if h.has_limiter and not h.priority and wanted_kw[h.id] > 0
+    ]
+    return jain_index(ratios)

@@ -1,5 +1,6 @@
 """What one control cycle of the load manager did on one feeder: the record that is stored in the
-site database and published, and from which the demo's summary and plots are drawn."""
+site database and published, and from which the demo's summary and plots are drawn; and the
+accounting of the interval between two cycles (overload time, energy served and demanded)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,39 @@ class LoadCycle(BaseModel):
 
     def key(self) -> tuple[str, datetime]:
         return (self.feeder, self.at)
+
+
+class Interval:
+    """Overload time and energy between one feeder's successive cycles, the load taken as moving
+    linearly between the two measurements."""
+
+    def __init__(self, usable_kw: float) -> None:
+        self.usable_kw = usable_kw
+        self._previous: tuple[datetime, float | None, float] | None = None
+
+    def close(
+        self, now: datetime, load_kw: float | None, wanted_kw: float
+    ) -> tuple[float, float, float]:
+        """(overload seconds, kWh served, kWh demanded) since the previous call; zeros at the
+        first one. `wanted_kw` is what the households would draw without limits."""
+        previous, self._previous = self._previous, (now, load_kw, wanted_kw)
+        if previous is None:
+            return 0.0, 0.0, 0.0
+        at, before, wanted_before = previous
+        seconds = max(0.0, (now - at).total_seconds())
+        overload_s = served = 0.0
+        if before is not None and load_kw is not None:
+            overload_s = seconds * _fraction_above(before, load_kw, self.usable_kw)
+            served = max(0.0, (before + load_kw) / 2) * seconds / 3600
+        demanded = max(served, (wanted_before + wanted_kw) / 2 * seconds / 3600)
+        return overload_s, served, demanded
+
+
+def _fraction_above(start: float, end: float, level: float) -> float:
+    """The share of an interval, with the load moving linearly from start to end, spent above
+    the level."""
+    if start > level and end > level:
+        return 1.0
+    if start <= level and end <= level:
+        return 0.0
+    return (max(start, end) - level) / abs(end - start)
