@@ -3,8 +3,12 @@
 `headend status` asks it for the service's state, `headend read --config` sends on-demand reads
 and `headend command` sends commands through it, so they use the service's channels (turns,
 breakers, the priority lane) instead of opening sessions of their own beside it. One request per
-connection: a JSON object with an `op` ("status", "read" or "command") on one line, answered by
-one JSON line. A command is answered when it is final: `{"ok": true, "command": <record>}`.
+connection: a JSON object with an `op` ("status", "read", "command" or "demand_response") on one
+line, answered by one JSON line. A command is answered when it is final: `{"ok": true,
+"command": <record>}`. A demand-response version (`headend dr`: `{"op": "demand_response",
+"event": {...}, "requester": ..., "reason": ...}`) is answered once stored and handed to the load
+manager: `{"ok": true, "event": <stored version>}`; a refusal is `{"ok": false, "error": ...}`,
+with `"store_failed": true` when the store, not the request, was at fault.
 The socket file is created with mode 0600 (only the user running the service may talk to it).
 """
 
@@ -22,7 +26,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from headend.commands.model import CommandRecord, CommandRequest
+from headend.config.load import DemandResponseEvent
+from headend.service.demand_response import DemandResponseRequest
 from headend.service.requests import ReadRequest, ReadResult
+from headend.store.base import StoreError
 
 LOG = logging.getLogger("headend.service")
 
@@ -32,6 +39,8 @@ StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 ReadHandler = Callable[[ReadRequest], Awaitable[ReadResult]]
 CommandHandler = Callable[[CommandRequest], Awaitable[CommandRecord]]
 """Runs a command to its final state; raises ValueError for a request it refuses."""
+DemandResponseHandler = Callable[[DemandResponseRequest], Awaitable[DemandResponseEvent]]
+"""Stores a demand-response version and applies it; ValueError for one it refuses."""
 
 
 class ControlServer:
@@ -41,11 +50,13 @@ class ControlServer:
         status: StatusProvider,
         read: ReadHandler,
         command: CommandHandler | None = None,
+        demand_response: DemandResponseHandler | None = None,
     ) -> None:
         self.path = path
         self._status = status
         self._read = read
         self._command = command
+        self._demand_response = demand_response
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -101,7 +112,12 @@ class ControlServer:
             return (await self._read(read)).model_dump(mode="json")
         if op == "command" and self._command is not None:
             return await self._run_command(request)
-        return {"ok": False, "error": f"unknown op {op!r} (status, read, command)"}
+        if op == "demand_response" and self._demand_response is not None:
+            return await self._apply_demand_response(request)
+        return {
+            "ok": False,
+            "error": f"unknown op {op!r} (status, read, command, demand_response)",
+        }
 
     async def _run_command(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self._command is not None
@@ -115,6 +131,21 @@ class ControlServer:
         except ValueError as exc:  # an unknown meter or group
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "command": record.model_dump(mode="json")}
+
+    async def _apply_demand_response(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self._demand_response is not None
+        fields = {key: value for key, value in request.items() if key != "op"}
+        try:
+            wanted = DemandResponseRequest.model_validate(fields)
+        except ValidationError as exc:
+            return {"ok": False, "error": _first_error(exc)}
+        try:
+            stored = await self._demand_response(wanted)
+        except ValueError as exc:  # an unknown target, a stale version
+            return {"ok": False, "error": str(exc)}
+        except StoreError as exc:
+            return {"ok": False, "error": str(exc), "store_failed": True}
+        return {"ok": True, "event": stored.model_dump(mode="json")}
 
 
 async def ask(

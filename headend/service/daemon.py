@@ -20,6 +20,7 @@ from typing import Any
 
 from headend.commands.model import CommandRecord, CommandRequest
 from headend.commands.service import CommandService
+from headend.config.load import DemandResponseEvent
 from headend.config.loader import HeadendConfig
 from headend.load.manager import LoadManager, submit_to
 from headend.reading.meter import SettingsResolver
@@ -27,6 +28,7 @@ from headend.reading.saving import RunFailed
 from headend.runs.model import RunStats
 from headend.service.clock import ServiceClock
 from headend.service.control import ControlServer
+from headend.service.demand_response import DemandResponseRequest, check_event
 from headend.service.load_control import CyclePublisher, FeederMeters
 from headend.service.push_intake import PushIntake
 from headend.service.runtime import HeadendService, cancel_all
@@ -74,7 +76,11 @@ class Daemon:
             # a load command that failed or expired: the manager decides about it again
             self.commands.on_final.append(self.load.on_command_final)
         self.control = ControlServer(
-            Path(fleet.service.control_socket), self.status, self.service.read, self.command
+            Path(fleet.service.control_socket),
+            self.status,
+            self.service.read,
+            self.command,
+            self._demand_response_request,
         )
         self.push: PushIntake | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -115,6 +121,32 @@ class Daemon:
         """Run a command (from the control socket) to its final state."""
         return await self.commands.execute(request)
 
+    async def demand_response(
+        self, event: DemandResponseEvent, requester: str, reason: str = ""
+    ) -> DemandResponseEvent:
+        """Check a demand-response version against the fleet's [load] section (ValueError
+        naming the field), store it with its audit event (StaleDemandResponse for a version not
+        newer than the stored one), then hand it to the load manager: applied from its next
+        cycle. Returns the stored version."""
+        check_event(self.config.fleet.load, event)
+        if self.load is None:
+            raise ValueError("the load manager does not run: no demand response to apply")
+        stored = await self.store.save_demand_response(
+            event, requester, reason=reason, at=self.clock.now()
+        )
+        self.load.add_event(stored)
+        LOG.info(
+            "demand response %s version %d from %s: %s",
+            stored.id,
+            stored.version,
+            requester,
+            "cancelled" if stored.cancelled else "applied from the next cycle",
+        )
+        return stored
+
+    async def _demand_response_request(self, request: DemandResponseRequest) -> DemandResponseEvent:
+        return await self.demand_response(request.event, request.requester, request.reason)
+
     async def start(self) -> None:
         fleet = self.config.fleet
         await self.control.start()
@@ -127,6 +159,13 @@ class Daemon:
         await self._start_push()
         await self._start_requests()
         await self._start_command_intake()
+        if self.load is not None:
+            # versions given at run time before this start (cancellations too: they override
+            # the fleet file's version); those over by now change nothing
+            now = self.clock.now()
+            for event in await self.store.demand_responses():
+                if event.end + event.spread > now:
+                    self.load.add_event(event)
         await self._start_load()
         self.scheduler = PlanScheduler(scheduler_database(self.database_url), self.clock, self.fire)
         self.scheduler.start(self.service.scheduled_plans())
