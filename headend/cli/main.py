@@ -22,6 +22,7 @@ from drivers.registry import DeviceUrlError
 from headend.cli.audit import add_audit_parser
 from headend.cli.collect import add_collect_parser
 from headend.cli.command import add_command_parser
+from headend.cli.demand_response import add_dr_parser
 from headend.cli.demo import add_demo_parsers
 from headend.cli.events import add_events_parsers
 from headend.cli.grid_demo import add_grid_demo_parser
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_readings_parser(commands)
     add_command_parser(commands)
     add_audit_parser(commands)
+    add_dr_parser(commands)
     add_events_parsers(commands)
     add_grid_demo_parser(commands)
     add_demo_parsers(commands)
