@@ -55,7 +55,8 @@ class CycleDecision:
     infeasible: str | None = None
     """Why the guaranteed minimums alone do not fit, when they do not."""
     notices: list[str] = field(default_factory=list)
-    """Demand-response changes and other events worth a line of their own."""
+    """Events worth recording on their own: demand-response changes, and a feeder becoming
+    infeasible or feasible again (said once, not every cycle)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class FeederController:
         )
         self._leases = LeaseBook(settings.lease)
         self._events = EventBook()
-        self._pending_notices = self._events.apply_all(settings.demand_response)
+        self._pending_notices = self._apply(settings.demand_response)
         self._forecast = FeederForecast()
         self._disconnected: dict[str, float] = {}
         """Household -> its demand when it was cut, kW (it draws nothing now)."""
@@ -111,6 +112,7 @@ class FeederController:
         self._free_demand: dict[str, float] = {}
         """Household -> its demand estimate when last seen not pressing on a limit."""
         self._interval = Interval(self._model.usable_kw)
+        self._was_infeasible = False
 
     @property
     def usable_kw(self) -> float:
@@ -133,6 +135,20 @@ class FeederController:
             self._disconnected.pop(household, None)
             self._unneeded.pop(household, None)
 
+    def _apply(self, events: Iterable[DemandResponseEvent]) -> list[str]:
+        """Record event versions; the changes to say are those of events that concern this
+        feeder (every controller sees every event)."""
+        said = []
+        for event in events:
+            change = self._events.apply(event)
+            if change is None:
+                continue
+            if event.feeder == self.feeder.id or any(
+                h in self._profiles for h in event.households or ()
+            ):
+                said.append(change)
+        return said
+
     def assume_disconnected(self, household: str, demand_kw: float) -> None:
         """A household disconnected for load before this controller started (an earlier run of
         the head-end): reconnected like the others once the feeder has room for `demand_kw`.
@@ -149,7 +165,7 @@ class FeederController:
         usage: Mapping[str, float],
         events: Iterable[DemandResponseEvent] = (),
     ) -> CycleDecision:
-        notices = [*self._pending_notices, *self._events.apply_all(events)]
+        notices = [*self._pending_notices, *self._apply(events)]
         self._pending_notices = []
         households = list(self.feeder.households)
         in_force = {h: lease.limit_w / 1000 for h, lease in self._leases.in_force(now).items()}
@@ -163,7 +179,6 @@ class FeederController:
             target = None if forecast is None else forecast - self.other_load_kw
         else:
             target = None
-            notices.append(f"feeder meter {self.feeder.meter} not read: households' use as read")
         demands = estimate_demands(
             households,
             usage,
@@ -234,8 +249,12 @@ class FeederController:
 
         limits_w = {h: lease.limit_w for h, lease in self._leases.in_force(now).items()}
         infeasible = self._infeasible(allocation, models)
-        if infeasible is not None:
+        # Said once when it starts and once when it ends, not every cycle in between.
+        if infeasible is not None and not self._was_infeasible:
             notices.append(infeasible)
+        elif infeasible is None and self._was_infeasible:
+            notices.append(f"feeder {self.feeder.id}: the guaranteed minimums fit again")
+        self._was_infeasible = infeasible is not None
         cycle = self._record(
             now,
             feeder_load_kw,
@@ -395,7 +414,11 @@ class FeederController:
         for command in commands:
             counts[command.action] = counts.get(command.action, 0) + 1
         changes = sum(counts.get(a, 0) for a in ("limit", "release", "disconnect", "reconnect"))
-        shown = "not read" if load_kw is None else f"{load_kw:.1f} kW"
+        shown = (
+            f"not read (meter {self.feeder.meter}; households' use as read)"
+            if load_kw is None
+            else f"{load_kw:.1f} kW"
+        )
         parts = [
             f"feeder {self.feeder.id}: load {shown} of {usable:.1f} kW usable, "
             f"forecast {forecast_kw:.1f} kW",

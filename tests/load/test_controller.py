@@ -121,6 +121,13 @@ def test_infeasible_when_minimums_exceed_capacity() -> None:
     assert decision.infeasible in decision.notices
     # What it may: the limitable households at their minimums, the medical one untouched.
     assert actions(decision) == {h: ("limit", 2000) for h in "bcd"}
+    # Said once, not every cycle; and said when it ends.
+    still = feeder.cycle(dict.fromkeys(HOMES, 3.0))
+    assert still.cycle.infeasible and still.notices == []
+    assert "infeasible" in still.cycle.report
+    over = feeder.cycle({"a": 0.5, "b": 1.0, "c": 1.0, "d": 1.0})
+    assert not over.cycle.infeasible
+    assert over.notices == ["feeder f1: the guaranteed minimums fit again"]
 
 
 def test_households_without_limiter_are_disconnected_only_as_last_resort() -> None:

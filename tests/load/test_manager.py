@@ -400,7 +400,7 @@ async def test_notices_are_handed_to_notify() -> None:
             id="dr", feeder="f3", start=T0, end=T0 + timedelta(hours=1), reduction_kw=1.0
         )
     )
-    r.feeder_kw["m2"] = None  # f2's meter gives nothing
-    await r.manager.run_cycle()
-    assert ("f3", "event dr version 1 scheduled") in seen
-    assert ("f2", "feeder meter m2 not read: households' use as read") in seen
+    r.feeder_kw["m2"] = None  # f2's meter gives nothing: said in its cycle's report
+    decisions = {d.feeder: d for d in await r.manager.run_cycle()}
+    assert seen == [("f3", "event dr version 1 scheduled")]
+    assert "load not read (meter m2; households' use as read)" in decisions["f2"].cycle.report
