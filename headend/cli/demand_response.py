@@ -166,7 +166,8 @@ def _event(fields: dict[str, Any]) -> DemandResponseEvent:
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"{where + ': ' if where else ''}{first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{where + ': ' if where else ''}{message}") from None
 
 
 async def _latest(
