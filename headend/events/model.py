@@ -39,6 +39,9 @@ class HeadendEvent(IntEnum):
     COMMAND_FAILED = 1020
     COMMAND_EXPIRED = 1021
     COMMAND_REFUSED = 1022  # an MQTT message that was not a command the head-end accepts
+    # the load manager (headend/load): a feeder's minimums do not fit (or fit again), a
+    # demand-response event began, changed or ended
+    LOAD_NOTICE = 1025
     # demand response (headend/store/demand_response.py): a start, modification or cancellation
     DEMAND_RESPONSE = 1030
 

@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from headend.commands.model import CommandRecord, CommandRequest
+from headend.commands.model import CommandAction, CommandRecord, CommandRequest, CommandState
 from headend.commands.service import CommandService
 from headend.config.load import DemandResponseEvent
 from headend.config.loader import HeadendConfig
+from headend.events.model import Event, EventOrigin, HeadendEvent
+from headend.load.manager import REQUESTER as LOAD_REQUESTER
 from headend.load.manager import LoadManager, submit_to
 from headend.reading.meter import SettingsResolver
 from headend.reading.saving import RunFailed
@@ -72,6 +74,7 @@ class Daemon:
                 store=store,
                 submit=submit_to(self.commands),
                 save=store.save_load_cycles,
+                notify=self._load_notice,
             )
             # a load command that failed or expired: the manager decides about it again
             self.commands.on_final.append(self.load.on_command_final)
@@ -231,9 +234,55 @@ class Daemon:
                 intake.subscription,
             )
 
+    async def _load_notice(self, feeder: str, notice: str) -> None:
+        """A load manager notice (minimums that do not fit, a demand-response change) as a
+        head-end event of the feeder's meter."""
+        assert self.load is not None
+        now = self.clock.now()
+        meter = self.load.settings.feeder(feeder).meter
+        await self.store.save_events(
+            [
+                Event(
+                    origin=EventOrigin.HEADEND,
+                    meter_id=meter,
+                    code=int(HeadendEvent.LOAD_NOTICE),
+                    name="load_notice",
+                    text=notice,
+                    time=now,
+                    received_at=now,
+                    source=f"load-manager:{feeder}",
+                )
+            ]
+        )
+
+    async def _restore_disconnections(self) -> None:
+        """Households the load manager disconnected in an earlier run and never reconnected: a
+        disconnection has no lease, so the manager takes them over (each assumed to want its
+        contractual maximum, so it is reconnected once its feeder has room for that)."""
+        assert self.load is not None
+        latest: dict[str, CommandRecord] = {}
+        for record in await self.store.commands(states=[CommandState.CONFIRMED]):
+            if record.requester == LOAD_REQUESTER and record.meter is not None:
+                if record.action in (CommandAction.DISCONNECT, CommandAction.RECONNECT):
+                    latest[record.meter] = record
+        settings = self.load.settings
+        off = {
+            meter: settings.max_w(meter) / 1000
+            for meter, record in latest.items()
+            if record.action is CommandAction.DISCONNECT
+        }
+        if off:
+            self.load.restore_disconnected(off)
+            LOG.warning(
+                "load manager: %d households still disconnected for load by the last run: "
+                "reconnected once their feeders have room",
+                len(off),
+            )
+
     async def _start_load(self) -> None:
         if self.load is None:
             return
+        await self._restore_disconnections()
         sinks = self.config.fleet.sinks
         if sinks is not None and sinks.mqtt is not None:
             password = sinks.mqtt.password()

@@ -1,0 +1,95 @@
+"""The load manager as `headend run` wires it: a household an earlier run disconnected for load is
+reconnected once its feeder has room (a disconnection has no lease), and a feeder whose
+guaranteed minimums exceed its capacity is said once, as a head-end event."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from headend.commands.model import CommandAction, CommandRecord, CommandState
+from headend.events.model import HeadendEvent
+from headend.load.manager import REQUESTER
+from headend.service.daemon import Daemon
+from headend.simulation import simulated_fleet
+from headend.simulation.generator import to_toml
+from headend.store import SqliteStore
+from tests.load.test_end_to_end import DAY, _fleet, _until
+from tests.service.fleet_files import load
+
+HOUSEHOLD = "gprs-000002"
+
+
+async def test_a_household_left_disconnected_by_an_earlier_run_is_reconnected(
+    tmp_path: Path,
+) -> None:
+    config = load(_fleet(tmp_path, time(3, 0), "PT15M"))  # night: the feeder has room
+    async with (
+        simulated_fleet(config) as (sim, served),
+        await SqliteStore.open(tmp_path / "site.sqlite3") as store,
+    ):
+        sim.meter(HOUSEHOLD).disconnect()  # as the last run left it
+        when = datetime.combine(DAY, time(2, 0), tzinfo=UTC)
+        await store.save_command(
+            CommandRecord(
+                id="load:earlier-run",
+                meter=HOUSEHOLD,
+                action=CommandAction.DISCONNECT,
+                reason="last resort",
+                requester=REQUESTER,
+                priority=1,
+                expires_at=when,
+                state=CommandState.CONFIRMED,
+                created_at=when,
+                updated_at=when,
+            ),
+            new=True,
+        )
+        daemon = Daemon(served, store, sim.clock, database_url=str(tmp_path / "site.sqlite3"))
+        await daemon.start()
+        try:
+
+            async def reconnected() -> bool:
+                return any(
+                    c.meter == HOUSEHOLD
+                    and c.requester == REQUESTER
+                    and c.action is CommandAction.RECONNECT
+                    and c.state is CommandState.CONFIRMED
+                    for c in await store.commands(meter=HOUSEHOLD)
+                )
+
+            await _until(sim, reconnected, "the household reconnected", time(4, 0))
+            assert sim.meter(HOUSEHOLD).connected
+        finally:
+            await daemon.stop()
+
+
+async def test_minimums_that_do_not_fit_are_said_once_as_an_event(tmp_path: Path) -> None:
+    path = _fleet(tmp_path, time(18, 30), "PT15M")
+    data = tomllib.loads(path.read_text())
+    data["load"]["default_min_w"] = 4000.0  # 8 x 4 kW of minimums on a ~16 kW feeder
+    path.write_text(to_toml(data))
+    config = load(path)
+    async with (
+        simulated_fleet(config) as (sim, served),
+        await SqliteStore.open(tmp_path / "site.sqlite3") as store,
+    ):
+        daemon = Daemon(served, store, sim.clock, database_url=str(tmp_path / "site.sqlite3"))
+        await daemon.start()
+        try:
+
+            async def cycles() -> bool:
+                return len(await store.load_cycles()) >= 3
+
+            await _until(sim, cycles, "three cycles", time(19, 30))
+            await asyncio.sleep(0)
+            notices = [e for e in await store.events() if e.code == HeadendEvent.LOAD_NOTICE]
+            infeasible = [c for c in await store.load_cycles() if c.infeasible]
+        finally:
+            await daemon.stop()
+    assert infeasible, "the cycles say the minimums do not fit"
+    assert len(notices) == 1, [n.text for n in notices]  # said once, not every cycle
+    assert notices[0].meter_id == config.fleet.load.feeders[0].meter  # type: ignore[union-attr]
+    assert "minimum" in notices[0].text
