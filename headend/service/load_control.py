@@ -25,6 +25,7 @@ import aiomqtt
 from headend.config.load import FeederSettings
 from headend.config.sinks import MqttSink
 from headend.load.metrics import LoadCycle
+from headend.service.mqtt_link import stay_connected
 from headend.service.requests import ReadRequest, ReadResult
 from headend.service.runtime import HeadendService
 
@@ -110,34 +111,18 @@ class CyclePublisher:
                 await self._task
 
     async def _run(self) -> None:
-        backoff = 0.5
-        last_error: str | None = None
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.config.host,
-                    self.config.port,
-                    username=self.config.username,
-                    password=self._password,
-                    identifier=f"headend-{self._site}-load",
-                    timeout=self.config.timeout_s,
-                ) as client:
-                    if last_error is not None:
-                        LOG.info("load cycles: connected again to %s", self._where())
-                    backoff, last_error = 0.5, None
-                    while True:
-                        cycle = await self._queue.get()
-                        await client.publish(
-                            self.topic(cycle.feeder), cycle.model_dump_json(), qos=1
-                        )
-                        self.published += 1
-            except aiomqtt.MqttError as exc:
-                why = str(exc)
-                if why != last_error:
-                    LOG.warning("load cycles: broker %s unavailable: %s", self._where(), why)
-                last_error = why
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._backoff_max_s)
+        await stay_connected(
+            self.config,
+            self._publish_all,
+            password=self._password,
+            identifier=f"headend-{self._site}-load",
+            what="load cycles",
+            log=LOG,
+            backoff_max_s=self._backoff_max_s,
+        )
 
-    def _where(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
+    async def _publish_all(self, client: aiomqtt.Client) -> None:
+        while True:
+            cycle = await self._queue.get()
+            await client.publish(self.topic(cycle.feeder), cycle.model_dump_json(), qos=1)
+            self.published += 1

@@ -19,6 +19,7 @@ import aiomqtt
 from pydantic import ValidationError
 
 from headend.config.sinks import MqttSink as MqttConfig
+from headend.service.mqtt_link import stay_connected
 from headend.service.requests import ReadRequest, ReadResult
 
 LOG = logging.getLogger("headend.service")
@@ -61,38 +62,24 @@ class MqttRequests:
                     await task
 
     async def _run(self) -> None:
-        backoff = 0.5
-        last_error: str | None = None
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.config.host,
-                    self.config.port,
-                    username=self.config.username,
-                    password=self._password,
-                    identifier=f"headend-{self._site}-requests",
-                    timeout=self.config.timeout_s,
-                ) as client:
-                    await client.subscribe(self.request_topic, qos=1)
-                    self.subscribed.set()
-                    if last_error is not None:
-                        LOG.info("MQTT requests: connected again to %s", self._where())
-                    backoff, last_error = 0.5, None
-                    async for message in client.messages:
-                        task = asyncio.create_task(self._serve(client, message.payload))
-                        self._serving.add(task)
-                        task.add_done_callback(self._serving.discard)
-            except aiomqtt.MqttError as exc:
-                self.subscribed.clear()
-                why = str(exc)
-                if why != last_error:
-                    LOG.warning("MQTT requests: broker %s unavailable: %s", self._where(), why)
-                last_error = why
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._backoff_max_s)
+        await stay_connected(
+            self.config,
+            self._serve_connection,
+            password=self._password,
+            identifier=f"headend-{self._site}-requests",
+            what="MQTT requests",
+            log=LOG,
+            on_lost=self.subscribed.clear,
+            backoff_max_s=self._backoff_max_s,
+        )
 
-    def _where(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
+    async def _serve_connection(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self.request_topic, qos=1)
+        self.subscribed.set()
+        async for message in client.messages:
+            task = asyncio.create_task(self._serve(client, message.payload))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
 
     async def _serve(self, client: aiomqtt.Client, payload: object) -> None:
         raw = payload if isinstance(payload, (bytes, bytearray, str)) else b""

@@ -9,13 +9,18 @@ import tomllib
 from datetime import UTC, datetime, time
 from pathlib import Path
 
+import aiomqtt
+import pytest
+
 from headend.commands.model import CommandAction, CommandRecord, CommandState
 from headend.events.model import HeadendEvent
 from headend.load.manager import REQUESTER
+from headend.load.metrics import LoadCycle
 from headend.service.daemon import Daemon
 from headend.simulation import simulated_fleet
 from headend.simulation.generator import to_toml
 from headend.store import SqliteStore
+from tests.brokers import MQTT_PASSWORD, MQTT_USER, Mosquitto
 from tests.load.test_end_to_end import DAY, _fleet, _until
 from tests.service.fleet_files import load
 
@@ -93,3 +98,43 @@ async def test_minimums_that_do_not_fit_are_said_once_as_an_event(tmp_path: Path
     assert len(notices) == 1, [n.text for n in notices]  # said once, not every cycle
     assert notices[0].meter_id == config.fleet.load.feeders[0].meter  # type: ignore[union-attr]
     assert "minimum" in notices[0].text
+
+
+async def test_cycles_are_published_and_a_dead_broker_holds_up_no_cycle(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _fleet(tmp_path, time(18, 30), "PT15M")
+    data = tomllib.loads(path.read_text())
+    data["sinks"] = {"mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "username": MQTT_USER}}
+    data["service"]["commands"]["mqtt"] = False
+    data["service"]["mqtt_requests"] = False
+    path.write_text(to_toml(data))
+    monkeypatch.setenv("HEADEND_MQTT_PASSWORD", MQTT_PASSWORD)
+    config = load(path)
+    async with (
+        simulated_fleet(config) as (sim, served),
+        await SqliteStore.open(tmp_path / "site.sqlite3") as store,
+        aiomqtt.Client(
+            "127.0.0.1", mosquitto.port, username=MQTT_USER, password=MQTT_PASSWORD
+        ) as client,
+    ):
+        prefix = f"headend/{served.fleet.site.name}"
+        await client.subscribe(f"{prefix}/feeder/+/cycle", qos=1)
+        daemon = Daemon(served, store, sim.clock, database_url=str(tmp_path / "site.sqlite3"))
+        await daemon.start()
+        try:
+            message = await asyncio.wait_for(anext(aiter(client.messages)), timeout=60)
+            assert str(message.topic) == f"{prefix}/feeder/feeder-1/cycle"
+            assert isinstance(message.payload, bytes)
+            published = LoadCycle.model_validate_json(message.payload)
+            stored = {c.at: c for c in await store.load_cycles(feeder="feeder-1")}
+            assert stored[published.at] == published  # what is published is what is stored
+            mosquitto.stop()
+            before = len(stored)
+
+            async def more_cycles() -> bool:
+                return len(await store.load_cycles()) >= before + 3
+
+            await _until(sim, more_cycles, "cycles with the broker down", time(20, 0))
+        finally:
+            await daemon.stop()
