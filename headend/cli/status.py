@@ -91,6 +91,24 @@ async def run_status(args: argparse.Namespace) -> int:
             f"{rate:.2%}" if rate is not None else "-",
         )
     out.print(table)
+    if status.get("load"):
+        feeders = Table(title="feeders (last control cycle)")
+        for column in ("feeder", "at", "load kW", "usable kW", "forecast kW", "limited", "report"):
+            feeders.add_column(column)
+        for feeder, cycle in sorted(status["load"].items()):
+            load = cycle["load_kw"]
+            feeders.add_row(
+                feeder,
+                cycle["at"],
+                "-" if load is None else f"{load:.1f}",
+                f"{cycle['capacity_kw']:.1f}",
+                f"{cycle['forecast_kw']:.1f}",
+                str(cycle["limited"] + cycle["disconnected"]),
+                cycle["report"],
+            )
+        out.print(feeders)
+    if status.get("commands_in_flight"):
+        out.print(f"commands in flight: {status['commands_in_flight']}")
     if status["outbox"]:
         sinks = Table(title="outbox")
         for column in ("sink", "depth", "oldest undelivered", "state"):
@@ -115,7 +133,8 @@ def add_status_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         description=(
             "Show whether `headend run` is running for this fleet file (its control socket,\n"
             "[service] control_socket), its runs in progress and next runs, channels marked\n"
-            "down, and for each sink the outbox depth and oldest undelivered entry.\n\n"
+            "down, for each sink the outbox depth and oldest undelivered entry, the commands\n"
+            "in flight and each feeder's last control cycle (with a [load] section).\n\n"
             "  headend status --config config/service.toml [--json]\n\n"
             "Exit status: 0, 2 usage/configuration error."
         ),

@@ -5,6 +5,7 @@ guaranteed minimums exceed its capacity is said once, as a head-end event."""
 from __future__ import annotations
 
 import asyncio
+import json
 import tomllib
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -21,6 +22,7 @@ from headend.simulation import simulated_fleet
 from headend.simulation.generator import to_toml
 from headend.store import SqliteStore
 from tests.brokers import MQTT_PASSWORD, MQTT_USER, Mosquitto
+from tests.headend.subprocess_cli import headend
 from tests.load.test_end_to_end import DAY, _fleet, _until
 from tests.service.fleet_files import load
 
@@ -136,5 +138,30 @@ async def test_cycles_are_published_and_a_dead_broker_holds_up_no_cycle(
                 return len(await store.load_cycles()) >= before + 3
 
             await _until(sim, more_cycles, "cycles with the broker down", time(20, 0))
+        finally:
+            await daemon.stop()
+
+
+async def test_status_shows_each_feeders_last_cycle(tmp_path: Path) -> None:
+    path = _fleet(tmp_path, time(18, 30), "PT15M")
+    config = load(path)
+    async with (
+        simulated_fleet(config) as (sim, served),
+        await SqliteStore.open(tmp_path / "site.sqlite3") as store,
+    ):
+        daemon = Daemon(served, store, sim.clock, database_url=str(tmp_path / "site.sqlite3"))
+        await daemon.start()
+        try:
+
+            async def cycled() -> bool:
+                return bool(daemon.load and daemon.load.last)
+
+            await _until(sim, cycled, "a control cycle", time(19, 30))
+            status, out, err = await headend("status", "--config", str(path))
+            assert status == 0, err
+            assert "feeders (last control cycle)" in out and "feeder-1" in out
+            status, out, err = await headend("status", "--config", str(path), "--json")
+            live = json.loads(out)["load"]["feeder-1"]
+            assert LoadCycle.model_validate(live).feeder == "feeder-1"
         finally:
             await daemon.stop()
