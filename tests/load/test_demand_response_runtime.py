@@ -22,15 +22,16 @@ from typing import Any
 import pytest
 
 from headend.commands.model import CommandAction, CommandRecord, CommandState
-from headend.config.load import DemandResponseEvent
+from headend.config.load import DemandResponseEvent, FeederSettings, LoadSettings
 from headend.events.model import HeadendEvent
 from headend.load.manager import REQUESTER
 from headend.service.control import ask
 from headend.service.daemon import Daemon
+from headend.service.demand_response import check_event, configured_events
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
 from headend.simulation.grid import GridShape, add_grid
-from headend.store import SqliteStore
+from headend.store import SqliteStore, StaleDemandResponse
 from tests.service.fleet_files import load, shape, write_fleet
 
 DAY = date(2026, 11, 30)
@@ -41,7 +42,7 @@ FEEDER = "feeder-1"
 ELIGIBLE = HOUSEHOLDS - 1  # the event's target is shared among those that can be limited
 
 
-def _fleet(tmp_path: Path) -> Path:
+def _fleet(tmp_path: Path, scheduled: list[dict[str, Any]] | None = None) -> Path:
     def tweak(data: dict[str, Any]) -> None:
         grid = GridShape(
             feeders=1,
@@ -52,7 +53,10 @@ def _fleet(tmp_path: Path) -> Path:
             window_start=time(17, 0),
             window_end=time(22, 0),
         )
-        add_grid(data, grid, "127.0.0.1", DAY).update(cycle="PT5M", lease="PT15M")
+        load_section = add_grid(data, grid, "127.0.0.1", DAY)
+        load_section.update(cycle="PT5M", lease="PT15M")
+        if scheduled:
+            load_section["demand_response"] = scheduled
         data["simulation"].update(
             factor=FACTOR,
             pv_share=0.0,
@@ -296,3 +300,67 @@ def _logged(caplog: pytest.LogCaptureFixture, text: str) -> Callable[[], Awaitab
 async def _events(database: Path) -> list[Any]:
     async with await SqliteStore.open(database) as store:
         return list(await store.events())
+
+
+def _settings() -> LoadSettings:
+    start = datetime.combine(DAY, time(17, 0), tzinfo=UTC)
+    return LoadSettings(
+        feeders=[FeederSettings(id=FEEDER, capacity_kw=20, meter="fm", households=["h1", "h2"])],
+        demand_response=[
+            DemandResponseEvent(
+                id="evening", version=2, feeder=FEEDER, start=start,
+                end=start + timedelta(hours=2), reduction_kw=3,
+            )
+        ],
+    )  # fmt: skip
+
+
+def test_an_event_is_checked_against_the_load_section() -> None:
+    settings = _settings()
+    [scheduled] = settings.demand_response
+    check_event(settings, scheduled.model_copy(update={"version": 3, "reduction_kw": 1.0}))
+    with pytest.raises(ValueError, match=r"^households\[1\]: household 'h9' is on no feeder$"):
+        group = {"feeder": None, "households": ["h1", "h9"], "version": 3}
+        check_event(settings, scheduled.model_copy(update=group))
+    with pytest.raises(StaleDemandResponse, match="not newer than version 2 in the fleet file"):
+        check_event(settings, scheduled.model_copy(update={"reduction_kw": 1.0}))
+    with pytest.raises(ValueError, match="no \\[load\\] feeders"):
+        check_event(None, scheduled)
+    assert configured_events(settings) == {"evening": scheduled}
+
+
+async def test_headend_dr_without_a_service_versions_the_fleet_files_event(
+    tmp_path: Path,
+) -> None:
+    start = datetime.combine(DAY, time(17, 0), tzinfo=UTC)
+    scheduled = {
+        "id": "evening",
+        "version": 2,
+        "feeder": FEEDER,
+        "start": start,
+        "end": start + timedelta(hours=2),
+        "reduction_kw": 3.0,
+    }
+    path = str(_fleet(tmp_path, [scheduled]))
+    status, out, _ = await _headend("dr", "--config", path, "list", "--json")
+    [listed] = [json.loads(line) for line in out.splitlines()]
+    assert (status, listed["version"], listed["source"]) == (0, 2, "fleet file")
+
+    status, out, err = await _headend(
+        "dr", "--config", path, "modify", "evening", "--reduction-kw", "5", "--json"
+    )
+    assert status == 0, err
+    assert DemandResponseEvent.model_validate_json(out).version == 3
+    status, _, err = await _headend("dr", "--config", path, "cancel", "evening")
+    assert status == 0, err
+    status, _, err = await _headend("dr", "--config", path, "modify", "evening", "--end", "now")
+    assert status == 2 and "not an ISO-8601 time" in err
+    status, _, err = await _headend("dr", "--config", path, "cancel", "evening")
+    assert status == 2 and "event 'evening' is cancelled (version 4)" in err
+    status, out, _ = await _headend("dr", "--config", path, "list", "--json")
+    [listed] = [json.loads(line) for line in out.splitlines()]
+    assert (listed["version"], listed["source"], listed["state"]) == (4, "stored", "cancelled")
+    assert listed["reduction_kw"] == 5.0
+    async with await SqliteStore.open(tmp_path / "site.sqlite3") as store:
+        [stored] = await store.demand_responses()
+        assert stored.cancelled and stored.version == 4
