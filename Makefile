@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/headend demo --config config/demo.toml
+	$(BIN)/headend demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check headend drivers billing tests bench
@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fleet_read.py --meters 10000
 	$(BIN)/python -m bench.outbox_drain
 	$(BIN)/python -m bench.service --meters 10000
+	$(BIN)/python -m bench.load_allocation --households 10000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -45,6 +45,9 @@ LOG = logging.getLogger(__name__)
 SIMULATOR_START_S = 600.0  # a hang guard: 10,000 meters start in well under a minute
 SIMULATOR_STOP_S = 30.0
 REFRESH_S = 0.5
+# Commands waiting for a shared channel (a concentrator's, a gateway's) hold their slot: with the
+# default 64, the first feeder-wide burst of limits queues the GPRS meters behind them.
+COMMAND_SLOTS = 1000
 
 
 class DemoFailed(Exception):
@@ -131,10 +134,16 @@ async def _stop_simulator(child: asyncio.subprocess.Process) -> None:
 
 
 def _demo_config(config: HeadendConfig, out: Path) -> HeadendConfig:
-    """The served fleet with the service's socket in the output directory and a short grace."""
+    """The served fleet with the service's socket in the output directory, a short grace, and
+    room for many commands at once (most meters sit on channels of their own)."""
     fleet = config.fleet
+    commands = fleet.service.commands.model_copy(update={"max_meters": COMMAND_SLOTS})
     service = fleet.service.model_copy(
-        update={"control_socket": str(out / "headend.sock"), "shutdown_grace_s": 5.0}
+        update={
+            "control_socket": str(out / "headend.sock"),
+            "shutdown_grace_s": 5.0,
+            "commands": commands,
+        }
     )
     return HeadendConfig(config.path, fleet.model_copy(update={"service": service}), config.keys)
 

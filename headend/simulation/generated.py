@@ -53,6 +53,7 @@ class GridSetup(BaseModel):
     profile_every: timedelta | None = Field(default=None, description="None: not scheduled")
     cycle: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
     lease: timedelta = Field(default=timedelta(minutes=60), gt=timedelta(0))
+    limit_step_w: int = Field(default=200, ge=1, description="limits are whole steps of this")
 
     def apply(self, data: dict[str, Any], host: str) -> None:
         """Lay the generated households out on feeders and schedule the grid's plans."""
@@ -63,6 +64,7 @@ class GridSetup(BaseModel):
             cycle=_iso(self.cycle),
             lease=_iso(self.lease),
             usage_max_age=_iso(max_age),
+            limit_step_w=self.limit_step_w,
         )
         plans = [p for p in data["plans"] if "schedule" not in p]
         plans.append(

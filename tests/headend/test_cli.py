@@ -193,10 +193,10 @@ async def test_bad_config_names_file_and_key_path(tmp_path):
     assert f"{config}: meters[0].auth:" in err and "Traceback" not in err
 
 
-async def test_demo_end_to_end(tmp_path):
+async def test_demo_read_end_to_end(tmp_path):
     db = tmp_path / "demo.sqlite3"
     status, out, err = await headend(
-        "demo",
+        "demo-read",
         "--config",
         str(ROOT / "config" / "demo.toml"),
         "--meters",

@@ -1,5 +1,5 @@
 """A fleet mixing DLMS, Modbus and DL/T 645 meters: simulated by `headend.simulation`, read by the
-reading service and by `headend read --config` / `headend demo` as real subprocesses.
+reading service and by `headend read --config` / `headend demo-read` as real subprocesses.
 
 The simulation clock is frozen (`factor = 0`), so stored values must equal what each simulated
 meter holds. One meter of each protocol is dead (it never answers): the others on its channel are
@@ -349,7 +349,7 @@ async def test_cli_reads_a_mixed_fleet_by_meter_id(tmp_path: Path) -> None:
 async def test_demo_reads_all_three_protocols(tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite3"
     status, out, err = await headend(
-        "demo", "--config", str(ROOT / "config" / "demo.toml"), "--db", str(db), cwd=tmp_path
+        "demo-read", "--config", str(ROOT / "config" / "demo.toml"), "--db", str(db), cwd=tmp_path
     )
     assert status == 0, out + err
     per_protocol: dict[str, list[int]] = {}
