@@ -312,7 +312,9 @@ class LoadManager:
                 meter=command.household,
                 action=action,
                 reason=command.reason,
-                expires_at=now + self.settings.cycle,
+                # from when it is sent, not from the cycle's stamp: a cycle that ran late (a
+                # busy head-end) must not send commands that are already out of date
+                expires_at=max(now, self.clock.now()) + self.settings.cycle,
                 limit_w=None if command.limit_w is None else Decimal(command.limit_w),
                 lease_s=command.lease_s if action == "limit" else None,
             )
