@@ -237,6 +237,7 @@ def _grid_setup(args: argparse.Namespace) -> GridSetup | None:
             usage_every=timedelta(minutes=args.usage_every),
             profile_every=timedelta(minutes=args.profile_every) if args.profile_every else None,
             lease=timedelta(minutes=args.lease),
+            limit_step_w=args.limit_step,
         )
     except ValidationError as exc:
         raise UsageError("; ".join(str(e["msg"]) for e in exc.errors())) from None
@@ -440,5 +441,8 @@ def add_demo_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     grid.add_argument(
         "--lease", type=int, default=60, metavar="MIN", help="a limit's lease, minutes (60)"
+    )
+    grid.add_argument(
+        "--limit-step", type=int, default=200, metavar="W", help="limits in whole steps of W (200)"
     )
     simulate.set_defaults(handler=run_simulate)

@@ -72,8 +72,11 @@ class DemoOptions(BaseModel):
     out: Path = Path(DEFAULT_OUT)
     live: bool = True
     seed: int = 1
-    usage_every_min: int = Field(default=15, ge=1, le=240)
-    lease_min: int = Field(default=60, ge=15, le=24 * 60)
+    usage_every_min: int = Field(default=60, ge=1, le=240)
+    # Few commands: a limit renewed only when less than half its lease is left, and changed only
+    # by whole steps (the fair share's level moves every household's limit at once).
+    lease_min: int = Field(default=180, ge=15, le=24 * 60)
+    limit_step_w: int = Field(default=500, ge=1, le=10_000)
 
     @property
     def start_at(self) -> datetime:
@@ -131,6 +134,8 @@ class DemoOptions(BaseModel):
             str(self.usage_every_min),
             "--lease",
             str(self.lease_min),
+            "--limit-step",
+            str(self.limit_step_w),
             "--write-config",
             str(fleet_file),
         ]

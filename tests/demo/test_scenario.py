@@ -53,7 +53,8 @@ def test_the_simulator_command_is_a_simulate_command_line(tmp_path: Path) -> Non
     assert args.start == options.start_at
     assert args.grid_until == time(0, 0)
     assert args.gprs_port == 40_000 and args.write_config == str(tmp_path / "fleet.toml")
-    assert args.usage_every == 15 and args.lease == 60
+    assert args.usage_every == options.usage_every_min and args.lease == options.lease_min
+    assert args.limit_step == options.limit_step_w
 
 
 async def test_a_served_grid_fleet_has_the_usage_plan_and_a_load_section(tmp_path: Path) -> None:
@@ -63,6 +64,7 @@ async def test_a_served_grid_fleet_has_the_usage_plan_and_a_load_section(tmp_pat
         day=date(2026, 11, 30),
         usage_every=timedelta(minutes=30),
         lease=timedelta(minutes=45),
+        limit_step_w=300,
     )
     path = tmp_path / "grid.toml"
     async with generated_fleet(shape, path, grid=grid) as served:
@@ -78,6 +80,7 @@ async def test_a_served_grid_fleet_has_the_usage_plan_and_a_load_section(tmp_pat
     assert load is not None
     assert [f.id for f in load.feeders] == ["feeder-1", "feeder-2"]
     assert load.cycle == timedelta(minutes=5) and load.lease == timedelta(minutes=45)
+    assert load.limit_step_w == 300
     assert load.usage_max_age > timedelta(minutes=30)  # a usage run's readings last to the next
     # the feeder meters' channels listen: the file names their ports
     ports = {c["id"]: c["port"] for c in data["channels"]}
