@@ -97,13 +97,14 @@ def render(daemon: Daemon, tally: Tally, start: datetime, end: datetime) -> Rend
         f"[red]{finals['failed']}[/] failed, {finals['expired']} expired"
     )
     usage = tally.last_usage
-    collected = (
-        "usage collection: waiting for the first run"
-        if usage is None
-        else f"usage collection (run at {usage.started_at:%H:%M}): {usage.collected:,} of "
-        f"{usage.attempted:,} households read"
-        + (f" ({usage.collected / usage.attempted:.1%})" if usage.attempted else "")
-    )
+    if usage is None:
+        collected = "usage collection: waiting for the first run"
+    else:
+        rate = f" ({usage.collected / usage.attempted:.1%})" if usage.attempted else ""
+        collected = (
+            f"usage collection (run of {usage.scheduled_for or now:%H:%M}): "
+            f"{usage.collected:,} of {usage.attempted:,} meters read{rate}"
+        )
     span = (end - start).total_seconds()
     done = min(max((now - start).total_seconds(), 0.0), span)
     clock = Table.grid(padding=(0, 1))
