@@ -82,6 +82,21 @@ async def test_a_renewed_lease_runs_from_its_new_activation(rig: Rig) -> None:
     assert first.ok and renewed.ok
 
 
+async def test_a_meter_whose_clock_is_behind_applies_the_lease_at_once(rig: Rig) -> None:
+    # the head-end's now is 2 minutes ahead of the meter's clock: the lease still starts now on
+    # the meter and ends when asked (the window opens a little early, see CLOCK_TOLERANCE)
+    rig.meter.clock_offset = -timedelta(minutes=2)
+    settings = await rig.settings("wrapper", "lls")
+    async with asyncio.timeout(HANG_GUARD_S), await rig.open(settings) as session:
+        result = await session.execute(lease(400, 600, rig))
+    assert result.ok, result.detail
+    assert rig.meter.active_limit_w() == 400.0
+    rig.clock.advance(timedelta(seconds=599 + 120))  # the meter's clock: 600 s after the start
+    assert rig.meter.active_limit_w() == 400.0
+    rig.clock.advance(timedelta(seconds=2))
+    assert rig.meter.active_limit_w() is None
+
+
 async def test_a_lease_without_a_time_starts_at_the_meter_clock(rig: Rig) -> None:
     # the simulated clock is months away from the wall clock: the lease must still start now
     settings = await rig.settings("wrapper", "lls")

@@ -28,7 +28,7 @@ command service must decide whether to retry.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 # class 71 has no "off": clearing a limit sets the threshold to the largest value it can hold
 NO_LIMIT = 0xFFFFFFFF
+CLOCK_TOLERANCE = timedelta(minutes=5)
+"""How far behind the head-end's a meter's clock may be for a leased limit to apply at once."""
 EMERGENCY_PROFILE_ID = 1
 
 
@@ -164,10 +166,15 @@ async def _leased_limit(
         return _Outcome(False, f"lease {lease_s} s does not fit the emergency duration")
     await _set_threshold(session, objects.LIMITER_THRESHOLD_EMERGENCY, limit_w)
     await _set_groups(session, [EMERGENCY_PROFILE_ID])
+    # The window opens CLOCK_TOLERANCE early and lasts as much longer, so it ends when asked: a
+    # meter whose clock is a little behind the head-end's applies the limit at once, instead of
+    # holding a window that has not begun on its clock (and failing the read-back below).
+    opens = activation - CLOCK_TOLERANCE
+    duration = lease_s + int(CLOCK_TOLERANCE.total_seconds())
     profile = axdr.structure(
         axdr.integer(axdr.LONG_UNSIGNED, EMERGENCY_PROFILE_ID),
-        axdr.octet_string(encode_datetime(activation)),
-        axdr.integer(axdr.DOUBLE_LONG_UNSIGNED, lease_s),
+        axdr.octet_string(encode_datetime(opens)),
+        axdr.integer(axdr.DOUBLE_LONG_UNSIGNED, min(duration, NO_LIMIT)),
     )
     await session.set(
         objects.LIMITER, objects.LIMITER_OBIS, objects.LIMITER_EMERGENCY_PROFILE, profile
