@@ -141,7 +141,10 @@ class LoadManager:
         save: SaveCycles | None = None,
         publish: Publish | None = None,
         notify: Notify | None = None,
+        coalesce: bool = False,
     ) -> None:
+        """`coalesce`: the caller reports every final load command (`on_command_final`), so a
+        household whose limit is still on its way is not sent another one (see `_feeder_cycle`)."""
         problems = settings.problems()
         if problems:
             raise ValueError("; ".join(f"load.{path}: {reason}" for path, reason in problems))
@@ -161,6 +164,9 @@ class LoadManager:
         }
         self._events: dict[tuple[str, int], DemandResponseEvent] = {}
         self.last: dict[str, CycleDecision] = {}
+        self._coalesce = coalesce
+        self._limits_on_the_way: dict[str, str] = {}
+        """Household -> id of its limit command submitted and not yet final (with `coalesce`)."""
 
     def publish_to(self, publish: Publish) -> None:
         """Publish each cycle's record with `publish` from the next cycle on."""
@@ -189,6 +195,8 @@ class LoadManager:
         forgotten, so the next cycle decides about that household again."""
         if record.requester != REQUESTER or record.meter is None:
             return
+        if self._limits_on_the_way.get(record.meter) == record.id:
+            del self._limits_on_the_way[record.meter]
         if str(record.state) not in ("failed", "expired"):
             return
         feeder = self._feeder_of.get(record.meter)
@@ -270,8 +278,21 @@ class LoadManager:
                 usage[household] = kw
         decision = controller.step(now, load, usage, events)
         failed = 0
-        for start in range(0, len(decision.commands), _SUBMIT_BATCH):
-            batch = decision.commands[start : start + _SUBMIT_BATCH]
+        # A new limit for a household whose last limit is still queued is not sent: in a burst
+        # (the fair share's level moving every capped household's limit at once) the queue
+        # would hold several limits per household, each going out after it is out of date. It
+        # is decided again next cycle. Releases and switching are always sent: the command
+        # service runs a meter's commands in order, so they land after what is queued.
+        sending: list[HouseholdCommand] = []
+        waiting: list[HouseholdCommand] = []
+        for command in decision.commands:
+            held = command.action in ("limit", "renew")
+            held = held and command.household in self._limits_on_the_way
+            (waiting if held else sending).append(command)
+        for command in waiting:
+            controller.command_failed(command.household, command.action)
+        for start in range(0, len(sending), _SUBMIT_BATCH):
+            batch = sending[start : start + _SUBMIT_BATCH]
             results = await asyncio.gather(
                 *(self._send(feeder, command, now) for command in batch),
                 return_exceptions=True,
@@ -289,6 +310,8 @@ class LoadManager:
             line += f"; {missing} households without recent usage"
         if failed:
             line += f"; {failed} commands not submitted"
+        if waiting:
+            line += f"; {len(waiting)} limits held back (the last still on its way)"
         for notice in decision.notices:
             if notice != decision.infeasible:
                 line += f"; {notice}"
@@ -306,9 +329,10 @@ class LoadManager:
 
     async def _send(self, feeder: FeederSettings, command: HouseholdCommand, now: datetime) -> None:
         action = command.command_action
+        identifier = command_id(feeder.id, command.household, action, now)
         await self._submit(
             OutgoingCommand(
-                id=command_id(feeder.id, command.household, action, now),
+                id=identifier,
                 meter=command.household,
                 action=action,
                 reason=command.reason,
@@ -319,6 +343,8 @@ class LoadManager:
                 lease_s=command.lease_s if action == "limit" else None,
             )
         )
+        if self._coalesce and action == "limit":
+            self._limits_on_the_way[command.household] = identifier
 
 
 class _Ages:

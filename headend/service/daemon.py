@@ -75,6 +75,7 @@ class Daemon:
                 submit=submit_to(self.commands),
                 save=store.save_load_cycles,
                 notify=self._load_notice,
+                coalesce=True,  # every final command is reported below (on_final)
             )
             # a load command that failed or expired: the manager decides about it again
             self.commands.on_final.append(self.load.on_command_final)

@@ -106,7 +106,7 @@ class Rig:
     feeder_kw: dict[str, float | None]
 
 
-def rig(clock: Any = None, **watts: str) -> Rig:
+def rig(clock: Any = None, coalesce: bool = False, **watts: str) -> Rig:
     store = Store(watts or {"a": "3000", "b": "3000", "c": "1000", "d": "1000", "e": "500"})
     sent: list[OutgoingCommand] = []
     saved: list[LoadCycle] = []
@@ -136,6 +136,7 @@ def rig(clock: Any = None, **watts: str) -> Rig:
         submit=submit,
         save=save,
         publish=publish,
+        coalesce=coalesce,
     )
     return Rig(manager, store, sent, saved, published, feeder_kw)
 
@@ -206,6 +207,48 @@ async def test_a_failed_command_is_decided_again_next_cycle() -> None:
     r.sent.clear()
     await r.manager.run_cycle()
     assert [(c.meter, c.action) for c in r.sent] == [("a", "limit")]
+
+
+@dataclass
+class FinalRecord:
+    id: str
+    meter: str | None
+    action: str
+    state: str
+    requester: str = "load-manager"
+
+
+async def test_no_second_limit_while_the_last_is_on_its_way(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FrozenClock(T0)
+    r = rig(clock, coalesce=True)
+    await r.manager.run_cycle()
+    first = {c.meter: c for c in r.sent}
+    assert sorted(first) == ["a", "b"]
+    # ten minutes on, both leases want renewing, but neither limit has been confirmed yet
+    clock.at = T0 + timedelta(minutes=10)
+    r.sent.clear()
+    with caplog.at_level(logging.INFO, logger="headend.load.manager"):
+        await r.manager.run_cycle()
+    assert r.sent == []
+    assert any("2 limits held back" in rec.getMessage() for rec in caplog.records)
+    # a's limit lands; b's is still queued: only a gets its next limit
+    await r.manager.on_command_final(FinalRecord(first["a"].id, "a", "limit", "confirmed"))
+    clock.at = T0 + timedelta(minutes=15)
+    r.sent.clear()
+    await r.manager.run_cycle()
+    assert [(c.meter, c.action) for c in r.sent] == [("a", "limit")]
+
+
+async def test_without_coalescing_every_decision_is_sent() -> None:
+    clock = FrozenClock(T0)
+    r = rig(clock)
+    await r.manager.run_cycle()
+    clock.at = T0 + timedelta(minutes=10)
+    r.sent.clear()
+    await r.manager.run_cycle()
+    assert sorted(c.meter for c in r.sent) == ["a", "b"]  # the renewals
 
 
 async def test_a_command_that_cannot_be_submitted_is_retried_next_cycle() -> None:
