@@ -2,10 +2,10 @@
 
 Per cycle and feeder: read the feeder meter (a callable), fetch the households' latest usage
 from the store (`latest_values`, not polling every household), step the feeder's controller,
-submit its commands (requester "load-manager", priority 1, expiring after one cycle, limits with
-the configured lease), then save and publish the cycles' records. One log line per feeder per
-cycle. A failure on one feeder (its meter, the store, a command) never stops the others: that
-feeder's cycle is logged and the rest go on.
+submit its commands (requester "load-manager", priority 1, expiring three cycles after they are
+sent, limits with the configured lease), then save and publish the cycles' records. One log line
+per feeder per cycle. A failure on one feeder (its meter, the store, a command) never stops the
+others: that feeder's cycle is logged and the rest go on.
 
 Everything outside is reached through small Protocols and callables, so the manager runs in tests
 without the command service or a store; `submit_to(service)` adapts the command service.
@@ -33,6 +33,7 @@ LOG = logging.getLogger(__name__)
 REQUESTER = "load-manager"
 PRIORITY = 1
 _SUBMIT_BATCH = 200
+_EXPIRY_CYCLES = 3
 
 
 class UsageStore(Protocol):
@@ -337,8 +338,11 @@ class LoadManager:
                 action=action,
                 reason=command.reason,
                 # from when it is sent, not from the cycle's stamp: a cycle that ran late (a
-                # busy head-end) must not send commands that are already out of date
-                expires_at=max(now, self.clock.now()) + self.settings.cycle,
+                # busy head-end) must not send commands that are already out of date; three
+                # cycles, so a burst that takes the command service longer than one cycle is
+                # delivered rather than expired and decided again (no second limit goes to a
+                # household while one is on its way)
+                expires_at=max(now, self.clock.now()) + _EXPIRY_CYCLES * self.settings.cycle,
                 limit_w=None if command.limit_w is None else Decimal(command.limit_w),
                 lease_s=command.lease_s if action == "limit" else None,
             )
