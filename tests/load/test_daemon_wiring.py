@@ -23,7 +23,7 @@ from headend.simulation.generator import to_toml
 from headend.store import SqliteStore
 from tests.brokers import MQTT_PASSWORD, MQTT_USER, Mosquitto
 from tests.headend.subprocess_cli import headend
-from tests.load.test_end_to_end import DAY, _fleet, _until
+from tests.load.grid_rig import DAY, grid_fleet, until
 from tests.service.fleet_files import load
 
 HOUSEHOLD = "gprs-000002"
@@ -32,7 +32,7 @@ HOUSEHOLD = "gprs-000002"
 async def test_a_household_left_disconnected_by_an_earlier_run_is_reconnected(
     tmp_path: Path,
 ) -> None:
-    config = load(_fleet(tmp_path, time(3, 0), "PT15M"))  # night: the feeder has room
+    config = load(grid_fleet(tmp_path, time(3, 0)))  # night: the feeder has room
     async with (
         simulated_fleet(config) as (sim, served),
         await SqliteStore.open(tmp_path / "site.sqlite3") as store,
@@ -67,14 +67,14 @@ async def test_a_household_left_disconnected_by_an_earlier_run_is_reconnected(
                     for c in await store.commands(meter=HOUSEHOLD)
                 )
 
-            await _until(sim, reconnected, "the household reconnected", time(4, 0))
+            await until(sim, reconnected, "the household reconnected", time(4, 0))
             assert sim.meter(HOUSEHOLD).connected
         finally:
             await daemon.stop()
 
 
 async def test_minimums_that_do_not_fit_are_said_once_as_an_event(tmp_path: Path) -> None:
-    path = _fleet(tmp_path, time(18, 30), "PT15M")
+    path = grid_fleet(tmp_path, time(18, 30))
     data = tomllib.loads(path.read_text())
     data["load"]["default_min_w"] = 4000.0  # 8 x 4 kW of minimums on a ~16 kW feeder
     path.write_text(to_toml(data))
@@ -90,7 +90,7 @@ async def test_minimums_that_do_not_fit_are_said_once_as_an_event(tmp_path: Path
             async def cycles() -> bool:
                 return len(await store.load_cycles()) >= 3
 
-            await _until(sim, cycles, "three cycles", time(19, 30))
+            await until(sim, cycles, "three cycles", time(19, 30))
             await asyncio.sleep(0)
             notices = [e for e in await store.events() if e.code == HeadendEvent.LOAD_NOTICE]
             infeasible = [c for c in await store.load_cycles() if c.infeasible]
@@ -105,7 +105,7 @@ async def test_minimums_that_do_not_fit_are_said_once_as_an_event(tmp_path: Path
 async def test_cycles_are_published_and_a_dead_broker_holds_up_no_cycle(
     tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = _fleet(tmp_path, time(18, 30), "PT15M")
+    path = grid_fleet(tmp_path, time(18, 30))
     data = tomllib.loads(path.read_text())
     data["sinks"] = {"mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "username": MQTT_USER}}
     data["service"]["commands"]["mqtt"] = False
@@ -137,13 +137,13 @@ async def test_cycles_are_published_and_a_dead_broker_holds_up_no_cycle(
             async def more_cycles() -> bool:
                 return len(await store.load_cycles()) >= before + 3
 
-            await _until(sim, more_cycles, "cycles with the broker down", time(20, 0))
+            await until(sim, more_cycles, "cycles with the broker down", time(20, 0))
         finally:
             await daemon.stop()
 
 
 async def test_status_shows_each_feeders_last_cycle(tmp_path: Path) -> None:
-    path = _fleet(tmp_path, time(18, 30), "PT15M")
+    path = grid_fleet(tmp_path, time(18, 30))
     config = load(path)
     async with (
         simulated_fleet(config) as (sim, served),
@@ -156,7 +156,7 @@ async def test_status_shows_each_feeders_last_cycle(tmp_path: Path) -> None:
             async def cycled() -> bool:
                 return bool(daemon.load and daemon.load.last)
 
-            await _until(sim, cycled, "a control cycle", time(19, 30))
+            await until(sim, cycled, "a control cycle", time(19, 30))
             status, out, err = await headend("status", "--config", str(path))
             assert status == 0, err
             assert "feeders (last control cycle)" in out and "feeder-1" in out

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,50 +30,17 @@ from headend.service.daemon import Daemon
 from headend.service.demand_response import check_event, configured_events
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
-from headend.simulation.grid import GridShape, add_grid
 from headend.store import SqliteStore, StaleDemandResponse
-from tests.service.fleet_files import load, shape, write_fleet
+from tests.load.grid_rig import DAY, FEEDER, HOUSEHOLDS, MEDICAL, grid_fleet
+from tests.service.fleet_files import load
 
-DAY = date(2026, 11, 30)
-FACTOR = 240.0  # a 5-minute cycle is 1.25 s
-HOUSEHOLDS = 8
-MEDICAL = "gprs-000005"  # the grid layout makes the 5th of 8 households medical
-FEEDER = "feeder-1"
 ELIGIBLE = HOUSEHOLDS - 1  # the event's target is shared among those that can be limited
 
 
 def _fleet(tmp_path: Path, scheduled: list[dict[str, Any]] | None = None) -> Path:
-    def tweak(data: dict[str, Any]) -> None:
-        grid = GridShape(
-            feeders=1,
-            pv_share=0.0,
-            priority_share=1 / HOUSEHOLDS,
-            overload=1.3,
-            dr_share=0.0,
-            window_start=time(17, 0),
-            window_end=time(22, 0),
-        )
-        load_section = add_grid(data, grid, "127.0.0.1", DAY)
-        load_section.update(cycle="PT5M", lease="PT15M")
-        if scheduled:
-            load_section["demand_response"] = scheduled
-        data["simulation"].update(
-            factor=FACTOR,
-            pv_share=0.0,
-            clock_start=datetime.combine(DAY, time(14, 0), tzinfo=UTC),
-        )
-        data["service"]["commands"] = {"backoff_s": 0.05, "backoff_max_s": 0.2}
-
-    plans = [
-        {
-            "name": "instantaneous",
-            "points": ["1.0.1.7.0.255", "1.0.2.7.0.255"],
-            "rereads": 0,
-            "schedule": "every 5 minutes",
-        }
-    ]
-    fleet_shape = shape(HOUSEHOLDS, factor=FACTOR, history=timedelta(hours=1))
-    return write_fleet(tmp_path / "grid.toml", fleet_shape, plans, tweak=tweak)
+    """The shared small grid, its clock at 14:00: the feeder is below its capacity, so every
+    limit here is the event's."""
+    return grid_fleet(tmp_path, time(14, 0), demand_response=scheduled)
 
 
 async def _until(

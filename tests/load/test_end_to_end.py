@@ -10,11 +10,8 @@ timing assertion.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 from drivers.dlms.client.commands import NO_LIMIT
 from headend.commands.model import CommandAction, CommandRecord, CommandState
@@ -23,56 +20,9 @@ from headend.load.metrics import LoadCycle
 from headend.service.daemon import Daemon
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
-from headend.simulation.grid import GridShape, add_grid
 from headend.store import SqliteStore
-from tests.service.fleet_files import load, shape, write_fleet
-
-DAY = date(2026, 11, 30)
-FACTOR = 240.0  # a 5-minute cycle is 1.25 s
-HOUSEHOLDS = 8
-MEDICAL = "gprs-000005"  # the grid layout makes the 5th of 8 households medical (1 in 8)
-FEEDER = "feeder-1"
-
-
-def _fleet(tmp_path: Path, start: time, lease: str) -> Path:
-    def tweak(data: dict[str, Any]) -> None:
-        grid = GridShape(
-            feeders=1,
-            pv_share=0.0,
-            priority_share=1 / HOUSEHOLDS,
-            overload=1.3,
-            dr_share=0.0,
-            window_start=time(17, 0),
-            window_end=time(22, 0),
-        )
-        load_section = add_grid(data, grid, "127.0.0.1", DAY)
-        load_section.update(cycle="PT5M", lease=lease)
-        data["simulation"].update(
-            factor=FACTOR, pv_share=0.0, clock_start=datetime.combine(DAY, start, tzinfo=UTC)
-        )
-        data["service"]["commands"] = {"backoff_s": 0.05, "backoff_max_s": 0.2}
-
-    plans = [
-        {
-            "name": "instantaneous",
-            "points": ["1.0.1.7.0.255", "1.0.2.7.0.255"],
-            "rereads": 0,
-            "schedule": "every 5 minutes",
-        }
-    ]
-    fleet_shape = shape(HOUSEHOLDS, factor=FACTOR, history=timedelta(hours=1))
-    return write_fleet(tmp_path / "grid.toml", fleet_shape, plans, tweak=tweak)
-
-
-async def _until(
-    sim: SimulatedFleet, check: Callable[[], Awaitable[bool]], what: str, by: time
-) -> None:
-    """Poll until `check` holds; fail once the simulated clock passes `by` (a hang guard)."""
-    deadline = datetime.combine(DAY, by, tzinfo=UTC)
-    while not await check():
-        if sim.clock.now() > deadline:
-            raise AssertionError(f"no {what} by {by} (simulated time)")
-        await asyncio.sleep(0.05)
+from tests.load.grid_rig import FEEDER, MEDICAL, grid_fleet, until
+from tests.service.fleet_files import load
 
 
 def _limit_in_force(
@@ -91,7 +41,7 @@ async def _load_commands(store: SqliteStore) -> list[CommandRecord]:
 async def test_an_overloaded_feeder_is_brought_under_capacity_and_released(
     tmp_path: Path,
 ) -> None:
-    config = load(_fleet(tmp_path, time(18, 20), "PT15M"))
+    config = load(grid_fleet(tmp_path, time(18, 20)))
     assert config.fleet.load is not None
     feeder = config.fleet.load.feeders[0]
     usable, capacity = feeder.usable_kw, feeder.capacity_kw
@@ -108,7 +58,7 @@ async def test_an_overloaded_feeder_is_brought_under_capacity_and_released(
                 first = next((i for i, c in enumerate(cycles) if c.overloaded), None)
                 return first is not None and len(cycles) >= first + 3
 
-            await _until(sim, cleared, "overload followed by two cycles", time(19, 30))
+            await until(sim, cleared, "overload followed by two cycles", time(19, 30))
             cycles = await store.load_cycles(feeder=FEEDER)
             first = next(i for i, c in enumerate(cycles) if c.overloaded)
             overload = cycles[first]
@@ -145,7 +95,7 @@ async def test_an_overloaded_feeder_is_brought_under_capacity_and_released(
                 )
 
             # the evening peak passes (about 20:05 here): every limit is released
-            await _until(sim, released, "release of every limit", time(21, 45))
+            await until(sim, released, "release of every limit", time(21, 45))
             assert all(_limit_in_force(sim, m) is None for m in limited)
             commands = await _load_commands(store)
             assert MEDICAL not in {c.meter for c in commands}  # never limited
@@ -156,7 +106,7 @@ async def test_an_overloaded_feeder_is_brought_under_capacity_and_released(
 
 
 async def test_limits_expire_on_the_meters_when_the_head_end_is_stopped(tmp_path: Path) -> None:
-    config = load(_fleet(tmp_path, time(18, 40), "PT11M"))
+    config = load(grid_fleet(tmp_path, time(18, 40), lease="PT11M"))
     async with (
         simulated_fleet(config) as (sim, served),
         await SqliteStore.open(tmp_path / "site.sqlite3") as store,
@@ -171,7 +121,7 @@ async def test_limits_expire_on_the_meters_when_the_head_end_is_stopped(tmp_path
                     for c in await _load_commands(store)
                 )
 
-            await _until(sim, limited, "a confirmed limit", time(19, 30))
+            await until(sim, limited, "a confirmed limit", time(19, 30))
         finally:
             await daemon.stop()
         stopped_at = sim.clock.now()
@@ -188,4 +138,4 @@ async def test_limits_expire_on_the_meters_when_the_head_end_is_stopped(tmp_path
             return all(_limit_in_force(sim, h) is None for h in in_force)
 
         # ... and is seen gone when simulated time gets there
-        await _until(sim, expired, "every limit dropped by its meter", time(20, 0))
+        await until(sim, expired, "every limit dropped by its meter", time(20, 0))
