@@ -10,7 +10,8 @@
   request's `group`): one command per meter, the group's command final when all of them are;
 * `mqtt`: take commands from `<prefix>/command/<meter>` on the `[sinks.mqtt]` broker (the
   connection authenticates with its user and password); `allowed_requesters`: the requesters whose
-  commands are accepted there (empty: every MQTT command is refused, answered and audited).
+  commands are accepted there (a command from anyone else is refused, answered and audited); with
+  none, the intake stays off.
 """
 
 from __future__ import annotations

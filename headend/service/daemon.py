@@ -216,6 +216,10 @@ class Daemon:
         sinks, settings = fleet.sinks, fleet.service.commands
         if sinks is None or sinks.mqtt is None or not settings.mqtt:
             return
+        if not settings.allowed_requesters:
+            # nobody may command over MQTT: no connection, no topic to answer on
+            LOG.info("MQTT commands: off (no allowed_requesters in [service.commands])")
+            return
         from headend.commands.mqtt_intake import MqttCommandIntake, ServicePort
 
         password = sinks.mqtt.password()
@@ -228,12 +232,6 @@ class Daemon:
         )
         await intake.start()
         self._closers.append(intake.stop)
-        if not settings.allowed_requesters:
-            LOG.warning(
-                "MQTT commands: no allowed_requesters in [service.commands]: every command "
-                "received on %s is refused",
-                intake.subscription,
-            )
 
     async def _load_notice(self, feeder: str, notice: str) -> None:
         """A load manager notice (minimums that do not fit, a demand-response change) as a

@@ -110,7 +110,9 @@ def test_hdlc_valid_frames_in_any_chunking_come_back(data, frames):
 def test_hdlc_mutated_frames(data, frames):
     wire = data.draw(mutated(b"".join(frame.encode() for frame in frames)))
     decoded = feed_hdlc(data.draw(chunked(wire)), max_info=256)
-    assert len(decoded) <= len(wire) // 9  # every decoded frame used at least 9 bytes
+    # a frame is at least 9 bytes with its flags, but two frames may share the flag between them
+    # (IEC 62056-46 allows one flag to close a frame and open the next): n frames need 8n + 1
+    assert len(decoded) <= (len(wire) - 1) // 8
 
 
 def drain_wrapper(decoder: WrapperDecoder) -> list[WrapperFrame]:
