@@ -38,7 +38,7 @@ from headend.commands.model import (
 from headend.commands.service import CommandService
 from headend.config.sinks import MqttSink as MqttConfig
 from headend.events.model import Event, EventOrigin, HeadendEvent
-from headend.service.mqtt_link import stay_connected
+from headend.service.mqtt_link import TopicIntake
 from headend.store.base import Store
 
 LOG = logging.getLogger("headend.commands")
@@ -194,49 +194,32 @@ class MqttCommandIntake:
         self.config = config
         self.prefix = config.prefix(site)
         self.subscription = f"{self.prefix}/command/+"
-        self._site = site
         self._port = port
         self._allowed = frozenset(allowed)
-        self._password = password
-        self._backoff_max_s = backoff_max_s
-        self._task: asyncio.Task[None] | None = None
-        self._serving: set[asyncio.Task[None]] = set()
-        self.subscribed = asyncio.Event()
+        self._intake = TopicIntake(
+            config,
+            self.subscription,
+            self._on_message,
+            password=password,
+            identifier=f"headend-{site}-commands",
+            what="MQTT commands",
+            log=LOG,
+            backoff_max_s=backoff_max_s,
+        )
+        self.subscribed = self._intake.subscribed
 
     def result_topic(self, meter: str) -> str:
         return f"{self.prefix}/command/{meter}/result"
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mqtt-commands")
+        await self._intake.start()
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._serving] if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._intake.stop()
 
-    async def _run(self) -> None:
-        await stay_connected(
-            self.config,
-            self._serve_connection,
-            password=self._password,
-            identifier=f"headend-{self._site}-commands",
-            what="MQTT commands",
-            log=LOG,
-            on_lost=self.subscribed.clear,
-            backoff_max_s=self._backoff_max_s,
-        )
-
-    async def _serve_connection(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.subscription, qos=1)
-        self.subscribed.set()
-        async for message in client.messages:
-            meter = str(message.topic).rsplit("/", 1)[-1]
-            task = asyncio.create_task(self._serve(client, meter, message.payload))
-            self._serving.add(task)
-            task.add_done_callback(self._serving.discard)
+    async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        meter = str(message.topic).rsplit("/", 1)[-1]
+        await self._serve(client, meter, message.payload)
 
     async def _serve(self, client: aiomqtt.Client, meter: str, payload: object) -> None:
         raw = payload if isinstance(payload, (bytes, bytearray, str)) else b""

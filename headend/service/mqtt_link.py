@@ -1,4 +1,5 @@
-"""One long-lived MQTT connection of the service, kept up with a backoff.
+"""One long-lived MQTT connection of the service, kept up with a backoff; an intake of messages
+on one subscription over it.
 
 The request intake, the command intake and the load-cycle publisher each hold a connection to
 the `[sinks.mqtt]` broker for as long as the service runs. A broker that is down or goes away only
@@ -9,8 +10,10 @@ distinct problem is logged once (then "connected again" once it is over), not at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import aiomqtt
 
@@ -59,3 +62,67 @@ async def stay_connected(
             last_error = why
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, backoff_max_s)
+
+
+Handle = Callable[[aiomqtt.Client, aiomqtt.Message], Coroutine[Any, Any, None]]
+
+
+class TopicIntake:
+    """The messages of one subscription, for as long as the service runs: each served by
+    `handle` in a task of its own (a slow one holds up no other), over a connection kept up by
+    `stay_connected`. `subscribed` is set while the subscription stands."""
+
+    def __init__(
+        self,
+        config: MqttSink,
+        subscription: str,
+        handle: Handle,
+        *,
+        password: str | None,
+        identifier: str,
+        what: str,
+        log: logging.Logger,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.subscription = subscription
+        self.subscribed = asyncio.Event()
+        self._handle = handle
+        self._password = password
+        self._identifier = identifier
+        self._what = what
+        self._log = log
+        self._backoff_max_s = backoff_max_s
+        self._task: asyncio.Task[None] | None = None
+        self._serving: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(
+            stay_connected(
+                self.config,
+                self._serve,
+                password=self._password,
+                identifier=self._identifier,
+                what=self._what,
+                log=self._log,
+                on_lost=self.subscribed.clear,
+                backoff_max_s=self._backoff_max_s,
+            ),
+            name=self._identifier,
+        )
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._task, *self._serving] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self.subscription, qos=1)
+        self.subscribed.set()
+        async for message in client.messages:
+            task = asyncio.create_task(self._handle(client, message))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)

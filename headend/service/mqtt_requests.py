@@ -9,7 +9,6 @@ logged once; it never stops the intake. The broker connection is re-established 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -19,7 +18,7 @@ import aiomqtt
 from pydantic import ValidationError
 
 from headend.config.sinks import MqttSink as MqttConfig
-from headend.service.mqtt_link import stay_connected
+from headend.service.mqtt_link import TopicIntake
 from headend.service.requests import ReadRequest, ReadResult
 
 LOG = logging.getLogger("headend.service")
@@ -41,45 +40,27 @@ class MqttRequests:
         self.prefix = config.prefix(site)
         self.request_topic = f"{self.prefix}/request/read"
         self.result_topic = f"{self.prefix}/request/read/result"
-        self._site = site
         self._read = read
-        self._password = password
-        self._backoff_max_s = backoff_max_s
-        self._task: asyncio.Task[None] | None = None
-        self._serving: set[asyncio.Task[None]] = set()
-        self.subscribed = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mqtt-requests")
-
-    async def stop(self) -> None:
-        for task in [self._task, *self._serving]:
-            if task is not None:
-                task.cancel()
-        for task in [self._task, *self._serving]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
-    async def _run(self) -> None:
-        await stay_connected(
-            self.config,
-            self._serve_connection,
-            password=self._password,
-            identifier=f"headend-{self._site}-requests",
+        self._intake = TopicIntake(
+            config,
+            self.request_topic,
+            self._on_message,
+            password=password,
+            identifier=f"headend-{site}-requests",
             what="MQTT requests",
             log=LOG,
-            on_lost=self.subscribed.clear,
-            backoff_max_s=self._backoff_max_s,
+            backoff_max_s=backoff_max_s,
         )
+        self.subscribed = self._intake.subscribed
 
-    async def _serve_connection(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.request_topic, qos=1)
-        self.subscribed.set()
-        async for message in client.messages:
-            task = asyncio.create_task(self._serve(client, message.payload))
-            self._serving.add(task)
-            task.add_done_callback(self._serving.discard)
+    async def start(self) -> None:
+        await self._intake.start()
+
+    async def stop(self) -> None:
+        await self._intake.stop()
+
+    async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        await self._serve(client, message.payload)
 
     async def _serve(self, client: aiomqtt.Client, payload: object) -> None:
         raw = payload if isinstance(payload, (bytes, bytearray, str)) else b""
