@@ -1,0 +1,1 @@
+"""Bills: pricing determinants by a tariff, storing bills with their line items."""

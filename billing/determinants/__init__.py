@@ -1,0 +1,1 @@
+"""Billing determinants per meter and period, from registers or interval data."""

@@ -1,0 +1,1 @@
+"""Smart payment: prepaid accounts, payments, daily deductions and automatic fee control."""

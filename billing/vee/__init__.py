@@ -1,0 +1,1 @@
+"""Validation, estimation and editing of the stored readings billing works from."""
