@@ -44,6 +44,13 @@ class HeadendEvent(IntEnum):
     LOAD_NOTICE = 1025
     # demand response (headend/store/demand_response.py): a start, modification or cancellation
     DEMAND_RESPONSE = 1030
+    # smart payment (billing/prepay): balance alarms, credit disconnection and reconnection
+    PREPAY_FIRST_ALARM = 1040  # the balance fell below the first alarm balance
+    PREPAY_SECOND_ALARM = 1041  # ... below the second alarm balance
+    PREPAY_DISCONNECT = 1042  # below the disconnect balance: a disconnect was asked (or held)
+    PREPAY_RECONNECT = 1043  # a payment brought the balance to the reconnect balance
+    PREPAY_PAYMENT_REFUSED = 1044  # a payment refused (above the credit cap, unknown account)
+    PREPAY_EMERGENCY_CREDIT = 1045  # the customer took the emergency credit
 
 
 class Event(BaseModel):
