@@ -43,6 +43,7 @@ from headend.config.load import DemandResponseEvent
 from headend.events.model import Event
 from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
+from headend.store.register_values import RegisterValue
 
 
 class StoreError(Exception):
@@ -152,6 +153,13 @@ class Store(ReadingSink, ContactLog, Protocol):
         until: datetime | None = None,
     ) -> list[Reading]:
         """Readings ordered by meter, OBIS and capture (or receive) time; bounds inclusive."""
+        ...
+
+    async def register_values(
+        self, meter_ids: Sequence[str], obis: Sequence[str], since: datetime, until: datetime
+    ) -> list[RegisterValue]:
+        """Decimal values with a meter capture time of these meters and registers, captured in
+        [since, until], ordered by meter, OBIS and capture time (billing's bulk read)."""
         ...
 
     async def count_readings(self, meter_id: str | None = None) -> int: ...

@@ -34,6 +34,7 @@ from headend.store import (
     postgres_demand_response,
     postgres_outbox,
     postgres_records,
+    register_values,
 )
 from headend.store.base import (
     LastContact,
@@ -47,6 +48,7 @@ from headend.store.group_commit import WriteQueue
 from headend.store.postgres_ingest import aware, insert_groups
 from headend.store.postgres_schema import migrate
 from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact, stored_as_is
+from headend.store.register_values import RegisterValue
 from headend.store.rows import READING_COLUMNS, row_reading
 
 T = TypeVar("T")
@@ -225,6 +227,18 @@ class PostgresStore:
         )
         rows = await self._query("listing readings", lambda c: c.fetch(query, *params))
         return [row_reading(row, stored_as_is) for row in rows]
+
+    async def register_values(
+        self, meter_ids: Sequence[str], obis: Sequence[str], since: datetime, until: datetime
+    ) -> list[RegisterValue]:
+        out: list[RegisterValue] = []
+        step = register_values.METERS_PER_QUERY
+        query = register_values.POSTGRES_QUERY
+        for first in range(0, len(meter_ids), step):
+            args = (list(meter_ids[first : first + step]), list(obis), aware(since), aware(until))
+            rows = await self._query("reading register values", _fetching(query, args))
+            out += register_values.from_postgres_rows(rows)
+        return out
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         query, params = "SELECT count(*) FROM readings", list[str]()
@@ -449,6 +463,15 @@ class PostgresStore:
             "listing demand-response events",
             lambda c: postgres_demand_response.select_latest(c, active_at),
         )
+
+
+def _fetching(
+    query: str, args: Sequence[Any]
+) -> Callable[[asyncpg.Connection], Awaitable[list[Any]]]:
+    async def fetch(conn: asyncpg.Connection) -> list[Any]:
+        return list(await conn.fetch(query, *args))
+
+    return fetch
 
 
 def _scrub(message: str, secrets: list[str]) -> str:
