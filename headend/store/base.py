@@ -158,8 +158,9 @@ class Store(ReadingSink, ContactLog, Protocol):
     async def register_values(
         self, meter_ids: Sequence[str], obis: Sequence[str], since: datetime, until: datetime
     ) -> list[RegisterValue]:
-        """Decimal values with a meter capture time of these meters and registers, captured in
-        [since, until], ordered by meter, OBIS and capture time (billing's bulk read)."""
+        """Decimal values of these meters and registers with their time (the meter's capture
+        time, else the receive time) in [since, until], ordered by meter, OBIS and time
+        (billing's bulk read)."""
         ...
 
     async def count_readings(self, meter_id: str | None = None) -> int: ...

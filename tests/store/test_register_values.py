@@ -1,5 +1,5 @@
-"""Billing's bulk read of register values, on both stores: only decimal values with a meter
-capture time, of the meters and registers asked, inside the bounds, in order."""
+"""Billing's bulk read of register values, on both stores: only decimal values, of the meters and
+registers asked, inside the bounds, in order; a value without a meter time at its receive time."""
 
 from __future__ import annotations
 
@@ -34,17 +34,19 @@ async def test_register_values_selects_and_orders(store: Store) -> None:
         reading("m1", IMPORT, Decimal("100.000"), 0),
         reading("m1", EXPORT, Decimal("3"), 0),
         reading("m1", IMPORT, Decimal("999"), 60 * 24 * 40),  # outside the bounds
-        reading("m1", IMPORT, Decimal("5"), None),  # no capture time: an instantaneous read
+        reading("m1", IMPORT, Decimal("5"), None),  # no capture time: at its receive time
         reading("m1", "0.0.96.1.0.255", "serial", 0),  # not decimal
         reading("m3", IMPORT, Decimal("7"), 0),  # a meter not asked for
     ]
     await store.save_batch(batch)
     rows = await store.register_values(["m1", "m2"], [IMPORT, EXPORT], T0, T0 + timedelta(days=31))
-    assert [(r.meter_id, r.obis, r.capture_time, r.value, r.quality) for r in rows] == [
-        ("m1", IMPORT, T0, Decimal("100.000"), "ok"),
-        ("m1", IMPORT, T0 + timedelta(minutes=15), Decimal("100.25"), "estimated"),
-        ("m1", EXPORT, T0, Decimal("3"), "ok"),
-        ("m2", IMPORT, T0 + timedelta(minutes=15), Decimal("200.5"), "ok"),
+    fields = [(r.meter_id, r.obis, r.capture_time, r.value, r.quality, r.captured) for r in rows]
+    assert fields == [
+        ("m1", IMPORT, T0, Decimal("100.000"), "ok", True),
+        ("m1", IMPORT, T0 + timedelta(minutes=15), Decimal("100.25"), "estimated", True),
+        ("m1", IMPORT, T0 + timedelta(days=3), Decimal("5"), "ok", False),
+        ("m1", EXPORT, T0, Decimal("3"), "ok", True),
+        ("m2", IMPORT, T0 + timedelta(minutes=15), Decimal("200.5"), "ok", True),
     ]
     assert all(r.unit == "Wh" and r.capture_time.utcoffset() == timedelta(0) for r in rows)
     # the exact decimal text survives (no float anywhere)
