@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -326,6 +326,8 @@ class Fleet(_Model):
     simulation: Simulation | None = None
     sinks: Sinks | None = None
     load: LoadSettings | None = None
+    # billing's own section, checked by billing (billing/config.py): the head-end keeps it as is
+    billing: dict[str, Any] | None = None
     _cache: _FleetIndex | None = PrivateAttr(default=None)
 
     @field_validator("channels", mode="before")
