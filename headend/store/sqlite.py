@@ -32,12 +32,9 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from drivers.contract import Reading
-from headend.commands.model import AuditEntry, CommandRecord, CommandState
-from headend.config.load import DemandResponseEvent
 from headend.events.model import Event
-from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
-from headend.store import commands, demand_response, outbox, register_values
+from headend.store import outbox, register_values
 from headend.store.base import (
     LastContact,
     OutboxEntry,
@@ -55,14 +52,14 @@ from headend.store.register_values import RegisterValue
 from headend.store.rows import READING_COLUMNS, reading_rows, row_reading, utc_text
 from headend.store.runs import select_daily_rates, select_runs, upsert_run
 from headend.store.schema import SCHEMA_VERSION, migrate
+from headend.store.sqlite_connect import BUSY_TIMEOUT_S, connect
+from headend.store.sqlite_control import SqliteControlTables
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "utc_text"]
 
 T = TypeVar("T")
 # one batch's outcome: rows new to the store, conflicts
 SavedRows = tuple[int, list[ReadingConflict]]
-
-BUSY_TIMEOUT_S = 30.0
 
 # MAX() in the upsert keeps the counter monotonic in one atomic statement.
 _SAVE_COUNTER = """
@@ -88,34 +85,7 @@ ON CONFLICT (meter_id) DO UPDATE SET
 """
 
 
-async def _connect(path: Path, synchronous: str, busy_timeout_s: float) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
-    try:
-        await _wal(db, busy_timeout_s)
-        await db.execute(f"PRAGMA synchronous={synchronous}")
-    except BaseException:
-        await db.close()
-        raise
-    return db
-
-
-async def _wal(db: aiosqlite.Connection, busy_timeout_s: float) -> None:
-    """Switch to WAL. On a new file that other connections are creating and migrating at the
-    same moment, the switch can fail at once with "database is locked" (SQLite does not call the
-    busy handler for it): try again, within the busy timeout, as the handler would."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + busy_timeout_s
-    while True:
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or loop.time() >= give_up:
-                raise
-        await asyncio.sleep(0.01)
-
-
-class SqliteStore:
+class SqliteStore(SqliteControlTables):
     """`Store` over one SQLite file. Open with `await SqliteStore.open(path)` or `async with`."""
 
     def __init__(
@@ -143,10 +113,10 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         opened: list[aiosqlite.Connection] = []
         try:
-            opened.append(await _connect(path, "NORMAL", busy_timeout_s))
+            opened.append(await connect(path, "NORMAL", busy_timeout_s))
             await migrate(opened[0], path)
-            opened.append(await _connect(path, "FULL", busy_timeout_s))
-            opened.append(await _connect(path, "NORMAL", busy_timeout_s))
+            opened.append(await connect(path, "FULL", busy_timeout_s))
+            opened.append(await connect(path, "NORMAL", busy_timeout_s))
         except BaseException as err:
             for db in opened:
                 await db.close()
@@ -467,91 +437,3 @@ class SqliteStore:
             self._write_lock,
             lambda: outbox.prune(self._db, sinks),
         )
-
-    # -- commands, audit, load cycles ----------------------------------------------------------
-
-    async def save_command(self, record: CommandRecord, *, new: bool = False) -> CommandRecord:
-        return await self._transaction(
-            f"saving command {record.id!r}",
-            self._db,
-            self._write_lock,
-            lambda: commands.save_command(self._db, record, new=new),
-        )
-
-    async def command(self, command_id: str) -> CommandRecord | None:
-        async with self._reading(f"loading command {command_id!r}"):
-            return await commands.select_command(self._reader, command_id)
-
-    async def commands(
-        self,
-        *,
-        meter: str | None = None,
-        parent: str | None = None,
-        states: Sequence[CommandState] | None = None,
-        limit: int | None = None,
-    ) -> list[CommandRecord]:
-        async with self._reading("listing commands"):
-            return await commands.select_commands(
-                self._reader, meter=meter, parent=parent, states=states, limit=limit
-            )
-
-    async def audit(
-        self,
-        *,
-        meter: str | None = None,
-        command_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEntry]:
-        async with self._reading("listing the command audit"):
-            return await commands.select_audit(
-                self._reader, meter=meter, command_id=command_id, limit=limit
-            )
-
-    async def save_load_cycles(self, cycles: Sequence[LoadCycle]) -> None:
-        if not cycles:
-            return
-        await self._transaction(
-            f"saving {len(cycles)} load cycles",
-            self._db,
-            self._write_lock,
-            lambda: commands.upsert_cycles(self._db, cycles),
-        )
-
-    async def load_cycles(
-        self, *, feeder: str | None = None, since: datetime | None = None
-    ) -> list[LoadCycle]:
-        async with self._reading("listing load cycles"):
-            return await commands.select_cycles(self._reader, feeder=feeder, since=since)
-
-    async def latest_values(
-        self,
-        obis: str,
-        meter_ids: Sequence[str] | None = None,
-        since: datetime | None = None,
-    ) -> dict[str, Reading]:
-        async with self._reading(f"loading the latest {obis} values"):
-            return await commands.select_latest(self._reader, obis, meter_ids, since)
-
-    # -- demand response -----------------------------------------------------------------------
-
-    async def save_demand_response(
-        self,
-        event: DemandResponseEvent,
-        requester: str,
-        *,
-        reason: str = "",
-        at: datetime | None = None,
-    ) -> DemandResponseEvent:
-        when = datetime.now(UTC) if at is None else at
-        return await self._transaction(
-            f"saving demand-response event {event.id!r} version {event.version}",
-            self._db,
-            self._write_lock,
-            lambda: demand_response.save(self._db, event, requester, reason, when),
-        )
-
-    async def demand_responses(
-        self, active_at: datetime | None = None
-    ) -> list[DemandResponseEvent]:
-        async with self._reading("listing demand-response events"):
-            return await demand_response.select_latest(self._reader, active_at)
