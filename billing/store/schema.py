@@ -1,10 +1,12 @@
 """Billing's schema versions, applied by `open_billing_db` in order (never edit a released one).
 
 1: bills with their line items and the VEE findings behind them.
+2: smart payment: accounts, payments, balance history, deductions (billing/prepay/schema.py).
 """
 
 from __future__ import annotations
 
+from billing.prepay.schema import PREPAY_SCHEMA
 from billing.store.database import Migration
 
 BILLS_SCHEMA = [
@@ -58,4 +60,4 @@ BILLS_SCHEMA = [
     """,
 ]
 
-MIGRATIONS: list[Migration] = [(1, BILLS_SCHEMA)]
+MIGRATIONS: list[Migration] = [(1, BILLS_SCHEMA), (2, PREPAY_SCHEMA)]
