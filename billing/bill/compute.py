@@ -264,8 +264,12 @@ def max_demand(tariff: Tariff, det: Determinants) -> tuple[Decimal, datetime | N
     assert tariff.demand is not None
     periods = set(tariff.demand.periods)
     series = next((s for s in det.series if s.obis == IMPORT_PROFILE_OBIS and len(s)), None)
-    if periods and series is not None:
-        labels = calendar_for(tariff).labels(series.start, series.interval, len(series))
+    if series is not None and (periods or det.max_demand_kw is None):
+        if periods:
+            labels = calendar_for(tariff).labels(series.start, series.interval, len(series))
+        else:
+            labels = [""] * len(series)
+            periods = {""}
         best_i, best = -1, ZERO
         for i, (label, kwh) in enumerate(zip(labels, series.kwh, strict=True)):
             if label in periods and (best_i < 0 or kwh > best):

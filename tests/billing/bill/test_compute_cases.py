@@ -391,3 +391,40 @@ def test_determinants_outside_the_period_or_with_unknown_periods_are_refused() -
             det(period.start, period.end, kwh(night="1")),
             BillingPeriod.month("2026-10", "Europe/Berlin"),
         )
+
+
+def test_demand_at_any_time_from_the_series_or_refused_without_data(tmp_path: Path) -> None:
+    tariff = tariff_from_text(
+        tmp_path,
+        """
+        id = "demand-any-time"
+        [money]
+        currency = "EUR"
+        [rates]
+        all = 0
+        [demand]
+        rate = 10.00
+        """,
+    )
+    period = BillingPeriod.month("2026-10")
+    slots = 31 * 96
+    values = [Decimal("0.25")] * slots
+    values[100] = Decimal("1.375")  # 1.375 kWh in 15 minutes = 5.5 kW, the highest
+    series = IntervalSeries(
+        "d-1",
+        "1.0.1.8.0.255",
+        period.start,
+        timedelta(minutes=15),
+        tuple(values),
+        tuple(values),
+        (Flag.ACTUAL,) * slots,
+        ("",) * slots,
+    )
+    d = replace(det(period.start, period.end, kwh(all="744"), source="intervals"), series=(series,))
+    bill = compute_bill(tariff, d, period)
+    demand = bill.lines[-1]
+    # no max_demand_kw in the determinants: taken from the series, 5.5 kW x 10.00 = 55.00
+    assert (demand.quantity, demand.amount) == (Decimal("5.500"), Decimal("55.00"))
+    assert "2026-10-02T01:00:00+00:00" in demand.description  # slot 100 = 25 h after the start
+    with pytest.raises(ValueError, match="no maximum demand"):
+        compute_bill(tariff, det(period.start, period.end, kwh(all="744")), period)
