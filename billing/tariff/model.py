@@ -31,7 +31,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -256,10 +256,6 @@ class Tariff(_Strict):
                     bands += listed
         return bands
 
-    @property
-    def money_rule(self) -> MoneyRule:
-        return self.money
-
     @cached_property
     def needs_intervals(self) -> bool:
         """Whether bills need interval data: registers alone cannot give every determinant."""
@@ -291,10 +287,4 @@ def zone_problem(name: str) -> str | None:
 def obis_problem(code: str) -> str | None:
     if not _OBIS.match(code):
         return f"{code!r} is not an OBIS code as A.B.C.D.E.F, e.g. 1.0.1.8.1.255"
-    return None
-
-
-def name_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not _NAME.match(value):
-        return f"{value!r} is not a name (a letter, then letters, digits, '-' or '_')"
     return None
