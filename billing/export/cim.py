@@ -11,8 +11,9 @@
   system 1 (61968-9): 1.0.0 valid (actual), 1.8.0 estimated using reference day
   (average-of-matching-days), 1.9.0 estimated using linear interpolation, 1.11.0 derived (other
   estimates, and values substituted by a known value such as a power outage's zero), 1.10.0
-  questionable (suspect). The ReadingQuality's comment carries the VEE rule, and the raw value
-  beside an estimate ("<rule>; raw <value>").
+  questionable (suspect); a boundary read interpolated between neighbouring reads is 1.9.0.
+  The ReadingQuality's comment carries the VEE rule, and the raw value beside an estimate or
+  a suspect value ("<rule>; raw <value>").
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from billing.export.atomic import HashingWriter
 from billing.export.model import ExportError, ExportItem, ExportSite
 from billing.export.text import decimal_text, iso_utc
 from billing.period import BillingPeriod
-from billing.vee.model import RULE_HISTORY, RULE_INTERPOLATE, Flag, IntervalSeries, RegisterRead
+from billing.vee.model import (
+    RULE_BOUNDARY,
+    RULE_HISTORY,
+    RULE_INTERPOLATE,
+    Flag,
+    IntervalSeries,
+    RegisterRead,
+)
 
 NAMESPACE = "http://iec.ch/TC57/2011/MeterReadings#"
 
@@ -41,7 +49,7 @@ def quality_category(flag: Flag, rule: str) -> int:
         return 10
     if flag is Flag.ESTIMATED and rule == RULE_HISTORY:
         return 8
-    if flag is Flag.ESTIMATED and rule == RULE_INTERPOLATE:
+    if flag is Flag.ESTIMATED and rule in (RULE_INTERPOLATE, RULE_BOUNDARY):
         return 9
     return 11
 
