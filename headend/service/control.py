@@ -4,7 +4,8 @@
 and `headend command` sends commands through it, so they use the service's channels (turns,
 breakers, the priority lane) instead of opening sessions of their own beside it. One request per
 connection: a JSON object with an `op` ("status", "read", "command" or "demand_response") on one
-line, answered by one JSON line. A command is answered when it is final: `{"ok": true,
+line, answered by one JSON line (extensions add ops of their own: billing's `pay`).
+A command is answered when it is final: `{"ok": true,
 "command": <record>}`. A demand-response version (`headend dr`: `{"op": "demand_response",
 "event": {...}, "requester": ..., "reason": ...}`) is answered once stored and handed to the load
 manager: `{"ok": true, "event": <stored version>}`; a refusal is `{"ok": false, "error": ...}`,
@@ -52,6 +53,7 @@ class ControlServer:
         command: CommandHandler | None = None,
         demand_response: DemandResponseHandler | None = None,
     ) -> None:
+        self.extra_ops: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {}
         self.path = path
         self._status = status
         self._read = read
@@ -114,10 +116,10 @@ class ControlServer:
             return await self._run_command(request)
         if op == "demand_response" and self._demand_response is not None:
             return await self._apply_demand_response(request)
-        return {
-            "ok": False,
-            "error": f"unknown op {op!r} (status, read, command, demand_response)",
-        }
+        if isinstance(op, str) and op in self.extra_ops:
+            return await self.extra_ops[op](request)
+        known = ", ".join(["status", "read", "command", "demand_response", *self.extra_ops])
+        return {"ok": False, "error": f"unknown op {op!r} ({known})"}
 
     async def _run_command(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self._command is not None

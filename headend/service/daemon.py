@@ -28,9 +28,11 @@ from headend.load.manager import LoadManager, submit_to
 from headend.reading.meter import SettingsResolver
 from headend.reading.saving import RunFailed
 from headend.runs.model import RunStats
+from headend.service import extensions
 from headend.service.clock import ServiceClock
 from headend.service.control import ControlServer
 from headend.service.demand_response import DemandResponseRequest, check_event
+from headend.service.extensions import DaemonExtension
 from headend.service.load_control import CyclePublisher, FeederMeters
 from headend.service.push_intake import PushIntake
 from headend.service.runtime import HeadendService, cancel_all
@@ -87,6 +89,7 @@ class Daemon:
             self._demand_response_request,
         )
         self.push: PushIntake | None = None
+        self.extensions: list[DaemonExtension] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closers: list[Any] = []
         self.service.on_run.append(self._after_run)
@@ -171,6 +174,7 @@ class Daemon:
                 if event.end + event.spread > now:
                     self.load.add_event(event)
         await self._start_load()
+        await self._start_extensions()
         self.scheduler = PlanScheduler(scheduler_database(self.database_url), self.clock, self.fire)
         self.scheduler.start(self.service.scheduled_plans())
         plans = (
@@ -300,6 +304,16 @@ class Daemon:
             self.load.settings.cycle,
         )
 
+    async def _start_extensions(self) -> None:
+        for factory in extensions.FACTORIES:
+            extension = await factory(self)
+            if extension is None:
+                continue
+            await extension.start()
+            self.extensions.append(extension)
+            self._closers.append(extension.stop)
+            self.control.extra_ops.update(extension.ops())
+
     async def stop(self) -> None:
         self._load_stop.set()  # no new control cycle; the leases sent expire on their own
         grace = self.config.fleet.service.shutdown_grace_s
@@ -340,6 +354,7 @@ class Daemon:
             },
             "sinks": [s.model_dump(mode="json") for s in sinks],
             "recent_runs": [r.model_dump(mode="json") for r in service.completed[-10:]],
+            **{e.name: await e.status() for e in self.extensions},
         }
 
 
