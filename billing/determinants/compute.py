@@ -1,0 +1,225 @@
+"""Billing determinants of one meter and period (`determinants_for`), pure code on `MeterData`.
+
+Energy comes from the tariff registers at the period boundaries when the tariff maps every period
+to a register that has both boundary reads and the tariff needs no intervals; otherwise from the
+import profile split by the tariff calendar's labels. The profiles are built and validated
+whenever they exist (their sums are checked against the daily tariff registers).
+
+Export: by tariff period from the export profile when the meter keeps one; otherwise the whole
+advance of 1.0.2.8.0.255 under the calendar's single period name when the tariff has one period,
+else under the key "all" (the bill engine credits or nets it as a whole).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from billing.determinants.inputs import EXPORT_TOTAL, IMPORT_TOTAL, Capture, MeterData, Replacement
+from billing.determinants.intervals import Labels, label_groups, max_demand, split_by_period
+from billing.determinants.model import Determinants, Source
+from billing.determinants.registers import Boundary, advance, boundary
+from billing.determinants.replacement import apply_replacements, offset_at
+from billing.vee.grid import grid_for
+from billing.vee.model import Finding, Flag, IntervalSeries, RegisterRead
+from billing.vee.series import SeriesResult, vee_series
+from billing.vee.settings import VeeSettings
+
+ZERO = Decimal(0)
+EXPORT_ALL = "all"
+
+
+class DeterminantsError(ValueError):
+    """The data cannot give the determinants the tariff needs (names the meter and the reason)."""
+
+    def __init__(self, meter_id: str, reason: str) -> None:
+        super().__init__(f"meter {meter_id}: {reason}")
+        self.meter_id = meter_id
+        self.reason = reason
+
+
+def _rates(registers: Mapping[str, Sequence[Capture]], total: str) -> dict[str, Sequence[Capture]]:
+    """The tariff registers beside a total (1.0.1.8.1.255.. beside 1.0.1.8.0.255)."""
+    prefix = total[: total.rindex(".", 0, -4) + 1]  # "1.0.1.8."
+    return {
+        obis: captures
+        for obis, captures in registers.items()
+        if obis.startswith(prefix) and obis != total and obis.endswith(".255") and captures
+    }
+
+
+def determinants_for(
+    data: MeterData,
+    *,
+    start: datetime,
+    end: datetime,
+    period_of: Callable[[datetime], str],
+    labels: Labels,
+    registers: Mapping[str, str],
+    needs_intervals: bool,
+    settings: VeeSettings,
+    replacements: Sequence[Replacement] = (),
+    tier_prior_kwh: Decimal = ZERO,
+) -> Determinants:
+    """Determinants of `data.meter_id` over [start, end); DeterminantsError when the data cannot."""
+    meter_id = data.meter_id
+    interval = timedelta(minutes=settings.interval_minutes)
+    grid = grid_for(start, end, interval)
+    regs, shifts, findings, notes = apply_replacements(
+        meter_id, data.registers, replacements, start, end
+    )
+
+    imp = vee_series(
+        meter_id,
+        IMPORT_TOTAL,
+        regs.get(IMPORT_TOTAL, ()),
+        grid,
+        settings,
+        history=data.history.get(IMPORT_TOTAL, ()),
+        outages=data.outages,
+        clock_adjustments=data.clock_adjustments,
+        rates=_rates(regs, IMPORT_TOTAL),
+    )
+    exp = vee_series(
+        meter_id,
+        EXPORT_TOTAL,
+        regs.get(EXPORT_TOTAL, ()),
+        grid,
+        settings,
+        outages=data.outages,
+        clock_adjustments=data.clock_adjustments,
+        rates=_rates(regs, EXPORT_TOTAL),
+        check_zeros=settings.zeros_on_export,
+    )
+    for result in (imp, exp):
+        if result is not None:
+            findings.extend(result.findings)
+
+    firsts: dict[str, Boundary] = {}
+    lasts: dict[str, Boundary] = {}
+    for obis in sorted(regs):
+        captures = regs[obis]
+        entries = shifts.get(obis, ())
+        first = boundary(
+            meter_id,
+            obis,
+            captures,
+            start,
+            inside_after=True,
+            offset=offset_at(entries, start),
+            settings=settings,
+        )
+        last = boundary(
+            meter_id,
+            obis,
+            captures,
+            end,
+            inside_after=False,
+            offset=offset_at(entries, end),
+            settings=settings,
+        )
+        if first is not None:
+            firsts[obis] = first
+        if last is not None:
+            lasts[obis] = last
+
+    groups_cache: list[list[tuple[str, Callable[[Sequence[Decimal]], object], int]]] = []
+
+    def groups() -> list[tuple[str, Callable[[Sequence[Decimal]], object], int]]:
+        if not groups_cache:
+            groups_cache.append(label_groups(labels(start, interval, grid.count)))
+        return groups_cache[0]
+
+    def register_advance(obis: str) -> Decimal:
+        value, found = advance(meter_id, obis, firsts[obis], lasts[obis], settings)
+        findings.extend(found)
+        return value
+
+    source: Source
+    mapped = dict(registers)
+    complete = bool(mapped) and all(o in firsts and o in lasts for o in mapped.values())
+    if not needs_intervals and complete:
+        source = "registers"
+        import_kwh = {name: register_advance(obis) for name, obis in mapped.items()}
+        estimated = sum(
+            (b.estimated_inside for obis in mapped.values() for b in (firsts[obis], lasts[obis])),
+            ZERO,
+        )
+        if (
+            mapped
+            and imp is None
+            and not all(r.flag is Flag.ACTUAL for r in _reads(firsts, lasts, mapped))
+        ):
+            notes.append("boundary reads interpolated in time: no load profile to shape them")
+    elif imp is not None:
+        source = "intervals"
+        import_kwh = split_by_period(imp.series.kwh, groups())
+        estimated = imp.estimated_kwh
+        if not needs_intervals and mapped:
+            missing = sorted(o for o in mapped.values() if o not in firsts or o not in lasts)
+            notes.append(f"from intervals: no boundary read of {', '.join(missing)}")
+    elif not mapped and IMPORT_TOTAL in firsts and IMPORT_TOTAL in lasts and not needs_intervals:
+        names = [name for name, _g, _c in groups()]
+        if len(names) != 1:
+            raise DeterminantsError(
+                meter_id, f"no load profile to split {IMPORT_TOTAL} by the tariff periods {names}"
+            )
+        source = "registers"
+        import_kwh = {names[0]: register_advance(IMPORT_TOTAL)}
+        estimated = firsts[IMPORT_TOTAL].estimated_inside + lasts[IMPORT_TOTAL].estimated_inside
+    else:
+        missing = sorted(o for o in mapped.values() if o not in firsts or o not in lasts)
+        why = (
+            "the tariff needs interval data"
+            if needs_intervals
+            else (f"no boundary read of {', '.join(missing) or IMPORT_TOTAL}")
+        )
+        raise DeterminantsError(
+            meter_id, f"{why} and there is no import load profile in the period"
+        )
+
+    if exp is not None:
+        export_kwh = split_by_period(exp.series.kwh, groups())
+    elif EXPORT_TOTAL in firsts and EXPORT_TOTAL in lasts:
+        names = [name for name, _g, _c in groups()]
+        export_kwh = {names[0] if len(names) == 1 else EXPORT_ALL: register_advance(EXPORT_TOTAL)}
+    else:
+        export_kwh = {}
+
+    demand_kw: Decimal | None = None
+    demand_at: datetime | None = None
+    if imp is not None:
+        demand_kw, demand_at = max_demand(imp.series.kwh, start, interval)
+    elif needs_intervals:
+        raise DeterminantsError(
+            meter_id, "the tariff needs interval data (demand) and there is none"
+        )
+
+    series: tuple[IntervalSeries, ...] = tuple(r.series for r in (imp, exp) if r is not None)
+    return Determinants(
+        meter_id=meter_id,
+        period_start=start,
+        period_end=end,
+        source=source,
+        import_kwh=import_kwh,
+        export_kwh=export_kwh,
+        max_demand_kw=demand_kw,
+        max_demand_at=demand_at,
+        start_reads=tuple(b.read for b in firsts.values()),
+        end_reads=tuple(b.read for b in lasts.values()),
+        series=series,
+        findings=tuple(findings),
+        estimated_kwh=estimated,
+        tier_prior_kwh=tier_prior_kwh,
+        notes=tuple(notes),
+    )
+
+
+def _reads(
+    firsts: Mapping[str, Boundary], lasts: Mapping[str, Boundary], mapped: Mapping[str, str]
+) -> list[RegisterRead]:
+    return [b.read for obis in mapped.values() for b in (firsts[obis], lasts[obis])]
+
+
+__all__ = ["DeterminantsError", "Finding", "SeriesResult", "determinants_for"]

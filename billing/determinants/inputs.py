@@ -1,0 +1,48 @@
+"""What determinants are worked from: the stored data of one meter around a billing period
+(`MeterData`, loaded by the caller) and meter replacements (`Replacement`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+# (capture time aware UTC, cumulative kWh, stored quality text: ok, estimated, suspect,
+# clock-adjusted, clock-suspect)
+Capture = tuple[datetime, Decimal, str]
+
+IMPORT_TOTAL = "1.0.1.8.0.255"
+EXPORT_TOTAL = "1.0.2.8.0.255"
+
+
+@dataclass(frozen=True, slots=True)
+class MeterData:
+    """One meter's stored data for a period and a day's margin either side.
+
+    `registers` maps OBIS to captures sorted by time: the load profile's 15-minute captures of
+    the cumulative registers 1.0.1.8.0.255 and 1.0.2.8.0.255 (when the meter keeps a profile),
+    the daily registers (1.0.1.8.0.255, 1.0.1.8.1..4.255, 1.0.2.8.0.255) and any register reads,
+    all in one list per OBIS. `history` holds the import profile's captures over the
+    `typical_days` before the period (key 1.0.1.8.0.255), for estimation.
+    """
+
+    meter_id: str
+    registers: Mapping[str, Sequence[Capture]]
+    history: Mapping[str, Sequence[Capture]] = field(default_factory=dict)
+    outages: Sequence[tuple[datetime, datetime]] = ()  # power down .. power up
+    clock_adjustments: Sequence[datetime] = ()
+
+
+class Replacement(BaseModel):
+    """A meter exchanged at `at`: the old meter's final and the new meter's first reading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    meter_id: str
+    at: datetime
+    old_final: dict[str, Decimal]  # OBIS -> cumulative kWh of the old meter when removed
+    new_first: dict[str, Decimal]  # OBIS -> cumulative kWh of the new meter when fitted
+    note: str = ""

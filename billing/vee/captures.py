@@ -1,0 +1,226 @@
+"""Interval consumption from cumulative captures: the difference of consecutive 15-minute captures
+of a register, on the period's grid.
+
+A clean month (every capture present, quality ok, never going backwards) takes the fast path:
+columns and C-level maps, no per-interval objects. Anything else takes the careful path, which
+finds the gaps (with the known captures either side, reaching into the day of margin), rollovers,
+negative steps and captures the meter or the head-end flagged.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from operator import itemgetter, sub
+
+from billing.determinants.inputs import Capture
+from billing.vee.grid import Grid
+from billing.vee.model import (
+    RULE_CLOCK,
+    RULE_NEGATIVE,
+    RULE_ROLLOVER,
+    Finding,
+    Flag,
+)
+from billing.vee.settings import VeeSettings
+
+# A capture the meter itself marked estimated or suspect (a status bit), not a head-end rule.
+RULE_METER_STATUS = "meter-status"
+_CLOCK_QUALITIES = frozenset({"clock-adjusted", "clock-suspect"})
+_at = itemgetter(0)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Clean:
+    """A fully captured, all-ok, never-decreasing month: grid values and their differences."""
+
+    values: tuple[Decimal, ...]  # cumulative kWh at grid points 0..n
+    diffs: list[Decimal]  # interval consumption 0..n-1
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Intervals [first, stop) (grid indices; may reach outside the period) with no capture
+    inside; `advance` is the register advance across them when captures on both sides are known."""
+
+    first: int
+    stop: int
+    advance: Decimal | None
+
+
+@dataclass(slots=True)
+class Work:
+    """Mutable per-interval columns while rules run; `kwh` None means still to estimate."""
+
+    kwh: list[Decimal | None]
+    raw: list[Decimal | None]
+    flags: list[Flag]
+    rules: list[str]
+    gaps: list[Gap] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @classmethod
+    def from_clean(cls, clean: Clean) -> Work:
+        count = len(clean.diffs)
+        kwh: list[Decimal | None] = list(clean.diffs)
+        return cls(kwh, list(kwh), [Flag.ACTUAL] * count, [""] * count)
+
+    def mark(self, i: int, flag: Flag, rule: str) -> bool:
+        """Flag interval i unless an earlier rule already did; True when it was marked."""
+        if self.flags[i] is Flag.ACTUAL:
+            self.flags[i] = flag
+            self.rules[i] = rule
+            return True
+        return False
+
+
+def read_profile(
+    meter_id: str, obis: str, captures: Sequence[Capture], grid: Grid, settings: VeeSettings
+) -> Clean | Work | None:
+    """The register's intervals over the grid; None when it has no load profile in the period."""
+    count = grid.count
+    lo = bisect_left(captures, grid.times[0], key=_at)
+    hi = bisect_right(captures, grid.times[-1], key=_at)
+    if hi - lo == count + 1:
+        times, values, qualities = zip(*captures[lo:hi], strict=True)
+        if times == grid.times and qualities.count("ok") == count + 1:
+            diffs = list(map(sub, values[1:], values[:-1]))
+            if min(diffs) >= ZERO:
+                return Clean(values, diffs)
+    return _careful(meter_id, obis, captures, lo, hi, grid, settings)
+
+
+def _careful(
+    meter_id: str,
+    obis: str,
+    captures: Sequence[Capture],
+    lo: int,
+    hi: int,
+    grid: Grid,
+    settings: VeeSettings,
+) -> Work | None:
+    count = grid.count
+    index = grid.index
+    known: list[tuple[int, Decimal, str]] = []
+    for at, value, quality in captures[lo:hi]:
+        k = index.get(at)
+        if k is not None:
+            known.append((k, value, quality))
+    if len(known) < settings.profile_min_coverage * (count + 1) or not known:
+        return None
+    window = timedelta(hours=settings.boundary_window_hours)
+    if known[0][0] != 0:
+        anchor = _anchor(captures, range(lo - 1, -1, -1), grid, grid.times[0] - window)
+        if anchor is not None:
+            known.insert(0, anchor)
+    if known[-1][0] != count:
+        anchor = _anchor(captures, range(hi, len(captures)), grid, grid.times[-1] + window)
+        if anchor is not None:
+            known.append(anchor)
+
+    work = Work([None] * count, [None] * count, [Flag.ACTUAL] * count, [""] * count)
+    if known[0][0] > 0:
+        work.gaps.append(Gap(0, min(known[0][0], count), None))
+    modulus = settings.rollover_kwh
+    offset = ZERO  # modulus times the rollovers so far: values continue past the modulus
+    prev_k, prev_v, _ = known[0]
+    for k, native, _quality in known[1:]:
+        value = native + offset
+        step = value - prev_v
+        if step < ZERO and modulus is not None and -step > modulus / 2:
+            offset += modulus
+            value += modulus
+            step += modulus
+            work.findings.append(
+                Finding(
+                    meter_id,
+                    obis,
+                    RULE_ROLLOVER,
+                    grid.start + grid.interval * prev_k,
+                    grid.start + grid.interval * k,
+                    Flag.ACTUAL,
+                    f"register went from {prev_v - offset + modulus} to {native} kWh: "
+                    "rolled over at "
+                    f"{modulus} kWh, advance {step} kWh",
+                )
+            )
+        if k == prev_k + 1:
+            if 0 <= prev_k < count:
+                work.kwh[prev_k] = step
+                work.raw[prev_k] = step
+                if step < ZERO:
+                    _negative(work, meter_id, obis, grid, prev_k, prev_v, value, step)
+        else:
+            work.gaps.append(Gap(prev_k, k, step))
+        prev_k, prev_v = k, value
+    if prev_k < count:
+        work.gaps.append(Gap(max(prev_k, 0), count, None))
+    for k, _value, quality in known:
+        if quality != "ok":
+            _flag_quality(work, meter_id, obis, grid, k, quality)
+    return work
+
+
+def _anchor(
+    captures: Sequence[Capture], positions: range, grid: Grid, limit: datetime
+) -> tuple[int, Decimal, str] | None:
+    """The nearest on-grid capture outside the period, no further than `limit`."""
+    before = positions.step < 0
+    for i in positions:
+        at, value, quality = captures[i]
+        if (at < limit) if before else (at > limit):
+            return None
+        k = grid.position(at)
+        if k is not None:
+            return k, value, quality
+    return None
+
+
+def _negative(
+    work: Work,
+    meter_id: str,
+    obis: str,
+    grid: Grid,
+    k: int,
+    before: Decimal,
+    after: Decimal,
+    step: Decimal,
+) -> None:
+    work.mark(k, Flag.SUSPECT, RULE_NEGATIVE)
+    work.findings.append(
+        Finding(
+            meter_id,
+            obis,
+            RULE_NEGATIVE,
+            grid.start + grid.interval * k,
+            grid.start + grid.interval * (k + 1),
+            Flag.SUSPECT,
+            f"register went backwards from {before} to {after} kWh ({step} kWh), not a rollover: "
+            "kept as measured",
+        )
+    )
+
+
+def _flag_quality(work: Work, meter_id: str, obis: str, grid: Grid, k: int, quality: str) -> None:
+    """Both intervals a flagged capture bounds are suspect (the difference uses it)."""
+    rule = RULE_CLOCK if quality in _CLOCK_QUALITIES else RULE_METER_STATUS
+    marked = [i for i in (k - 1, k) if 0 <= i < len(work.kwh) and work.raw[i] is not None]
+    for i in marked:
+        work.mark(i, Flag.SUSPECT, rule)
+    if marked:
+        work.findings.append(
+            Finding(
+                meter_id,
+                obis,
+                rule,
+                grid.start + grid.interval * marked[0],
+                grid.start + grid.interval * (marked[-1] + 1),
+                Flag.SUSPECT,
+                f"capture at {(grid.start + grid.interval * k).isoformat()} stored with quality "
+                f"{quality!r}: {len(marked)} interval(s) kept as measured",
+            )
+        )
