@@ -20,6 +20,12 @@ DELTA_IMPORT = "0.0.2.4.1.1.12.0.0.0.0.0.0.0.0.3.72.0"
 DELTA_EXPORT = "0.0.2.4.19.1.12.0.0.0.0.0.0.0.0.3.72.0"
 
 
+def ref(node: ET.Element, path: str) -> str:
+    found = node.find(path)
+    assert found is not None, path
+    return found.get("ref") or ""
+
+
 def expected_quality(meter: str, index: int) -> tuple[str, str]:
     """IEC 61968-9 ReadingQualityType and comment (the VEE rule) of the fleet's marks."""
     if meter == "M002" and index in f.M002_GAP:
@@ -48,8 +54,9 @@ def test_reading_type_codes() -> None:
 def test_fleet_month_parses_back(tmp_path: Path) -> None:
     items = {item.meter_id: item for item in f.fleet()}
     site = ExportSite("demo", version="9.9", settings=ExportSettings())
-    manifest = write_export(list(items.values()), period=f.PERIOD, fmt="cim", out_dir=tmp_path,
-                            site=site)  # fmt: skip
+    manifest = write_export(
+        list(items.values()), period=f.PERIOD, fmt="cim", out_dir=tmp_path, site=site
+    )
     root = ET.parse(tmp_path / manifest.files[0].name).getroot()
     assert root.tag == f"{M}MeterReadings"
     readings = root.findall(f"{M}MeterReading")
@@ -62,21 +69,29 @@ def test_fleet_month_parses_back(tmp_path: Path) -> None:
         assert element.findtext(f"{M}valuesInterval/{M}start") == "2026-09-30T14:00:00Z"
         # Register reads: every boundary read, its value, time, code and quality.
         got = [
-            (r.findtext(f"{M}timeStamp"), Decimal(r.findtext(f"{M}value") or ""),
-             r.find(f"{M}ReadingType").get("ref"),  # type: ignore[union-attr]
-             r.find(f"{M}ReadingQualities/{M}ReadingQualityType").get("ref"))  # type: ignore[union-attr]
+            (
+                r.findtext(f"{M}timeStamp"),
+                Decimal(r.findtext(f"{M}value") or ""),
+                ref(r, f"{M}ReadingType"),
+                ref(r, f"{M}ReadingQualities/{M}ReadingQualityType"),
+            )
             for r in element.findall(f"{M}Readings")
-        ]  # fmt: skip
+        ]
         want = [
-            (read.at.strftime("%Y-%m-%dT%H:%M:%SZ"), read.kwh, reading_type(read.obis),
-             "1.0.0" if read.flag.value == "actual" else "1.9.0")  # boundary: linear
+            (
+                read.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                read.kwh,
+                reading_type(read.obis),
+                # an estimated read here is a boundary interpolation: linear, 1.9.0
+                "1.0.0" if read.flag.value == "actual" else "1.9.0",
+            )
             for read in (*det.start_reads, *det.end_reads)
-        ]  # fmt: skip
+        ]
         assert got == want
         blocks = element.findall(f"{M}IntervalBlocks")
         assert len(blocks) == len(det.series)
         for block, series in zip(blocks, det.series, strict=True):
-            code = block.find(f"{M}ReadingType").get("ref")  # type: ignore[union-attr]
+            code = ref(block, f"{M}ReadingType")
             assert code == (DELTA_IMPORT if series.obis == "1.0.1.8.0.255" else DELTA_EXPORT)
             values = block.findall(f"{M}IntervalReadings")
             assert len(values) == f.COUNT
@@ -88,7 +103,7 @@ def test_fleet_month_parses_back(tmp_path: Path) -> None:
                 quality = value.find(f"{M}ReadingQualities")
                 assert quality is not None
                 got_quality = (
-                    quality.find(f"{M}ReadingQualityType").get("ref"),  # type: ignore[union-attr]
+                    ref(quality, f"{M}ReadingQualityType"),
                     quality.findtext(f"{M}comment") or "",
                 )
                 want_quality = (

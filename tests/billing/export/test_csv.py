@@ -46,8 +46,16 @@ def test_hand_worked_meter(tmp_path: Path) -> None:
     # night 790.250 - 700.000 = 90.250; day 560.500 - 500.500 = 60.000;
     # total 1350.750 - 1200.500 = 150.250 = 90.250 + 60.000; export 12.500 - 10.000 = 2.500
     imports = {"night": Decimal("90.250"), "day": Decimal("60.000")}
-    det = Determinants(meter, p.start, p.end, "registers", imports, {"all": Decimal("2.500")},
-                       start_reads=start_reads, end_reads=end_reads)  # fmt: skip
+    det = Determinants(
+        meter,
+        p.start,
+        p.end,
+        "registers",
+        imports,
+        {"all": Decimal("2.500")},
+        start_reads=start_reads,
+        end_reads=end_reads,
+    )
     # night 90.250 x 0.1500 = 13.5375 -> 13.54; day 60.000 x 0.2500 = 15.00;
     # export 2.500 x 0.0800 = 0.20 credited; a fixed charge (34.10) is on no energy row
     bill = f.bill(meter, imports, Decimal("2.500"), Flag.ESTIMATED)
@@ -55,16 +63,72 @@ def test_hand_worked_meter(tmp_path: Path) -> None:
     rows = [list(row.values()) for row in export(tmp_path, [item])]
     assert rows == [
         # total import: amount = 13.54 + 15.00 = 28.54
-        [meter, IMPORT_OBIS, START, END, "1200.500", "1350.750", "150.250", "kWh", "actual",
-         "", "28.54", "", "", ""],
-        [meter, night, START, END, "700.000", "790.250", "90.250", "kWh", "actual",
-         "night", "13.54", "", "", ""],
+        [
+            meter,
+            IMPORT_OBIS,
+            START,
+            END,
+            "1200.500",
+            "1350.750",
+            "150.250",
+            "kWh",
+            "actual",
+            "",
+            "28.54",
+            "",
+            "",
+            "",
+        ],
+        [
+            meter,
+            night,
+            START,
+            END,
+            "700.000",
+            "790.250",
+            "90.250",
+            "kWh",
+            "actual",
+            "night",
+            "13.54",
+            "",
+            "",
+            "",
+        ],
         # the estimated end read makes the row estimated, naming the rule; nothing was read
-        [meter, day, START, END, "500.500", "560.500", "60.000", "kWh", "estimated",
-         "day", "15.00", RULE_BOUNDARY, "", ""],
-        [meter, EXPORT_OBIS, START, END, "10.000", "12.500", "2.500", "kWh", "actual",
-         "", "-0.20", "", "", ""],
-    ]  # fmt: skip
+        [
+            meter,
+            day,
+            START,
+            END,
+            "500.500",
+            "560.500",
+            "60.000",
+            "kWh",
+            "estimated",
+            "day",
+            "15.00",
+            RULE_BOUNDARY,
+            "",
+            "",
+        ],
+        [
+            meter,
+            EXPORT_OBIS,
+            START,
+            END,
+            "10.000",
+            "12.500",
+            "2.500",
+            "kWh",
+            "actual",
+            "",
+            "-0.20",
+            "",
+            "",
+            "",
+        ],
+    ]
 
 
 def test_fleet_month_parses_back(tmp_path: Path) -> None:

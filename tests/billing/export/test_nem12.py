@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nemreader import NEMFile
@@ -28,7 +29,7 @@ def export(
     return tmp_path / manifest.files[0].name
 
 
-def parse(path: Path):  # type: ignore[no-untyped-def]
+def parse(path: Path) -> Any:
     return NEMFile(str(path), strict=True).nem_data()
 
 
