@@ -89,9 +89,11 @@ def apply_payment(account: Balance, amount: Decimal, settings: PrepaySettings) -
 
 
 def apply_deduction(account: Balance, amount: Decimal) -> Change:
-    """A day's charge (>= 0) taken off the balance; the balance may go below anything."""
-    if not amount.is_finite() or amount < 0:
-        raise LedgerRefusal(f"a deduction must be 0 or more, not {amount}")
+    """A day's charge taken off the balance; the balance may go below anything. A negative
+    charge (a day a net-metered household exported more than it used) is a credit, never
+    refused by the cap: the customer did not choose it, and refusing it would lose it."""
+    if not amount.is_finite():
+        raise LedgerRefusal(f"a deduction must be a finite amount, not {amount}")
     return Change(replace(account, balance=account.balance - amount), -amount)
 
 

@@ -41,8 +41,9 @@ from headend.store.base import Store
 
 
 class DeductionSource(Protocol):
-    """What a meter's local `day` costs (>= 0, in the account currency, rounded as the tariff
-    rounds). Raises `DeductionUnavailable` while the day's readings are not stored yet."""
+    """What a meter's `day` costs: a local date in `[billing.prepay] timezone`, the amount in the
+    account currency rounded as the tariff rounds (negative: a credit, e.g. a net export day).
+    Raises `DeductionUnavailable` while the day's readings are not stored yet."""
 
     async def day_charge(self, meter_id: str, day: date) -> Decimal: ...
 

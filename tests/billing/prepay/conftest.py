@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from billing.prepay.schema import PREPAY_SCHEMA
 from billing.prepay.settings import PrepaySettings
-from billing.store.database import BillingDb, Migration, open_billing_db
+from billing.store.database import BillingDb, open_billing_db
+from billing.store.schema import MIGRATIONS
 from tests.postgres_server import PostgresServer
-
-# billing/store/schema.py (the lead's) puts prepay's tables at version 2; a fresh database here
-# only needs them
-MIGRATIONS: list[Migration] = [(2, PREPAY_SCHEMA)]
 
 
 def prepay_settings(**fields: Any) -> PrepaySettings:

@@ -21,6 +21,7 @@ from typing import Any
 from billing.prepay.runner import DeductionUnavailable, PrepayRunner
 from billing.prepay.settings import PrepaySettings
 from billing.store.database import BillingDb, open_billing_db
+from billing.store.schema import MIGRATIONS
 from headend.commands.service import CommandService
 from headend.config import HeadendConfig
 from headend.reading import ReadingService
@@ -28,7 +29,6 @@ from headend.reading.channels import channel_registry
 from headend.simulation import simulated_fleet
 from headend.simulation.fleet import SimulatedFleet
 from headend.store import Store, open_store
-from tests.billing.prepay.conftest import MIGRATIONS
 from tests.service.fleet_files import load, shape, write_fleet
 
 IMPORT = "1.0.1.8.0.255"
@@ -120,7 +120,8 @@ async def prepay_rig(
     async with simulated_fleet(config) as (sim, served):
         store = await open_store(str(tmp_path / "site.sqlite3"))
         commands = CommandService(served, store, channel_registry(served.fleet), sim.clock)
-        db = await open_billing_db(tmp_path / "billing.sqlite3", MIGRATIONS)
+        # billing's tables in the site database, beside the reading store's (as `headend` has them)
+        db = await open_billing_db(tmp_path / "site.sqlite3", MIGRATIONS)
         meters = settings.prepaid_meters(
             [m.id for m in served.fleet.meters], served.fleet.service.commands.groups
         )

@@ -58,8 +58,11 @@ def test_a_deduction_may_take_the_balance_below_anything() -> None:
     change = apply_deduction(Balance(D("1.20"), D("5.00")), D("4.35"))
     # 1.20 - 4.35 = -3.15; the emergency debt is not touched by a deduction
     assert change.after == Balance(D("-3.15"), D("5.00")) and change.delta == D("-4.35")
-    with pytest.raises(LedgerRefusal):
-        apply_deduction(Balance(D(0)), D("-1"))
+    # a negative day charge (net export) is a credit: 1.20 + 0.80 = 2.00, even above the cap
+    assert apply_deduction(Balance(D("1.20")), D("-0.80")).after.balance == D("2.00")
+    assert apply_deduction(Balance(D("200.00")), D("-1.00")).after.balance == D("201.00")
+    with pytest.raises(LedgerRefusal, match="finite"):
+        apply_deduction(Balance(D(0)), D("NaN"))
 
 
 def test_emergency_credit_is_taken_once_until_repaid() -> None:

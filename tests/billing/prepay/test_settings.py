@@ -103,9 +103,9 @@ def test_friendly_windows_nights_weekends_and_holidays() -> None:
     # Wednesday 07:59 is still in it; 08:00 is out (half-open)
     assert s.friendly_until(berlin("2026-12-02T07:59")) == berlin("2026-12-02T08:00")
     assert s.friendly_until(berlin("2026-12-02T08:00")) is None
-    # Friday 20:00: Friday night runs into the weekend (Sat, Sun whole days) and that into
-    # Sunday's... no: Sunday is whole-day until Monday 00:00, then Monday has no window before
-    # 18:00 -> ends Monday 2026-12-07 00:00
+    # Friday 20:00: Friday's night (to Saturday 08:00) runs into the weekend's whole days
+    # (Saturday 00:00 to Monday 00:00); Monday's own window starts only at 18:00, so the
+    # friendly span ends Monday 2026-12-07 00:00
     assert s.friendly_until(berlin("2026-12-04T20:00")) == berlin("2026-12-07T00:00")
     # the same instant given in UTC (19:00Z) gives the same end, in UTC
     assert s.friendly_until(datetime(2026, 12, 4, 19, tzinfo=UTC)) == datetime(
