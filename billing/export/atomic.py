@@ -45,6 +45,7 @@ class Manifest(BaseModel):
     period_end: datetime
     format: Format
     meters: int
+    left_out: list[str] = []  # meters with nothing this format carries (NEM12: no intervals)
     generator: str
     version: str
 

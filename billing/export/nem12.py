@@ -65,7 +65,7 @@ def file_name(site: ExportSite, period: BillingPeriod) -> str:
 
 
 def _quality(flag: Flag, rule: str, forward: bool) -> Quality:
-    text = rule.replace(",", ";")
+    text = (rule or flag.value).replace(",", ";")  # reason 0 needs a description
     if flag is Flag.ACTUAL:
         return ("A", "", "")
     if flag is Flag.SUSPECT:
@@ -129,6 +129,11 @@ def check_series(series: IntervalSeries, zone: timezone) -> int:
             f"day's {minutes}-minute grid"
         )
     return minutes
+
+
+def streams_of(item: ExportItem) -> dict[str, IntervalSeries]:
+    """The item's interval series NEM12 carries (import, export), by OBIS."""
+    return {s.obis: s for s in item.det.series if s.obis in STREAMS and len(s)}
 
 
 def check_items(items: Sequence[ExportItem], period: BillingPeriod) -> None:
@@ -206,7 +211,7 @@ def write_nem12(
     stamp = f"{end_local:%Y%m%d%H%M%S}"
     records = 0
     for number, item in enumerate(items, 1):
-        by_obis = {s.obis: s for s in item.det.series if s.obis in STREAMS and len(s)}
+        by_obis = streams_of(item)
         streams = [obis for obis in (IMPORT_OBIS, EXPORT_OBIS) if obis in by_obis]
         configuration = "".join(STREAMS[obis][0] for obis in streams)
         serial = item.meter_id if len(item.meter_id) <= 12 else ""

@@ -99,6 +99,7 @@ def write_export(
         period_end=period.end,
         format=fmt,  # type: ignore[arg-type]
         meters=len(ordered),
+        left_out=[i.meter_id for i in ordered if not nem12.streams_of(i)] if fmt == "nem12" else [],
         generator=site.generator,
         version=site.version,
     )

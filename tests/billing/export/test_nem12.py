@@ -3,6 +3,7 @@ values and qualities it reads must be the series' values and the AEMO codes of t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -157,3 +158,15 @@ def test_daylight_saving_month_pads_the_partial_day_with_null_intervals(tmp_path
     assert [r.read_value for r in reads[-4:]] == [0.0] * 4
     assert [Decimal(str(r.read_value)) for r in reads[:count]] == list(series.kwh)
     assert {r.quality_method for r in reads[:count]} == {"A"}
+
+
+def test_a_meter_without_interval_data_is_left_out_and_listed(tmp_path: Path) -> None:
+    items = f.fleet()
+    registers_only = replace(items[0], det=replace(items[0].det, series=()))  # M001, reads only
+    site = ExportSite("demo", settings=ExportSettings(nmi=f.NMIS))
+    manifest = write_export(
+        [registers_only, *items[1:]], period=f.PERIOD, fmt="nem12", out_dir=tmp_path, site=site
+    )
+    assert manifest.left_out == ["M001"]
+    assert manifest.files[0].records == 31 * 5  # 4 import streams and M004's export stream
+    assert "QB10000001" not in parse(tmp_path / manifest.files[0].name).readings
