@@ -26,9 +26,8 @@ from billing.prepay.store import (
     Account,
     Payment,
     PaymentResult,
-    account,
+    accounts,
     apply_payment_once,
-    deducted_days,
     open_account,
     record_deduction,
     take_emergency,
@@ -125,9 +124,13 @@ class PrepayRunner:
         """Deduct the completed days, then evaluate every prepaid account."""
         report = TickReport()
         today = self.clock.now().astimezone(self.settings.zone).date()
+        opened = {a.meter_id: a for a in await accounts(self.db)}
         for meter_id in self.meters:
+            acct = opened.get(meter_id)
+            if acct is None:
+                continue
             try:
-                days = await self.deduct(meter_id, today, report)
+                days = await self.deduct(acct, today, report)
                 if days:
                     report.deducted[meter_id] = days
                 await self.fee.evaluate(meter_id)
@@ -136,24 +139,22 @@ class PrepayRunner:
                 report.failed[meter_id] = str(exc)
         return report
 
-    async def deduct(self, meter_id: str, today: date, report: TickReport) -> list[date]:
-        """Deduct each completed day before `today` not deducted yet, oldest first; stops at the
-        first day the source cannot price yet."""
-        acct = await account(self.db, meter_id)
-        if acct is None:
-            return []
-        done = await deducted_days(self.db, meter_id, acct.deduct_from)
-        deducted: list[date] = []
+    async def deduct(self, acct: Account, today: date, report: TickReport) -> list[date]:
+        """Deduct each completed day before `today` after the last one deducted, oldest first;
+        stops at the first day the source cannot price yet (so days go in order)."""
+        meter_id = acct.meter_id
         day = acct.deduct_from
+        if acct.deducted_through is not None:
+            day = max(day, acct.deducted_through + timedelta(days=1))
+        deducted: list[date] = []
         while day < today:
-            if day not in done:
-                try:
-                    charge = await self.source.day_charge(meter_id, day)
-                except DeductionUnavailable as why:
-                    report.waiting[meter_id] = f"{day}: {why}"
-                    break
-                if await record_deduction(self.db, meter_id, day, charge, self.clock.now()):
-                    deducted.append(day)
+            try:
+                charge = await self.source.day_charge(meter_id, day)
+            except DeductionUnavailable as why:
+                report.waiting[meter_id] = f"{day}: {why}"
+                break
+            if await record_deduction(self.db, meter_id, day, charge, self.clock.now()):
+                deducted.append(day)
             day += timedelta(days=1)
         return deducted
 

@@ -1,6 +1,8 @@
 """Smart payment's tables (billing migration version 2), portable DDL for SQLite and PostgreSQL.
 
 Amounts are TEXT holding a Decimal's exact text; times are ISO 8601 UTC text; days ISO dates.
+`prepay_accounts.deducted_through` is the last day deducted (days are deducted in order), so a
+round over every account finds the days to deduct without a query per meter.
 `prepay_accounts.revision` counts the account's changes: every change takes the row first
 (`UPDATE ... SET revision = revision + 1`, which on PostgreSQL locks it, while SQLite's
 `BEGIN IMMEDIATE` serialises writers anyway) and numbers its balance-history entry by it, so no
@@ -24,6 +26,7 @@ PREPAY_SCHEMA: list[str] = [
         why TEXT NOT NULL,
         until_at TEXT,
         deduct_from TEXT NOT NULL,
+        deducted_through TEXT,
         opened_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
         revision BIGINT NOT NULL

@@ -45,6 +45,7 @@ class Account:
     why: str
     until: datetime | None
     deduct_from: date
+    deducted_through: date | None  # the last day deducted
     opened_at: datetime
     updated_at: datetime
     revision: int
@@ -91,7 +92,7 @@ class HistoryEntry:
 
 _ACCOUNT_COLUMNS = (
     "meter_id, currency, balance, emergency_owed, state, relay, pending_command, "
-    "pending_action, why, until_at, deduct_from, opened_at, updated_at, revision"
+    "pending_action, why, until_at, deduct_from, deducted_through, opened_at, updated_at, revision"
 )
 
 
@@ -114,9 +115,10 @@ def _account(row: Row) -> Account:
         why=row[8],
         until=datetime.fromisoformat(row[9]) if row[9] else None,
         deduct_from=date.fromisoformat(row[10]),
-        opened_at=datetime.fromisoformat(row[11]),
-        updated_at=datetime.fromisoformat(row[12]),
-        revision=int(row[13]),
+        deducted_through=date.fromisoformat(row[11]) if row[11] else None,
+        opened_at=datetime.fromisoformat(row[12]),
+        updated_at=datetime.fromisoformat(row[13]),
+        revision=int(row[14]),
     )
 
 
@@ -170,7 +172,7 @@ async def open_account(
     async with db.transaction() as tx:
         inserted = await tx.execute(
             f"INSERT INTO prepay_accounts ({_ACCOUNT_COLUMNS}) "
-            "VALUES (?, ?, ?, '0', ?, 'connected', NULL, NULL, 'opened', NULL, ?, ?, ?, 1) "
+            "VALUES (?, ?, ?, '0', ?, 'connected', NULL, NULL, 'opened', NULL, ?, NULL, ?, ?, 1) "
             "ON CONFLICT (meter_id) DO NOTHING",
             (
                 meter_id,
@@ -290,15 +292,12 @@ async def record_deduction(
         if taken is None:
             raise LedgerRefusal(f"no prepaid account for meter {meter_id}")
         change = apply_deduction(taken.funds, amount)
+        if taken.deducted_through is None or day > taken.deducted_through:
+            await tx.execute(
+                "UPDATE prepay_accounts SET deducted_through = ? WHERE meter_id = ?",
+                (day.isoformat(), meter_id),
+            )
         return await _write_change(tx, taken, change, at, "deduction", day.isoformat())
-
-
-async def deducted_days(db: BillingDb, meter_id: str, since: date) -> set[date]:
-    rows = await db.fetch(
-        "SELECT day FROM prepay_deductions WHERE meter_id = ? AND day >= ?",
-        (meter_id, since.isoformat()),
-    )
-    return {date.fromisoformat(r[0]) for r in rows}
 
 
 async def take_emergency(

@@ -4,6 +4,7 @@ once, a refusal counted without stopping the rest."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 from billing.prepay.payments_file import PaymentsFileError, import_payments, read_payments
 from billing.prepay.store import account, history, open_account, payments
-from billing.store.database import BillingDb
+from billing.store.database import BillingDb, open_billing_db
+from billing.store.schema import MIGRATIONS
 from tests.billing.prepay.conftest import prepay_settings
 
 S = prepay_settings(meters=["m1", "m2"])  # opening 20.00, cap 200.00
@@ -116,3 +118,22 @@ async def test_a_refused_payment_does_not_stop_the_others(
     assert [r.outcome for r in report.results] == ["refused", "refused", "applied"]
     m1 = await account(billing_db, "m1")
     assert m1 is not None and m1.balance == D("120.00")
+
+
+async def test_the_same_file_imported_at_once_by_two_connections_credits_once(
+    billing_url: str, billing_db: BillingDb, tmp_path: Path
+) -> None:
+    # two head-end processes (two connections to one database) import the same file together
+    other = await open_billing_db(billing_url, MIGRATIONS)
+    try:
+        for meter in ("m1", "m2"):
+            await open_account(billing_db, meter, S, T0)
+        path = write(tmp_path, GOOD)
+        one, two = await asyncio.gather(
+            import_payments(billing_db, path, S, T0), import_payments(other, path, S, T0)
+        )
+        assert one.applied + two.applied == 3 and one.duplicate + two.duplicate == 3
+        m1 = await account(other, "m1")
+        assert m1 is not None and m1.balance == D("50.45")  # 20.00 + 30.00 + 0.45, once each
+    finally:
+        await other.close()

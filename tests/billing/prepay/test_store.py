@@ -119,6 +119,12 @@ async def test_a_day_is_deducted_once(billing_db: BillingDb) -> None:
     assert sum(1 for b in both if b is not None) == 1
     acct = await account(billing_db, "m1")
     assert acct is not None and acct.balance == D("14.65")  # 15.65 - 1.00
+    assert acct.deducted_through == date(2026, 11, 3)
+    # a day before the last deducted (put in by hand) does not move the mark back
+    await record_deduction(billing_db, "m1", date(2026, 11, 1), D("0.65"), T0)
+    acct = await account(billing_db, "m1")
+    assert acct is not None and acct.deducted_through == date(2026, 11, 3)
+    assert acct.balance == D("14.00")  # 14.65 - 0.65
     with pytest.raises(LedgerRefusal, match="no prepaid account for meter m2"):
         await record_deduction(billing_db, "m2", day, D("1.00"), T0)
 
