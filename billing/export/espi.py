@@ -92,10 +92,13 @@ def _transitions(period: BillingPeriod) -> tuple[datetime | None, datetime | Non
     saving = 0
     at = datetime(year, 1, 1, tzinfo=UTC)
     previous = at.astimezone(zone).dst() or timedelta(0)
-    while at.year == year:  # hourly scan: transitions fall on whole hours in every zone used
+    while at.year == year:  # hourly scan, then to the minute (Lord Howe changes on a half hour)
         step = at + timedelta(hours=1)
         dst = step.astimezone(zone).dst() or timedelta(0)
         if dst != previous:
+            step = at + timedelta(minutes=1)
+            while (step.astimezone(zone).dst() or timedelta(0)) == previous:
+                step += timedelta(minutes=1)
             if dst > previous:
                 start, saving = step, int(dst.total_seconds())
             else:
