@@ -13,8 +13,9 @@ Columns (header row first; UTF-8, comma-separated, `\\n` line ends, RFC 4180 quo
 - quality: worst VEE flag of what the row is worked from: actual, substituted, estimated, suspect
 - tariff_period: the time-of-use period of the row (empty on total rows)
 - amount: the bill's money for the row in the bill's currency (empty without a bill or a matching
-  line): on a period row its energy and net lines, on the total import row all energy and net
-  lines, on export rows the export lines (credits, negative)
+  line): on a period row its energy and net lines, on the total import row all energy, tier
+  (block) and net lines, on export rows the export lines (credits, negative); demand and fixed
+  charges are on no row
 - rules: the VEE rules that set a flag on the row's inputs, `;`-separated (empty: none)
 - raw_start_reading, raw_end_reading: the reading as the meter gave it, when the reading is not
   actual (empty otherwise or when nothing was read)
@@ -56,6 +57,7 @@ COLUMNS = (
 )
 
 _IMPORT_LINES = ("energy", "net")
+_IMPORT_TOTAL_LINES = ("energy", "tier", "net")
 _EXPORT_LINES = ("export",)
 
 
@@ -130,7 +132,8 @@ def rows_for(item: ExportItem) -> Iterable[list[str]]:
     starts = {read.obis: read for read in det.start_reads}
     ends = {read.obis: read for read in det.end_reads}
     series = {s.obis: s for s in det.series}
-    per_import, total_import = _amounts(item, _IMPORT_LINES)
+    per_import, _ = _amounts(item, _IMPORT_LINES)
+    _, total_import = _amounts(item, _IMPORT_TOTAL_LINES)
     per_export, total_export = _amounts(item, _EXPORT_LINES)
     import_series = series.get(IMPORT_OBIS)
 

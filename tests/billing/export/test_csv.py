@@ -7,6 +7,7 @@ import csv
 from decimal import Decimal
 from pathlib import Path
 
+from billing.bill.model import LineItem
 from billing.determinants.model import Determinants
 from billing.export.csv_file import COLUMNS
 from billing.export.model import EXPORT_OBIS, IMPORT_OBIS, ExportItem, ExportSettings, ExportSite
@@ -59,76 +60,33 @@ def test_hand_worked_meter(tmp_path: Path) -> None:
     # night 90.250 x 0.1500 = 13.5375 -> 13.54; day 60.000 x 0.2500 = 15.00;
     # export 2.500 x 0.0800 = 0.20 credited; a fixed charge (34.10) is on no energy row
     bill = f.bill(meter, imports, Decimal("2.500"), Flag.ESTIMATED)
+    # a tier block adder: 50.250 kWh above the first block at 0.0500 = 2.5125 -> 2.51
+    tier = LineItem(
+        kind="tier",
+        description="Tier 2",
+        tariff_period="tier2",
+        quantity=Decimal("50.250"),
+        unit="kWh",
+        rate=Decimal("0.0500"),
+        amount=Decimal("2.51"),
+    )
+    bill = bill.model_copy(update={"lines": [*bill.lines, tier], "total": bill.total + tier.amount})
     item = ExportItem(meter, det, bill, {"night": night, "day": day})
     rows = [list(row.values()) for row in export(tmp_path, [item])]
+    # fmt: off
     assert rows == [
-        # total import: amount = 13.54 + 15.00 = 28.54
-        [
-            meter,
-            IMPORT_OBIS,
-            START,
-            END,
-            "1200.500",
-            "1350.750",
-            "150.250",
-            "kWh",
-            "actual",
-            "",
-            "28.54",
-            "",
-            "",
-            "",
-        ],
-        [
-            meter,
-            night,
-            START,
-            END,
-            "700.000",
-            "790.250",
-            "90.250",
-            "kWh",
-            "actual",
-            "night",
-            "13.54",
-            "",
-            "",
-            "",
-        ],
+        # total import: energy and tier lines, 13.54 + 15.00 + 2.51 = 31.05
+        [meter, IMPORT_OBIS, START, END, "1200.500", "1350.750", "150.250", "kWh", "actual",
+         "", "31.05", "", "", ""],
+        [meter, night, START, END, "700.000", "790.250", "90.250", "kWh", "actual",
+         "night", "13.54", "", "", ""],
         # the estimated end read makes the row estimated, naming the rule; nothing was read
-        [
-            meter,
-            day,
-            START,
-            END,
-            "500.500",
-            "560.500",
-            "60.000",
-            "kWh",
-            "estimated",
-            "day",
-            "15.00",
-            RULE_BOUNDARY,
-            "",
-            "",
-        ],
-        [
-            meter,
-            EXPORT_OBIS,
-            START,
-            END,
-            "10.000",
-            "12.500",
-            "2.500",
-            "kWh",
-            "actual",
-            "",
-            "-0.20",
-            "",
-            "",
-            "",
-        ],
+        [meter, day, START, END, "500.500", "560.500", "60.000", "kWh", "estimated",
+         "day", "15.00", RULE_BOUNDARY, "", ""],
+        [meter, EXPORT_OBIS, START, END, "10.000", "12.500", "2.500", "kWh", "actual",
+         "", "-0.20", "", "", ""],
     ]
+    # fmt: on
 
 
 def test_fleet_month_parses_back(tmp_path: Path) -> None:
