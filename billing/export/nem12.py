@@ -1,6 +1,6 @@
 """AEMO NEM12 interval data (Meter Data File Format): 100 header, a 200 record per NMI and data
 stream (E1 import, B1 export), a 300 record per day with its interval values, 400 records for
-days of mixed quality, 900 end.
+days of mixed quality, a 500 record with the register's end reading, 900 end.
 
 Days: NEM12 days have a fixed number of intervals (96 of 15 minutes), so they are counted in the
 fixed standard offset of the period's time zone (UTC+10 for Australia/Sydney, as the NEM's market
@@ -18,7 +18,9 @@ reason description):
 - substituted by a known value: F (final substituted); a power outage as zero is F19 (zero) with
   reason 79 (power outage); others F12, reason 0
 A day whose intervals share one quality has it in its 300 record; otherwise the 300 record says V
-and 400 records give each run of intervals its quality.
+and 400 records give each run of intervals its quality. After a stream's 300 records, a 500
+record (TransCode N, normal read) carries its register's reading at the period end when that
+reading is actual (IndexRead, kWh; ReadDateTime in NEM time).
 
 The 100 record's DateTime and each 300 record's UpdateDateTime are the period end in NEM time
 (no wall clock in the file). File name, as the MDFF asks: `NEM12#<UniqueID>#<From>#<To>.csv`.
@@ -215,6 +217,7 @@ def write_nem12(
         streams = [obis for obis in (IMPORT_OBIS, EXPORT_OBIS) if obis in by_obis]
         configuration = "".join(STREAMS[obis][0] for obis in streams)
         serial = item.meter_id if len(item.meter_id) <= 12 else ""
+        ends = {read.obis: read for read in item.det.end_reads}
         for obis in streams:
             suffix, mdm = STREAMS[obis]
             sink.write(
@@ -222,6 +225,12 @@ def write_nem12(
                 f"KWH,{int(by_obis[obis].interval.total_seconds() // 60)},\n"
             )
             records += _Stream(by_obis[obis], zone, stamp).write(sink)
+            end_read = ends.get(obis)
+            if end_read is not None and end_read.flag is Flag.ACTUAL:
+                sink.write(
+                    f"500,N,,{end_read.at.astimezone(zone):%Y%m%d%H%M%S},"
+                    f"{decimal_text(end_read.kwh)}\n"
+                )
         if on_item is not None:
             on_item(number)
     sink.write("900\n")

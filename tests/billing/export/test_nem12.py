@@ -170,3 +170,20 @@ def test_a_meter_without_interval_data_is_left_out_and_listed(tmp_path: Path) ->
     assert manifest.left_out == ["M001"]
     assert manifest.files[0].records == 31 * 5  # 4 import streams and M004's export stream
     assert "QB10000001" not in parse(tmp_path / manifest.files[0].name).readings
+
+
+def test_actual_end_readings_are_500_records(tmp_path: Path) -> None:
+    items = f.fleet()
+    data = parse(export(tmp_path, items))
+    for item in items:
+        got = data.transactions[f.NMIS[item.meter_id]]
+        ends = {r.obis: r for r in item.det.end_reads}
+        read = ends.get(IMPORT_OBIS)
+        if read is None or read.flag.value != "actual":
+            # M004's end reads are estimated and M005 has none: no index read
+            assert all(not got[suffix] for suffix in got), item.meter_id
+            continue
+        # 1 Nov 00:00 +10 (31 Oct 14:00Z): the register's value at the period end
+        ((trans_code, order, at, index_read),) = got["E1"]
+        assert (trans_code, order, Decimal(index_read)) == ("N", "", read.kwh)
+        assert at == "20261101000000"  # nemreader keeps the text
