@@ -156,23 +156,33 @@ def _reading_type(series: IntervalSeries, flow: int, multiplier: int) -> str:
     )
 
 
-def _interval_block(series: IntervalSeries, low: int, high: int, multiplier: int) -> str:
+def _interval_block(
+    series: IntervalSeries, low: int, high: int, values: Sequence[int], qualities: Sequence[int]
+) -> str:
     step = int(series.interval.total_seconds())
     first = epoch_seconds(series.start) + low * step
     parts = [
         f'<IntervalBlock xmlns="{ESPI}"><interval><duration>{(high - low) * step}</duration>'
         f"<start>{first}</start></interval>"
     ]
+    start = first
     for index in range(low, high):
-        quality = quality_category(series.flags[index], series.rules[index])
         parts.append(
-            f"<IntervalReading><ReadingQuality><quality>{quality}</quality></ReadingQuality>"
-            f"<timePeriod><duration>{step}</duration><start>{first + (index - low) * step}"
-            f"</start></timePeriod><value>{scaled(series.kwh[index], multiplier)}</value>"
-            f"</IntervalReading>"
+            f"<IntervalReading><ReadingQuality><quality>{qualities[index]}</quality>"
+            f"</ReadingQuality><timePeriod><duration>{step}</duration><start>{start}</start>"
+            f"</timePeriod><value>{values[index]}</value></IntervalReading>"
         )
+        start += step
     parts.append("</IntervalBlock>")
     return "".join(parts)
+
+
+def _columns(series: IntervalSeries, multiplier: int) -> tuple[list[int], list[int]]:
+    """The series' ESPI values and qualities, worked out once for all its blocks."""
+    values = [scaled(value, multiplier) for value in series.kwh]
+    keys = list(zip(series.flags, series.rules, strict=True))
+    codes = {key: quality_category(*key) for key in set(keys)}
+    return values, [codes[key] for key in keys]
 
 
 def _summary(item: ExportItem, period: BillingPeriod) -> str:
@@ -277,6 +287,7 @@ def write_espi(
                 f"{name} energy, {series.interval} intervals",
                 _reading_type(series, flow, multiplier),
             )
+            values, qualities = _columns(series, multiplier)
             for low, high in _day_slices(series, period):
                 block = f"{reading}/IntervalBlock/{epoch_seconds(series.interval_start(low))}"
                 feed.entry(
@@ -284,7 +295,7 @@ def write_espi(
                     f"{reading}/IntervalBlock",
                     [],
                     f"{item.meter_id} {name} day",
-                    _interval_block(series, low, high, multiplier),
+                    _interval_block(series, low, high, values, qualities),
                 )
         feed.entry(
             f"{point}/UsageSummary/{period.name}",
