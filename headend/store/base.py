@@ -43,7 +43,7 @@ from headend.config.load import DemandResponseEvent
 from headend.events.model import Event
 from headend.load.metrics import LoadCycle
 from headend.runs.model import DailyRate, RunStats
-from headend.store.register_values import RegisterValue
+from headend.store.register_columns import RegisterColumns
 
 
 class StoreError(Exception):
@@ -155,12 +155,20 @@ class Store(ReadingSink, ContactLog, Protocol):
         """Readings ordered by meter, OBIS and capture (or receive) time; bounds inclusive."""
         ...
 
-    async def register_values(
-        self, meter_ids: Sequence[str], obis: Sequence[str], since: datetime, until: datetime
-    ) -> list[RegisterValue]:
-        """Decimal values of these meters and registers with their time (the meter's capture
-        time, else the receive time) in [since, until], ordered by meter, OBIS and time
-        (billing's bulk read)."""
+    async def register_columns(
+        self,
+        meter_ids: Sequence[str],
+        obis: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        time_of_day: str | None = None,
+    ) -> list[RegisterColumns]:
+        """Decimal values of these meters and registers in [since, until], one time-ordered
+        column set per (meter, register): the meter's captures, or, for a register the meter
+        never stamped, its plain reads at their receive times (billing's bulk read).
+        `time_of_day` ("HH:MM:SS", UTC): only values at that time of day. `UnitMismatch` when
+        a register changed unit within the span."""
         ...
 
     async def count_readings(self, meter_id: str | None = None) -> int: ...

@@ -29,7 +29,7 @@ from headend.runs.model import DailyRate, RunStats
 from headend.store import (
     postgres_outbox,
     postgres_records,
-    register_values,
+    register_columns,
 )
 from headend.store.base import (
     LastContact,
@@ -44,7 +44,7 @@ from headend.store.postgres_control import PostgresControlTables
 from headend.store.postgres_ingest import aware, insert_groups
 from headend.store.postgres_schema import migrate
 from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact, stored_as_is
-from headend.store.register_values import RegisterValue
+from headend.store.register_columns import RegisterColumns
 from headend.store.rows import READING_COLUMNS, row_reading
 
 T = TypeVar("T")
@@ -224,17 +224,23 @@ class PostgresStore(PostgresControlTables):
         rows = await self._query("listing readings", lambda c: c.fetch(query, *params))
         return [row_reading(row, stored_as_is) for row in rows]
 
-    async def register_values(
-        self, meter_ids: Sequence[str], obis: Sequence[str], since: datetime, until: datetime
-    ) -> list[RegisterValue]:
-        out: list[RegisterValue] = []
-        step = register_values.METERS_PER_QUERY
-        query = register_values.POSTGRES_QUERY
-        for first in range(0, len(meter_ids), step):
-            args = (list(meter_ids[first : first + step]), list(obis), aware(since), aware(until))
-            rows = await self._query("reading register values", _fetching(query, args))
-            out += register_values.from_postgres_rows(rows)
-        return out
+    async def register_columns(
+        self,
+        meter_ids: Sequence[str],
+        obis: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        time_of_day: str | None = None,
+    ) -> list[RegisterColumns]:
+        async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
+            query, params = register_columns.postgres_query(
+                meters, obis, aware(since), aware(until), captured=captured, time_of_day=time_of_day
+            )
+            rows = await self._query("reading register columns", _fetching(query, params))
+            return register_columns.from_postgres(rows, captured)
+
+        return await register_columns.read_columns(fetch, meter_ids, obis)
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         query, params = "SELECT count(*) FROM readings", list[str]()

@@ -34,7 +34,7 @@ import aiosqlite
 from drivers.contract import Reading
 from headend.events.model import Event
 from headend.runs.model import DailyRate, RunStats
-from headend.store import outbox, register_values
+from headend.store import outbox, register_columns
 from headend.store.base import (
     LastContact,
     OutboxEntry,
@@ -48,7 +48,7 @@ from headend.store.group_commit import WriteQueue
 from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_groups
 from headend.store.profile_marks import select_marks, upsert_marks
 from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact
-from headend.store.register_values import RegisterValue
+from headend.store.register_columns import RegisterColumns
 from headend.store.rows import READING_COLUMNS, reading_rows, row_reading, utc_text
 from headend.store.runs import select_daily_rates, select_runs, upsert_run
 from headend.store.schema import SCHEMA_VERSION, migrate
@@ -266,20 +266,25 @@ class SqliteStore(SqliteControlTables):
                 rows = await cursor.fetchall()
         return [row_reading(row) for row in rows]
 
-    async def register_values(
-        self, meter_ids: Sequence[str], obis: Sequence[str], since: datetime, until: datetime
-    ) -> list[RegisterValue]:
-        out: list[RegisterValue] = []
-        step = register_values.METERS_PER_QUERY
-        for first in range(0, len(meter_ids), step):
-            query, params = register_values.sqlite_query(
-                meter_ids[first : first + step], obis, since, until
+    async def register_columns(
+        self,
+        meter_ids: Sequence[str],
+        obis: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        time_of_day: str | None = None,
+    ) -> list[RegisterColumns]:
+        async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
+            query, params = register_columns.sqlite_query(
+                meters, obis, since, until, captured=captured, time_of_day=time_of_day
             )
-            async with self._reading("reading register values"):
+            async with self._reading("reading register columns"):
                 async with self._reader.execute(query, params) as cursor:
                     rows = await cursor.fetchall()
-            out += register_values.from_sqlite_rows(rows)
-        return out
+            return register_columns.from_sqlite(rows, captured)
+
+        return await register_columns.read_columns(fetch, meter_ids, obis)
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         params: tuple[str, ...] = ()
