@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from billing.determinants.inputs import EXPORT_TOTAL, IMPORT_TOTAL, Capture, MeterData, Replacement
-from billing.determinants.intervals import Labels, label_groups, max_demand, split_by_period
+from billing.determinants.intervals import Labels, Runs, label_runs, max_demand, split_by_period
 from billing.determinants.model import Determinants, Source
 from billing.determinants.registers import Boundary, advance, boundary
 from billing.determinants.replacement import apply_replacements, offset_at
@@ -124,12 +124,12 @@ def determinants_for(
         if last is not None:
             lasts[obis] = last
 
-    groups_cache: list[list[tuple[str, Callable[[Sequence[Decimal]], object], int]]] = []
+    runs_cache: list[Runs] = []
 
-    def groups() -> list[tuple[str, Callable[[Sequence[Decimal]], object], int]]:
-        if not groups_cache:
-            groups_cache.append(label_groups(labels(start, interval, grid.count)))
-        return groups_cache[0]
+    def runs() -> Runs:
+        if not runs_cache:
+            runs_cache.append(label_runs(labels(start, interval, grid.count)))
+        return runs_cache[0]
 
     def register_advance(obis: str) -> Decimal:
         value, found = advance(meter_id, obis, firsts[obis], lasts[obis], settings)
@@ -154,13 +154,13 @@ def determinants_for(
             notes.append("boundary reads interpolated in time: no load profile to shape them")
     elif imp is not None:
         source = "intervals"
-        import_kwh = split_by_period(imp.series.kwh, groups())
+        import_kwh = split_by_period(imp.cumulative, runs())
         estimated = imp.estimated_kwh
         if not needs_intervals and mapped:
             missing = sorted(o for o in mapped.values() if o not in firsts or o not in lasts)
             notes.append(f"from intervals: no boundary read of {', '.join(missing)}")
     elif not mapped and IMPORT_TOTAL in firsts and IMPORT_TOTAL in lasts and not needs_intervals:
-        names = [name for name, _g, _c in groups()]
+        names = list(runs()[0])
         if len(names) != 1:
             raise DeterminantsError(
                 meter_id, f"no load profile to split {IMPORT_TOTAL} by the tariff periods {names}"
@@ -180,9 +180,9 @@ def determinants_for(
         )
 
     if exp is not None:
-        export_kwh = split_by_period(exp.series.kwh, groups())
+        export_kwh = split_by_period(exp.cumulative, runs())
     elif EXPORT_TOTAL in firsts and EXPORT_TOTAL in lasts:
-        names = [name for name, _g, _c in groups()]
+        names = list(runs()[0])
         export_kwh = {names[0] if len(names) == 1 else EXPORT_ALL: register_advance(EXPORT_TOTAL)}
     else:
         export_kwh = {}
@@ -190,7 +190,7 @@ def determinants_for(
     demand_kw: Decimal | None = None
     demand_at: datetime | None = None
     if imp is not None:
-        demand_kw, demand_at = max_demand(imp.series.kwh, start, interval)
+        demand_kw, demand_at = max_demand(imp.series.kwh, imp.peak, start, interval)
     elif needs_intervals:
         raise DeterminantsError(
             meter_id, "the tariff needs interval data (demand) and there is none"

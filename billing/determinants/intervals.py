@@ -6,51 +6,46 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter
 
 ZERO = Decimal(0)
 Labels = Callable[[datetime, timedelta, int], list[str]]
+Runs = tuple[tuple[str, ...], tuple[tuple[str, int, int], ...]]
 
-_GROUPS: dict[tuple[str, ...], list[tuple[str, Callable[[Sequence[Decimal]], object], int]]] = {}
-
-
-def label_groups(
-    names: Sequence[str],
-) -> list[tuple[str, Callable[[Sequence[Decimal]], object], int]]:
-    """(period name, getter of its intervals, how many): shared across meters of one period."""
-    key = tuple(names)
-    found = _GROUPS.get(key)
-    if found is not None:
-        return found
-    positions: dict[str, list[int]] = {}
-    for i, name in enumerate(key):
-        positions.setdefault(name, []).append(i)
-    groups: list[tuple[str, Callable[[Sequence[Decimal]], object], int]] = [
-        (name, itemgetter(*where), len(where)) for name, where in positions.items()
-    ]
-    if len(_GROUPS) > 8:
-        _GROUPS.clear()
-    _GROUPS[key] = groups
-    return groups
+# the last labels seen (a fleet shares one period's labels): the list object, its runs
+_LAST: list[tuple[Sequence[str], tuple[str, ...], Runs]] = []
 
 
-def split_by_period(
-    kwh: Sequence[Decimal], groups: list[tuple[str, Callable[[Sequence[Decimal]], object], int]]
-) -> dict[str, Decimal]:
-    result: dict[str, Decimal] = {}
-    for name, getter, count in groups:
-        picked = getter(kwh)
-        if count == 1:
-            result[name] = picked  # type: ignore[assignment]
-        else:
-            result[name] = sum(picked, ZERO)  # type: ignore[call-overload]
+def label_runs(names: Sequence[str]) -> Runs:
+    """(period names in first-seen order, runs (name, first, stop) of equal labels)."""
+    if _LAST:
+        seen, key, known = _LAST[0]
+        if seen is names or key == tuple(names):
+            return known
+    order: dict[str, None] = {}
+    found: list[tuple[str, int, int]] = []
+    first = 0
+    for i in range(1, len(names) + 1):
+        if i == len(names) or names[i] != names[first]:
+            order.setdefault(names[first], None)
+            found.append((names[first], first, i))
+            first = i
+    runs: Runs = (tuple(order), tuple(found))
+    _LAST[:] = [(names, tuple(names), runs)]
+    return runs
+
+
+def split_by_period(cumulative: Sequence[Decimal], runs: Runs) -> dict[str, Decimal]:
+    """Energy per period name from running totals at the grid points (see SeriesResult)."""
+    names, spans = runs
+    result = dict.fromkeys(names, ZERO)
+    for name, first, stop in spans:
+        result[name] += cumulative[stop] - cumulative[first]
     return result
 
 
 def max_demand(
-    kwh: Sequence[Decimal], start: datetime, interval: timedelta
+    kwh: Sequence[Decimal], peak: Decimal, start: datetime, interval: timedelta
 ) -> tuple[Decimal, datetime]:
-    """Highest average demand over one interval (kW) and the interval's start."""
-    peak = max(kwh)
+    """Highest average demand over one interval (kW) and the first interval that reached it."""
     per_hour = Decimal(3600) / Decimal(int(interval.total_seconds()))
     return peak * per_hour, start + interval * kwh.index(peak)

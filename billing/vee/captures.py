@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 from operator import itemgetter, sub
+from typing import TypeVar
 
 from billing.determinants.inputs import Capture
 from billing.vee.grid import Grid
@@ -31,6 +33,7 @@ from billing.vee.settings import VeeSettings
 RULE_METER_STATUS = "meter-status"
 _CLOCK_QUALITIES = frozenset({"clock-adjusted", "clock-suspect"})
 _at = itemgetter(0)
+_T = TypeVar("_T")
 ZERO = Decimal(0)
 
 
@@ -85,13 +88,52 @@ def read_profile(
     count = grid.count
     lo = bisect_left(captures, grid.times[0], key=_at)
     hi = bisect_right(captures, grid.times[-1], key=_at)
-    if hi - lo == count + 1:
+    if hi - lo >= count + 1:
         times, values, qualities = zip(*captures[lo:hi], strict=True)
+        if hi - lo > count + 1:
+            # register reads between the profile's captures (a daily billing read at 00:05)
+            keep = _without_reads(times, grid)
+            if keep is not None:
+                times, values, qualities = (
+                    _pick(column, keep) for column in (times, values, qualities)
+                )
         if times == grid.times and qualities.count("ok") == count + 1:
             diffs = list(map(sub, values[1:], values[:-1]))
             if min(diffs) >= ZERO:
                 return Clean(values, diffs)
     return _careful(meter_id, obis, captures, lo, hi, grid, settings)
+
+
+def _without_reads(times: tuple[datetime, ...], grid: Grid) -> list[tuple[int, int]] | None:
+    """Slices of `times` that leave out off-grid reads, when nothing else differs from the grid.
+
+    Each extra read shifts every later capture by one place, so the first place where `times`
+    and the grid part is found by bisection: a few probes per read instead of a pass per capture.
+    None when a grid capture is missing (the careful path handles that).
+    """
+    expected = grid.times
+    extras = len(times) - len(expected)
+    slices: list[tuple[int, int]] = []
+    first = 0  # times[first:] still to check; `len(slices)` reads dropped so far
+    while len(slices) < extras:
+        shift = len(slices)
+        lo, hi = first, len(times)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if mid - shift < len(expected) and times[mid] == expected[mid - shift]:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(times) or grid.position(times[lo]) is not None:
+            return None
+        slices.append((first, lo))
+        first = lo + 1
+    slices.append((first, len(times)))
+    return slices
+
+
+def _pick(column: tuple[_T, ...], slices: list[tuple[int, int]]) -> tuple[_T, ...]:
+    return tuple(chain.from_iterable(column[a:b] for a, b in slices))
 
 
 def _careful(

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import accumulate
 
 from billing.determinants.inputs import Capture
 from billing.vee.captures import ZERO, Clean, Work, read_profile
@@ -37,6 +38,10 @@ class SeriesResult:
     series: IntervalSeries
     findings: tuple[Finding, ...]
     estimated_kwh: Decimal  # estimated energy inside the period
+    # running totals at the grid points (any base): the energy of intervals a..b-1 is
+    # cumulative[b] - cumulative[a], so splitting by tariff period costs a subtraction per run
+    cumulative: tuple[Decimal, ...]
+    peak: Decimal  # the largest interval value
 
 
 def vee_series(
@@ -62,8 +67,9 @@ def vee_series(
         total, nonzero = clean_typical(profile)
         typical = _typical(total, nonzero, grid, history, profile, settings)
         diffs = profile.diffs
+        peak = max(diffs)
         if not (
-            (typical is not None and max(diffs) > settings.spike_multiple * typical[0])
+            (typical is not None and peak > settings.spike_multiple * typical[0])
             or (check_zeros and len(diffs) - nonzero > settings.max_zero_intervals)
             or windows
             or (spans and clean_sum_found(profile, spans, settings))
@@ -73,7 +79,7 @@ def vee_series(
             series = IntervalSeries(
                 meter_id, obis, grid.start, grid.interval, kwh, kwh, flags, rules
             )
-            return SeriesResult(series, (), ZERO)
+            return SeriesResult(series, (), ZERO, profile.values, peak)
         work = Work.from_clean(profile)
     else:
         work = profile
@@ -139,4 +145,5 @@ def _full(
         tuple(work.flags),
         tuple(work.rules),
     )
-    return SeriesResult(series, tuple(work.findings), estimated)
+    cumulative = tuple(accumulate(kwh, initial=ZERO))
+    return SeriesResult(series, tuple(work.findings), estimated, cumulative, max(kwh))

@@ -8,10 +8,12 @@ so a month that passes needs no per-interval objects.
 
 from __future__ import annotations
 
-import itertools
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
+from operator import itemgetter
 
 from billing.determinants.inputs import Capture
 from billing.vee.captures import ZERO, Clean, Work
@@ -26,6 +28,8 @@ from billing.vee.model import (
     Flag,
 )
 from billing.vee.settings import VeeSettings
+
+_at = itemgetter(0)
 
 
 def typical_use(
@@ -202,21 +206,25 @@ def rate_spans(
     at which all of them were read (daily registers), inside the period and on the grid."""
     if not rates:
         return []
-    by_register = []
+    index = grid.index
+    by_register: list[dict[int, Decimal]] = []
     for captures in rates.values():
-        by_register.append(
-            {at: value for at, value, _q in captures if grid.start <= at <= grid.times[-1]}
-        )
-    common = sorted(set.intersection(*(set(values) for values in by_register)))
+        lo = bisect_left(captures, grid.times[0], key=_at)
+        hi = bisect_right(captures, grid.times[-1], key=_at)
+        on_grid = {}
+        for at, value, _quality in captures[lo:hi]:
+            k = index.get(at)
+            if k is not None:
+                on_grid[k] = value
+        by_register.append(on_grid)
+    common = sorted(set(by_register[0]).intersection(*by_register[1:]))
+    half = modulus / 2 if modulus is not None else None
     spans = []
-    for t0, t1 in itertools.pairwise(common):
-        k0, k1 = grid.position(t0), grid.position(t1)
-        if k0 is None or k1 is None:
-            continue
+    for k0, k1 in pairwise(common):
         advance = ZERO
         for values in by_register:
-            step = values[t1] - values[t0]
-            if step < ZERO and modulus is not None and -step > modulus / 2:
+            step = values[k1] - values[k0]
+            if step < ZERO and half is not None and modulus is not None and -step > half:
                 step += modulus
             advance += step
         spans.append((k0, k1, advance))

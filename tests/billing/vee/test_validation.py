@@ -169,3 +169,24 @@ def test_settings_refuse_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ValidationError, match="interpolate_max_intervals"):
         VeeSettings.model_validate({"interpolate_max_intervals": 0})
     assert VeeSettings.model_validate({"rollover_kwh": None}).rollover_kwh is None
+
+
+def test_register_reads_between_profile_captures_are_left_out_of_the_intervals() -> None:
+    # the daily billing read lands at 00:05:03 and 12:05:03, between profile captures, with the
+    # register's value then; the intervals are still the 96 profile differences of 0.1 kWh.
+    # With capture 30 (07:30) lost as well, the gap 07:15-07:45 is interpolated: 0.2 / 2 = 0.1.
+    profile = cumulative(DAY1, D("20.0"), [D("0.1")] * 96)
+    reads = [
+        (DAY1 + timedelta(minutes=5, seconds=3), D("20.03"), "ok"),
+        (DAY1 + timedelta(hours=12, minutes=5, seconds=3), D("24.83"), "clock-suspect"),
+    ]
+    for lost in ((), (30,)):
+        captures = sorted([c for i, c in enumerate(profile) if i not in lost] + reads)
+        det = run({IMPORT: captures}, flat=True)
+        series = det.series[0]
+        assert series.kwh == (D("0.1"),) * 96
+        assert det.import_kwh == {"all": D("9.6")}
+        if lost:
+            assert series.flags[29:31] == (Flag.ESTIMATED,) * 2
+        else:
+            assert set(series.flags) == {Flag.ACTUAL} and det.findings == ()
