@@ -83,12 +83,21 @@ class TypicalUse:
                 _add(own, grid.slot_key(k), value)
         self._history = {key: total / count for key, (total, count) in sums.items()}
         self._own = {key: total / count for key, (total, count) in own.items()}
+        measured = [entry for entry in own.values()]
+        # the last resort for a slot neither the history nor the period has: the period's mean
+        self._overall = (
+            sum((e[0] for e in measured), ZERO) / sum((e[1] for e in measured), ZERO)
+            if measured
+            else None
+        )
         self._grid = grid
 
     def at(self, k: int) -> Decimal | None:
         key = self._grid.slot_key(k)
         found = self._history.get(key)
-        return found if found is not None else self._own.get(key)
+        if found is None:
+            found = self._own.get(key, self._overall)
+        return found
 
 
 def _add(
@@ -156,9 +165,16 @@ def _fill(
         )
     )
     if gap.advance is not None and gap.advance < ZERO:
-        for g in inside:
-            work.kwh[g] = ZERO
-            work.mark(g, Flag.SUSPECT, RULE_NEGATIVE)
+        # kept as the register says (spread evenly, negative), so the series still sums to the
+        # register's advance; suspect, for a person to look at
+        shares = [
+            -part
+            for part in spread(-gap.advance, [ONE] * len(span), settings.estimate_resolution_kwh)
+        ]
+        for g, share in zip(span, shares, strict=True):
+            if 0 <= g < count:
+                work.kwh[g] = share
+                work.mark(g, Flag.SUSPECT, RULE_NEGATIVE)
         work.findings.append(
             Finding(
                 meter_id,
@@ -167,7 +183,8 @@ def _fill(
                 at + step * inside[0],
                 at + step * (inside[-1] + 1),
                 Flag.SUSPECT,
-                f"register went backwards by {-gap.advance} kWh across the gap: set to zero",
+                f"register went backwards by {-gap.advance} kWh across the gap (not a rollover): "
+                f"spread evenly over its {len(span)} interval(s), suspect",
             )
         )
         return ZERO

@@ -207,3 +207,27 @@ def test_spread_sums_exactly_and_never_goes_negative(
     assert len(parts) == len(weights)
     assert sum(parts, D(0)) == total
     assert all(p >= 0 for p in parts)
+
+
+def test_gap_across_which_the_register_went_back_is_kept_as_the_register_says() -> None:
+    # captures 10 and 11 lost; measured around them 0.1, -2.0, 0.1: across the gap (intervals
+    # 9..11) the register went from C(9) to C(12), -1.8 kWh. Spread evenly: -0.6 each, suspect
+    # (negative consumption); the day still sums to the register: 93 x 0.1 - 1.8 = 7.5.
+    uses = [D("0.1")] * 96
+    uses[10] = D("-2.0")
+    det = run({IMPORT: cumulative(DAY1, D("50.0"), uses, missing=[10, 11])}, flat=True)
+    series = det.series[0]
+    assert series.kwh[9:12] == (D("-0.600"),) * 3 and series.raw[9:12] == (None,) * 3
+    assert series.flags[9:12] == (Flag.SUSPECT,) * 3
+    assert det.import_kwh == {"all": D("7.500")} and det.flag is Flag.SUSPECT
+
+
+def test_one_sided_gap_without_history_takes_the_period_mean() -> None:
+    # the profile starts at 02:00 and nothing is known before: intervals 0..7 have neither a
+    # register before them nor history; each takes the mean of the period's measured intervals,
+    # 0.1, so the day is 8 x 0.100 + 88 x 0.1 = 9.6
+    captures = cumulative(DAY1 + timedelta(hours=2), D("1"), [D("0.1")] * 88)
+    det = run({IMPORT: captures}, flat=True)
+    series = det.series[0]
+    assert series.kwh[:8] == (D("0.100"),) * 8 and series.rules[:8] == (RULE_HISTORY,) * 8
+    assert det.import_kwh == {"all": D("9.600")} and det.estimated_kwh == D("0.800")
