@@ -16,13 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from billing.determinants.inputs import EXPORT_TOTAL, IMPORT_TOTAL, Capture, MeterData, Replacement
+from billing.determinants.inputs import EXPORT_TOTAL, IMPORT_TOTAL, MeterData, Replacement
 from billing.determinants.intervals import Labels, Runs, label_runs, max_demand, split_by_period
 from billing.determinants.model import Determinants, Source
 from billing.determinants.registers import Boundary, advance, boundary
 from billing.determinants.replacement import apply_replacements, offset_at
 from billing.vee.grid import grid_for
 from billing.vee.model import Finding, Flag, IntervalSeries, RegisterRead
+from billing.vee.register import EMPTY, Register, as_register
 from billing.vee.series import SeriesResult, vee_series
 from billing.vee.settings import VeeSettings
 
@@ -39,13 +40,13 @@ class DeterminantsError(ValueError):
         self.reason = reason
 
 
-def _rates(registers: Mapping[str, Sequence[Capture]], total: str) -> dict[str, Sequence[Capture]]:
+def _rates(registers: Mapping[str, Register], total: str) -> dict[str, Register]:
     """The tariff registers beside a total (1.0.1.8.1.255.. beside 1.0.1.8.0.255)."""
     prefix = total[: total.rindex(".", 0, -4) + 1]  # "1.0.1.8."
     return {
-        obis: captures
-        for obis, captures in registers.items()
-        if obis.startswith(prefix) and obis != total and obis.endswith(".255") and captures
+        obis: register
+        for obis, register in registers.items()
+        if obis.startswith(prefix) and obis != total and obis.endswith(".255") and len(register)
     }
 
 
@@ -66,17 +67,16 @@ def determinants_for(
     meter_id = data.meter_id
     interval = timedelta(minutes=settings.interval_minutes)
     grid = grid_for(start, end, interval)
-    regs, shifts, findings, notes = apply_replacements(
-        meter_id, data.registers, replacements, start, end
-    )
+    stored = {obis: as_register(values) for obis, values in data.registers.items()}
+    regs, shifts, findings, notes = apply_replacements(meter_id, stored, replacements, start, end)
 
     imp = vee_series(
         meter_id,
         IMPORT_TOTAL,
-        regs.get(IMPORT_TOTAL, ()),
+        regs.get(IMPORT_TOTAL, EMPTY),
         grid,
         settings,
-        history=data.history.get(IMPORT_TOTAL, ()),
+        history=as_register(data.history.get(IMPORT_TOTAL, ())),
         outages=data.outages,
         clock_adjustments=data.clock_adjustments,
         rates=_rates(regs, IMPORT_TOTAL),
@@ -84,7 +84,7 @@ def determinants_for(
     exp = vee_series(
         meter_id,
         EXPORT_TOTAL,
-        regs.get(EXPORT_TOTAL, ()),
+        regs.get(EXPORT_TOTAL, EMPTY),
         grid,
         settings,
         outages=data.outages,

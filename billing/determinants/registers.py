@@ -9,13 +9,10 @@ Values here are on the continuous scale (replacements carried over, see replacem
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from operator import itemgetter
 
-from billing.determinants.inputs import Capture
 from billing.vee.captures import RULE_METER_STATUS
 from billing.vee.model import (
     RULE_BOUNDARY,
@@ -26,9 +23,9 @@ from billing.vee.model import (
     Flag,
     RegisterRead,
 )
+from billing.vee.register import Register
 from billing.vee.settings import VeeSettings
 
-_at = itemgetter(0)
 ZERO = Decimal(0)
 
 
@@ -42,7 +39,7 @@ class Boundary:
 def boundary(
     meter_id: str,
     obis: str,
-    captures: Sequence[Capture],
+    register: Register,
     at: datetime,
     *,
     inside_after: bool,
@@ -50,10 +47,11 @@ def boundary(
     settings: VeeSettings,
 ) -> Boundary | None:
     """The register at `at`; `inside_after` says the period lies after `at` (a start boundary)."""
-    i = bisect_left(captures, at, key=_at)
+    times, values = register.times, register.values
+    i = bisect_left(times, at)
     modulus = settings.rollover_kwh
-    if i < len(captures) and captures[i][0] == at:
-        _, value, quality = captures[i]
+    if i < len(times) and times[i] == at:
+        value, quality = values[i], register.quality(at)
         if quality == "ok":
             flag, rule = Flag.ACTUAL, ""
         else:
@@ -62,10 +60,10 @@ def boundary(
         native = value - offset
         return Boundary(RegisterRead(meter_id, obis, at, native, native, flag, rule), value, ZERO)
     window = timedelta(hours=settings.boundary_window_hours)
-    if i == 0 or i == len(captures):
+    if i == 0 or i == len(times):
         return None
-    t0, v0, _q0 = captures[i - 1]
-    t1, v1, _q1 = captures[i]
+    t0, v0 = times[i - 1], values[i - 1]
+    t1, v1 = times[i], values[i]
     if at - t0 > window or t1 - at > window:
         return None
     if v1 < v0 and modulus is not None and v0 - v1 > modulus / 2:

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from billing.determinants.inputs import Capture, Replacement
+from billing.determinants.inputs import Replacement
 from billing.vee.model import RULE_REPLACEMENT, Finding, Flag
+from billing.vee.register import Register
 
 
 def shifts_by_register(
@@ -40,20 +41,22 @@ def offset_at(shifts: Sequence[tuple[datetime, Decimal]], at: datetime) -> Decim
     return offset
 
 
-def continuous(
-    captures: Sequence[Capture], shifts: Sequence[tuple[datetime, Decimal]]
-) -> list[Capture]:
-    return [(at, value + offset_at(shifts, at), quality) for at, value, quality in captures]
+def continuous(register: Register, shifts: Sequence[tuple[datetime, Decimal]]) -> Register:
+    values = [
+        value + offset_at(shifts, at)
+        for at, value in zip(register.times, register.values, strict=True)
+    ]
+    return Register(register.times, values, register.flagged)
 
 
 def apply_replacements(
     meter_id: str,
-    registers: Mapping[str, Sequence[Capture]],
+    registers: Mapping[str, Register],
     replacements: Sequence[Replacement],
     start: datetime,
     end: datetime,
 ) -> tuple[
-    dict[str, Sequence[Capture]],
+    dict[str, Register],
     dict[str, list[tuple[datetime, Decimal]]],
     list[Finding],
     list[str],
@@ -63,7 +66,7 @@ def apply_replacements(
     if not mine:
         return dict(registers), {}, [], []
     shifts = shifts_by_register(mine)
-    adjusted: dict[str, Sequence[Capture]] = dict(registers)
+    adjusted: dict[str, Register] = dict(registers)
     for obis, entries in shifts.items():
         if obis in adjusted:
             adjusted[obis] = continuous(adjusted[obis], entries)

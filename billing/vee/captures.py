@@ -9,8 +9,6 @@ negative steps and captures the meter or the head-end flagged.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +16,6 @@ from itertools import chain
 from operator import itemgetter, sub
 from typing import TypeVar
 
-from billing.determinants.inputs import Capture
 from billing.vee.grid import Grid
 from billing.vee.model import (
     RULE_CLOCK,
@@ -27,6 +24,7 @@ from billing.vee.model import (
     Finding,
     Flag,
 )
+from billing.vee.register import Register
 from billing.vee.settings import VeeSettings
 
 # A capture the meter itself marked estimated or suspect (a status bit), not a head-end rule.
@@ -82,26 +80,29 @@ class Work:
 
 
 def read_profile(
-    meter_id: str, obis: str, captures: Sequence[Capture], grid: Grid, settings: VeeSettings
+    meter_id: str, obis: str, register: Register, grid: Grid, settings: VeeSettings
 ) -> Clean | Work | None:
     """The register's intervals over the grid; None when it has no load profile in the period."""
     count = grid.count
-    lo = bisect_left(captures, grid.times[0], key=_at)
-    hi = bisect_right(captures, grid.times[-1], key=_at)
-    if hi - lo >= count + 1:
-        times, values, qualities = zip(*captures[lo:hi], strict=True)
+    lo, hi = register.span(grid.times[0], grid.times[-1])
+    if hi - lo >= count + 1 and not _flagged_on_grid(register, grid):
+        times = tuple(register.times[lo:hi])
+        values = tuple(register.values[lo:hi])
         if hi - lo > count + 1:
             # register reads between the profile's captures (a daily billing read at 00:05)
             keep = _without_reads(times, grid)
             if keep is not None:
-                times, values, qualities = (
-                    _pick(column, keep) for column in (times, values, qualities)
-                )
-        if times == grid.times and qualities.count("ok") == count + 1:
+                times, values = _pick(times, keep), _pick(values, keep)
+        if times == grid.times:
             diffs = list(map(sub, values[1:], values[:-1]))
             if min(diffs) >= ZERO:
                 return Clean(values, diffs)
-    return _careful(meter_id, obis, captures, lo, hi, grid, settings)
+    return _careful(meter_id, obis, register, lo, hi, grid, settings)
+
+
+def _flagged_on_grid(register: Register, grid: Grid) -> bool:
+    index = grid.index
+    return any(at in index for at in register.flagged)
 
 
 def _without_reads(times: tuple[datetime, ...], grid: Grid) -> list[tuple[int, int]] | None:
@@ -139,7 +140,7 @@ def _pick(column: tuple[_T, ...], slices: list[tuple[int, int]]) -> tuple[_T, ..
 def _careful(
     meter_id: str,
     obis: str,
-    captures: Sequence[Capture],
+    register: Register,
     lo: int,
     hi: int,
     grid: Grid,
@@ -148,19 +149,20 @@ def _careful(
     count = grid.count
     index = grid.index
     known: list[tuple[int, Decimal, str]] = []
-    for at, value, quality in captures[lo:hi]:
+    quality_of = register.quality
+    for at, value in zip(register.times[lo:hi], register.values[lo:hi], strict=True):
         k = index.get(at)
         if k is not None:
-            known.append((k, value, quality))
+            known.append((k, value, quality_of(at)))
     if len(known) < settings.profile_min_coverage * (count + 1) or not known:
         return None
     window = timedelta(hours=settings.boundary_window_hours)
     if known[0][0] != 0:
-        anchor = _anchor(captures, range(lo - 1, -1, -1), grid, grid.times[0] - window)
+        anchor = _anchor(register, range(lo - 1, -1, -1), grid, grid.times[0] - window)
         if anchor is not None:
             known.insert(0, anchor)
     if known[-1][0] != count:
-        anchor = _anchor(captures, range(hi, len(captures)), grid, grid.times[-1] + window)
+        anchor = _anchor(register, range(hi, len(register)), grid, grid.times[-1] + window)
         if anchor is not None:
             known.append(anchor)
 
@@ -208,17 +210,17 @@ def _careful(
 
 
 def _anchor(
-    captures: Sequence[Capture], positions: range, grid: Grid, limit: datetime
+    register: Register, positions: range, grid: Grid, limit: datetime
 ) -> tuple[int, Decimal, str] | None:
     """The nearest on-grid capture outside the period, no further than `limit`."""
     before = positions.step < 0
     for i in positions:
-        at, value, quality = captures[i]
+        at = register.times[i]
         if (at < limit) if before else (at > limit):
             return None
         k = grid.position(at)
         if k is not None:
-            return k, value, quality
+            return k, register.values[i], register.quality(at)
     return None
 
 

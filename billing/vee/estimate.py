@@ -8,12 +8,10 @@ negative, and the last interval takes the remainder of the rounding.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from billing.determinants.inputs import Capture
 from billing.vee.captures import ZERO, Gap, Work
 from billing.vee.grid import Grid
 from billing.vee.model import (
@@ -25,6 +23,7 @@ from billing.vee.model import (
     Finding,
     Flag,
 )
+from billing.vee.register import Register
 from billing.vee.settings import VeeSettings
 
 ONE = Decimal(1)
@@ -61,13 +60,14 @@ class TypicalUse:
     """Average interval use by (weekend?, local slot): from the history's captures, falling back
     to the period's own measured intervals for a slot the history lacks."""
 
-    def __init__(self, grid: Grid, history: Sequence[Capture], work: Work) -> None:
+    def __init__(self, grid: Grid, history: Register, work: Work) -> None:
         sums: dict[tuple[bool, int], list[Decimal]] = {}
         interval = grid.interval
         nonzero_total, nonzero_count = ZERO, 0
-        for (t0, v0, q0), (t1, v1, q1) in itertools.pairwise(history):
+        times, values, flagged = history.times, history.values, history.flagged
+        for t0, t1, v0, v1 in zip(times, times[1:], values, values[1:], strict=False):
             step = v1 - v0
-            if t1 - t0 == interval and q0 == q1 == "ok" and step >= ZERO:
+            if t1 - t0 == interval and step >= ZERO and t0 not in flagged and t1 not in flagged:
                 k = grid.position(t0)
                 if k is not None:
                     _add(sums, grid.slot_key(k), step)

@@ -13,11 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from itertools import accumulate
 
-from billing.determinants.inputs import Capture
 from billing.vee.captures import ZERO, Clean, Work, read_profile
 from billing.vee.estimate import TypicalUse, fill_gaps
 from billing.vee.grid import Grid, actual_flags
 from billing.vee.model import Finding, IntervalSeries
+from billing.vee.register import EMPTY, Register
 from billing.vee.settings import VeeSettings
 from billing.vee.validate import (
     clean_sum_found,
@@ -47,14 +47,14 @@ class SeriesResult:
 def vee_series(
     meter_id: str,
     obis: str,
-    captures: Sequence[Capture],
+    captures: Register,
     grid: Grid,
     settings: VeeSettings,
     *,
-    history: Sequence[Capture] = (),
+    history: Register = EMPTY,
     outages: Sequence[tuple[datetime, datetime]] = (),
     clock_adjustments: Sequence[datetime] = (),
-    rates: Mapping[str, Sequence[Capture]] | None = None,
+    rates: Mapping[str, Register] | None = None,
     check_zeros: bool = True,
 ) -> SeriesResult | None:
     """The register's interval series after VEE; None when it has no load profile in the period."""
@@ -92,7 +92,7 @@ def _typical(
     total: Decimal,
     nonzero: int,
     grid: Grid,
-    history: Sequence[Capture],
+    history: Register,
     profile: Clean,
     settings: VeeSettings,
 ) -> tuple[Decimal, str] | None:
@@ -108,7 +108,7 @@ def _full(
     work: Work,
     grid: Grid,
     settings: VeeSettings,
-    history: Sequence[Capture],
+    history: Register,
     outages: Sequence[tuple[datetime, datetime]],
     windows: list[tuple[datetime, int, int]],
     spans: list[tuple[int, int, Decimal]],

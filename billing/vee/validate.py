@@ -8,14 +8,11 @@ so a month that passes needs no per-interval objects.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from operator import itemgetter
 
-from billing.determinants.inputs import Capture
 from billing.vee.captures import ZERO, Clean, Work
 from billing.vee.grid import Grid
 from billing.vee.model import (
@@ -27,9 +24,8 @@ from billing.vee.model import (
     Finding,
     Flag,
 )
+from billing.vee.register import Register
 from billing.vee.settings import VeeSettings
-
-_at = itemgetter(0)
 
 
 def typical_use(
@@ -200,7 +196,7 @@ def flag_clock(
 
 
 def rate_spans(
-    grid: Grid, rates: Mapping[str, Sequence[Capture]], modulus: Decimal | None
+    grid: Grid, rates: Mapping[str, Register], modulus: Decimal | None
 ) -> list[tuple[int, int, Decimal]]:
     """(first, stop, advance): the tariff registers' summed advance between consecutive instants
     at which all of them were read (daily registers), inside the period and on the grid."""
@@ -208,11 +204,10 @@ def rate_spans(
         return []
     index = grid.index
     by_register: list[dict[int, Decimal]] = []
-    for captures in rates.values():
-        lo = bisect_left(captures, grid.times[0], key=_at)
-        hi = bisect_right(captures, grid.times[-1], key=_at)
+    for register in rates.values():
+        lo, hi = register.span(grid.times[0], grid.times[-1])
         on_grid = {}
-        for at, value, _quality in captures[lo:hi]:
+        for at, value in zip(register.times[lo:hi], register.values[lo:hi], strict=True):
             k = index.get(at)
             if k is not None:
                 on_grid[k] = value

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from billing.determinants.compute import determinants_for
-from billing.determinants.inputs import Capture, MeterData, Replacement
+from billing.determinants.inputs import Capture, MeterData, RegisterInput, Replacement
 from billing.determinants.model import Determinants
 from billing.vee.settings import VeeSettings
 
@@ -70,14 +70,14 @@ def cumulative(
 
 
 def run(
-    registers: Mapping[str, Sequence[Capture]],
+    registers: Mapping[str, RegisterInput],
     *,
     start: datetime = DAY1,
     end: datetime = DAY2,
     tariff_registers: Mapping[str, str] | None = None,
     needs_intervals: bool = False,
     settings: VeeSettings | None = None,
-    history: Mapping[str, Sequence[Capture]] | None = None,
+    history: Mapping[str, RegisterInput] | None = None,
     outages: Sequence[tuple[datetime, datetime]] = (),
     clock_adjustments: Sequence[datetime] = (),
     replacements: Sequence[Replacement] = (),

@@ -239,3 +239,32 @@ def test_missing_tariff_register_falls_back_to_intervals() -> None:
     det = run(registers, tariff_registers=SIM_REGISTERS)
     assert det.source == "intervals" and det.import_total == D("9.6")
     assert any("1.0.1.8.2.255" in note for note in det.notes)
+
+
+def test_columns_give_the_same_determinants_as_tuples() -> None:
+    # the same day (a lost capture, a clock-suspect capture, daily tariff registers) given as
+    # (time, kWh, quality) tuples and as columns with the flagged qualities: equal determinants
+    from billing.determinants.inputs import Columns
+
+    uses = [D("0.1")] * 96
+    profile = cumulative(DAY1, D("10"), uses, missing=[20], quality={50: "clock-suspect"})
+    tuples = {
+        IMPORT: profile,
+        "1.0.1.8.1.255": [(DAY1, D(1), "ok"), (DAY2, D("4.2"), "ok")],
+        "1.0.1.8.2.255": [(DAY1, D(2), "ok"), (DAY2, D("8.4"), "ok")],
+    }
+    columns = {
+        obis: Columns(
+            [c[0] for c in captures],
+            [c[1] for c in captures],
+            {c[0]: c[2] for c in captures if c[2] != "ok"},
+        )
+        for obis, captures in tuples.items()
+    }
+    from_tuples = run(tuples, needs_intervals=True, tariff_registers=SIM_REGISTERS)
+    from_columns = run(columns, needs_intervals=True, tariff_registers=SIM_REGISTERS)
+    assert from_columns == from_tuples
+    # 96 x 0.1 = 9.6; intervals 49 and 50 suspect (the capture at 12:30), 19 and 20 estimated
+    assert from_columns.import_total == D("9.6")
+    assert from_columns.series[0].flags[49:51] == (Flag.SUSPECT,) * 2
+    assert from_columns.series[0].flags[19:21] == (Flag.ESTIMATED,) * 2
