@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from billing.determinants.inputs import EXPORT_TOTAL, IMPORT_TOTAL, MeterData, Replacement
 from billing.determinants.intervals import Labels, Runs, label_runs, max_demand, split_by_period
 from billing.determinants.model import Determinants, Source
 from billing.determinants.registers import Boundary, advance, boundary
 from billing.determinants.replacement import apply_replacements, offset_at
+from billing.determinants.shape import ProfileShape
 from billing.vee.grid import grid_for
 from billing.vee.model import Finding, Flag, IntervalSeries, RegisterRead
 from billing.vee.register import EMPTY, Register, as_register
@@ -96,33 +98,34 @@ def determinants_for(
         if result is not None:
             findings.extend(result.findings)
 
+    mapped = dict(registers)
+    period_of_register = {obis: name for name, obis in mapped.items()}
+    shaper = ProfileShape(regs[IMPORT_TOTAL], labels, interval) if imp is not None else None
     firsts: dict[str, Boundary] = {}
     lasts: dict[str, Boundary] = {}
     for obis in sorted(regs):
-        captures = regs[obis]
+        register = regs[obis]
         entries = shifts.get(obis, ())
-        first = boundary(
-            meter_id,
-            obis,
-            captures,
-            start,
-            inside_after=True,
-            offset=offset_at(entries, start),
-            settings=settings,
+        name = period_of_register.get(obis)
+        shape = partial(shaper.share, name) if shaper is not None and name is not None else None
+        for at, inside_after, found in ((start, True, firsts), (end, False, lasts)):
+            read = boundary(
+                meter_id,
+                obis,
+                register,
+                at,
+                inside_after=inside_after,
+                offset=offset_at(entries, at),
+                settings=settings,
+                shape=shape,
+            )
+            if read is not None:
+                found[obis] = read
+    shaped = sorted({o for o, b in [*firsts.items(), *lasts.items()] if b.shaped})
+    if shaped:
+        notes.append(
+            f"boundary reads of {', '.join(shaped)} interpolated in the shape of the load profile"
         )
-        last = boundary(
-            meter_id,
-            obis,
-            captures,
-            end,
-            inside_after=False,
-            offset=offset_at(entries, end),
-            settings=settings,
-        )
-        if first is not None:
-            firsts[obis] = first
-        if last is not None:
-            lasts[obis] = last
 
     runs_cache: list[Runs] = []
 
@@ -137,7 +140,6 @@ def determinants_for(
         return value
 
     source: Source
-    mapped = dict(registers)
     complete = bool(mapped) and all(o in firsts and o in lasts for o in mapped.values())
     if not needs_intervals and complete:
         source = "registers"

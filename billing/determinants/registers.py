@@ -9,6 +9,7 @@ Values here are on the continuous scale (replacements carried over, see replacem
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -34,6 +35,7 @@ class Boundary:
     read: RegisterRead
     value: Decimal  # on the continuous scale
     estimated_inside: Decimal  # energy between the boundary and the nearest read inside the period
+    shaped: bool = False  # interpolated in the shape of the load profile, not of time
 
 
 def boundary(
@@ -45,8 +47,12 @@ def boundary(
     inside_after: bool,
     offset: Decimal,
     settings: VeeSettings,
+    shape: Callable[[datetime, datetime, datetime], Decimal | None] | None = None,
 ) -> Boundary | None:
-    """The register at `at`; `inside_after` says the period lies after `at` (a start boundary)."""
+    """The register at `at`; `inside_after` says the period lies after `at` (a start boundary).
+
+    Between two reads the value is shared by `shape(before, at, after)` (the share of the
+    advance before `at`) when it can say, else in proportion to time."""
     times, values = register.times, register.values
     i = bisect_left(times, at)
     modulus = settings.rollover_kwh
@@ -68,16 +74,19 @@ def boundary(
         return None
     if v1 < v0 and modulus is not None and v0 - v1 > modulus / 2:
         v1 += modulus
-    share = Decimal((at - t0) // timedelta(microseconds=1)) / Decimal(
-        (t1 - t0) // timedelta(microseconds=1)
-    )
+    share = shape(t0, at, t1) if shape is not None else None
+    shaped = share is not None
+    if share is None:
+        share = Decimal((at - t0) // timedelta(microseconds=1)) / Decimal(
+            (t1 - t0) // timedelta(microseconds=1)
+        )
     value = (v0 + (v1 - v0) * share).quantize(settings.estimate_resolution_kwh, ROUND_HALF_EVEN)
     native = value - offset
     if modulus is not None and native >= modulus:
         native -= modulus
     estimated_inside = v1 - value if inside_after else value - v0
     read = RegisterRead(meter_id, obis, at, native, None, Flag.ESTIMATED, RULE_BOUNDARY)
-    return Boundary(read, value, estimated_inside)
+    return Boundary(read, value, estimated_inside, shaped)
 
 
 def advance(

@@ -268,3 +268,53 @@ def test_columns_give_the_same_determinants_as_tuples() -> None:
     assert from_columns.import_total == D("9.6")
     assert from_columns.series[0].flags[49:51] == (Flag.SUSPECT,) * 2
     assert from_columns.series[0].flags[19:21] == (Flag.ESTIMATED,) * 2
+
+
+def test_boundary_reads_between_daily_registers_take_the_profile_shape() -> None:
+    # A local day in UTC+8: [Sep 30 16:00, Oct 1 16:00) UTC. The tariff registers are read at
+    # 00:00 UTC (Sep 30, Oct 1, Oct 2), so both boundaries fall between reads. Per interval on
+    # Sep 30: night 0.1, day 0.2, peak 0.5, shoulder 0.3 kWh (by UTC hour); Oct 1 uses twice
+    # that. The periods' energy inside the local day:
+    #   night    Sep 30 23-24 (4 x 0.1 = 0.4) + Oct 1 00-07 (28 x 0.2 = 5.6)  = 6.0
+    #   day      Sep 30 16-17 (4 x 0.2 = 0.8) + Oct 1 07-16 (36 x 0.4 = 14.4) = 15.2
+    #   peak     Sep 30 17-21 (16 x 0.5)                                      = 8.0
+    #   shoulder Sep 30 21-23 (8 x 0.3)                                       = 2.4
+    # e.g. the night register's start read: 100 + 3.2 x (2.8 / 3.2) = 102.8 (the profile puts
+    # 2.8 of Sep 30's 3.2 night kWh before 16:00); in proportion to time it would be
+    # 100 + 3.2 x 16/24 = 102.133, and the night total 5.333 instead of 6.0.
+    from tests.billing.determinants.meter_data import period_name
+
+    sep30 = DAY1 - timedelta(days=1)
+    base = {"night": D("0.1"), "day": D("0.2"), "peak": D("0.5"), "shoulder": D("0.3")}
+    uses = [
+        base[period_name(sep30 + timedelta(minutes=15 * i))] * (1 if i < 96 else 2)
+        for i in range(192)
+    ]
+    per_day = {name: [D(0), D(0)] for name in base}
+    for i, use in enumerate(uses):
+        per_day[period_name(sep30 + timedelta(minutes=15 * i))][i // 96] += use
+    starts = {"night": D(100), "day": D(200), "peak": D(300), "shoulder": D(400)}
+    registers: dict[str, list[Capture]] = {IMPORT: cumulative(sep30, D("1000"), uses)}
+    for name, obis in SIM_REGISTERS.items():
+        first, second = per_day[name]
+        reads = [starts[name], starts[name] + first, starts[name] + first + second]
+        registers[obis] = [(sep30 + timedelta(days=i), v, "ok") for i, v in enumerate(reads)]
+    local_start = sep30 + timedelta(hours=16)
+    det = run(
+        registers,
+        start=local_start,
+        end=local_start + timedelta(days=1),
+        tariff_registers=SIM_REGISTERS,
+    )
+    assert det.source == "registers"
+    assert det.import_kwh == {
+        "night": D("6.0"),
+        "day": D("15.2"),
+        "peak": D("8.0"),
+        "shoulder": D("2.4"),
+    }
+    night = next(r for r in det.start_reads if r.obis == "1.0.1.8.1.255")
+    assert night.kwh == D("102.8") and night.rule == RULE_BOUNDARY and night.raw is None
+    assert any("shape of the load profile" in note for note in det.notes)
+    # the import profile agrees: 0.4 + 5.6 + 0.8 + 14.4 + 8.0 + 2.4 = 31.6
+    assert det.series[0].total() == D("31.6")
