@@ -231,3 +231,39 @@ def test_one_sided_gap_without_history_takes_the_period_mean() -> None:
     series = det.series[0]
     assert series.kwh[:8] == (D("0.100"),) * 8 and series.rules[:8] == (RULE_HISTORY,) * 8
     assert det.import_kwh == {"all": D("9.600")} and det.estimated_kwh == D("0.800")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    uses=st.lists(
+        st.decimals(min_value=-1, max_value=5, places=3, allow_nan=False, allow_infinity=False),
+        min_size=96,
+        max_size=96,
+    ),
+    missing=st.sets(st.integers(min_value=1, max_value=95), max_size=60),
+    outage=st.tuples(
+        st.integers(min_value=0, max_value=96), st.integers(min_value=0, max_value=48)
+    ),
+    clock=st.lists(st.integers(min_value=0, max_value=24 * 60), max_size=3),
+)
+def test_any_data_keeps_the_register_advance_and_a_flag_on_every_value(
+    uses: list[Decimal], missing: set[int], outage: tuple[int, int], clock: list[int]
+) -> None:
+    # negative steps, outages and clock adjustments anywhere: the series still sums to the
+    # register's advance (captures 0 and 96 kept), and every value has a flag and its rule
+    down = DAY1 + STEP * outage[0]
+    det = run(
+        {IMPORT: cumulative(DAY1, D("1000.000"), uses, missing=sorted(missing))},
+        flat=True,
+        settings=VeeSettings(max_zero_intervals=4),
+        outages=[(down, down + STEP * outage[1])],
+        clock_adjustments=[DAY1 + timedelta(minutes=m) for m in clock],
+    )
+    series = det.series[0]
+    assert series.total() == sum(uses, D(0))
+    for raw, flag, rule in zip(series.raw, series.flags, series.rules, strict=True):
+        assert (flag is Flag.ACTUAL) == (rule == RULE_ACTUAL)
+        assert raw is not None or flag is not Flag.ACTUAL
+    for finding in det.findings:
+        assert finding.meter_id == "m1" and finding.obis == IMPORT and finding.detail
+        assert finding.start <= finding.end
