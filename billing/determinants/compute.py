@@ -24,9 +24,9 @@ from billing.determinants.registers import Boundary, advance, boundary
 from billing.determinants.replacement import apply_replacements, offset_at
 from billing.determinants.shape import ProfileShape
 from billing.vee.grid import grid_for
-from billing.vee.model import Finding, Flag, IntervalSeries, RegisterRead
+from billing.vee.model import Flag, IntervalSeries, RegisterRead
 from billing.vee.register import EMPTY, Register, as_register
-from billing.vee.series import SeriesResult, vee_series
+from billing.vee.series import vee_series
 from billing.vee.settings import VeeSettings
 
 ZERO = Decimal(0)
@@ -65,7 +65,12 @@ def determinants_for(
     replacements: Sequence[Replacement] = (),
     tier_prior_kwh: Decimal = ZERO,
 ) -> Determinants:
-    """Determinants of `data.meter_id` over [start, end); DeterminantsError when the data cannot."""
+    """Determinants of `data.meter_id` over [start, end); DeterminantsError when the data cannot.
+
+    `labels` (the tariff calendar's period of each 15-minute interval) does all the splitting;
+    `period_of` is part of the agreed call and not needed beside it. `max_demand_kw` is given
+    whenever the meter has an import profile, whatever the source of the energy.
+    """
     meter_id = data.meter_id
     interval = timedelta(minutes=settings.interval_minutes)
     grid = grid_for(start, end, interval)
@@ -193,10 +198,6 @@ def determinants_for(
     demand_at: datetime | None = None
     if imp is not None:
         demand_kw, demand_at = max_demand(imp.series.kwh, imp.peak, start, interval)
-    elif needs_intervals:
-        raise DeterminantsError(
-            meter_id, "the tariff needs interval data (demand) and there is none"
-        )
 
     series: tuple[IntervalSeries, ...] = tuple(r.series for r in (imp, exp) if r is not None)
     return Determinants(
@@ -222,6 +223,3 @@ def _reads(
     firsts: Mapping[str, Boundary], lasts: Mapping[str, Boundary], mapped: Mapping[str, str]
 ) -> list[RegisterRead]:
     return [b.read for obis in mapped.values() for b in (firsts[obis], lasts[obis])]
-
-
-__all__ = ["DeterminantsError", "Finding", "SeriesResult", "determinants_for"]
