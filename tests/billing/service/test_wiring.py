@@ -132,7 +132,7 @@ async def test_all_meters_are_the_customers_and_protected_households_are_held(
     only_medical = load_config(fleet(tmp_path, selection='meters = ["h1", "h2"]'), env={})
     scope = prepay_scope(billing_of(only_medical))
     assert scope is not None
-    assert (scope.meters, scope.holds) == (["h1", "h2"], {"h2", "h3"})
+    assert scope.meters == ["h1", "h2"] and scope.holds == {"h2", "h3"}
 
 
 async def test_no_prepay_section_no_extension(tmp_path: Path) -> None:
