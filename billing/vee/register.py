@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from billing.determinants.inputs import ColumnsLike, RegisterInput
 
@@ -37,8 +38,15 @@ EMPTY = Register((), (), {})
 def as_register(data: RegisterInput) -> Register:
     if isinstance(data, Register):
         return data
-    if isinstance(data, ColumnsLike):
-        return Register(data.times, data.values, data.flagged)
+    if not isinstance(data, (list, tuple)):
+        # columns (a runtime-checked Protocol costs ~10 us a call: not asked per register)
+        if not hasattr(data, "times"):
+            raise TypeError(
+                f"register values as {type(data).__name__}: give a list of (time, kWh, quality) "
+                "tuples or columns (times, values, flagged)"
+            )
+        columns = cast(ColumnsLike, data)
+        return Register(columns.times, columns.values, columns.flagged)
     if not data:
         return EMPTY
     times, values, qualities = zip(*data, strict=True)
