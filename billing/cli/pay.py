@@ -165,6 +165,11 @@ async def run_payments_import(args: argparse.Namespace) -> int:
         for result in report["results"]:
             if result["outcome"] == "refused":
                 sys.stdout.write(f"  refused {result['reference']}: {result['detail']}\n")
+        for command in answer.get("commands", []):
+            sys.stdout.write(
+                f"{command['action']} {command['id']} ({command['meter']}): {command['state']} "
+                f"({command['detail']})\n"
+            )
     return 1 if report["refused"] else 0
 
 
@@ -180,7 +185,7 @@ async def run_prepay(args: argparse.Namespace) -> int:
             if args.json:
                 shown = {
                     "account": account_json(found),
-                    "history": [account_json_entry(e) for e in entries],
+                    "history": [history_json(e) for e in entries],
                 }
                 sys.stdout.write(json.dumps(shown) + "\n")
                 return 0
@@ -217,11 +222,16 @@ async def run_prepay(args: argparse.Namespace) -> int:
             + "\n"
         )
         return 0
-    console().print(_accounts_table(found_all, s.money, "prepaid accounts"))
+    table = _accounts_table(found_all, s.money, "prepaid accounts")
+    opened = {a.meter_id for a in found_all}
+    for meter in scope.meters:
+        if meter not in opened:
+            table.add_row(meter, "-", "-", "not opened", "-", "opened when the service starts", "-")
+    console().print(table)
     return 0
 
 
-def account_json_entry(entry: Any) -> dict[str, Any]:
+def history_json(entry: Any) -> dict[str, Any]:
     return {
         "entry": entry.entry,
         "at": entry.at.isoformat(),

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from billing.prepay.ledger import LedgerRefusal
-from billing.prepay.payments_file import ImportReport, PaymentsFileError
+from billing.prepay.payments_file import ImportReport, PaymentsFileError, read_payments
 from billing.prepay.runner import PrepayRunner
 from billing.prepay.store import Account, PaymentResult, account
 from headend.commands.service import CommandService
@@ -111,6 +111,7 @@ class PrepayDesk:
         amount = self._amount(wanted.amount)
         if isinstance(amount, str):
             return _refusal(amount)
+        before = await self._pending([wanted.meter])
         now = self.runner.clock.now()
         outcome = await self.runner.pay(
             wanted.meter, amount, wanted.reference, wanted.time or now, wanted.source
@@ -119,7 +120,9 @@ class PrepayDesk:
         acct = outcome.account
         if outcome.reconnect is not None:
             record = await self.commands.store.command(outcome.reconnect)
-            if wanted.wait:
+            # only a reconnect this payment asked: one asked before may belong to a service
+            # that is not running now, and would never be final here
+            if wanted.wait and outcome.reconnect != before.get(wanted.meter):
                 # answered once final and once fee control has settled the account on it
                 record = await self.commands.wait(outcome.reconnect)
                 acct = await self._account(wanted.meter) or acct
@@ -133,6 +136,11 @@ class PrepayDesk:
             "money": self.runner.settings.money(acct.balance) if acct is not None else None,
         }
 
+    async def _pending(self, meters: list[str]) -> dict[str, str | None]:
+        """Each meter's command on its way, before a change (see `pay`)."""
+        found = [await self._account(m) for m in meters]
+        return {a.meter_id: a.pending_command for a in found if a is not None}
+
     async def _account(self, meter_id: str) -> Account | None:
         return await account(self.runner.db, meter_id)
 
@@ -140,7 +148,12 @@ class PrepayDesk:
         path = request.get("path")
         if not isinstance(path, str) or not path:
             return _refusal("path: the payments file to import")
+        wait = request.get("wait", True) is not False
         try:
+            payments = read_payments(Path(path), self.runner.settings)
+            meters = sorted({p.meter_id for p in payments if p.meter_id in self.runner.meters})
+            before = await self._pending(meters)
+            # the runner reads the file again, checked whole again: still all or nothing
             report = await self.runner.import_file(Path(path))
         except PaymentsFileError as exc:
             return _refusal(
@@ -152,7 +165,17 @@ class PrepayDesk:
                     "reason": exc.reason,
                 },
             )
-        return {"ok": True, "report": report_json(report)}
+        commands: list[dict[str, Any]] = []
+        for meter, pending in (await self._pending(meters)).items():
+            acct = await self._account(meter)
+            if pending is None or pending == before.get(meter) or acct is None:
+                continue
+            if acct.pending_action != "reconnect":
+                continue
+            record = await self.commands.wait(pending) if wait else None
+            if record is not None:
+                commands.append(record.model_dump(mode="json"))
+        return {"ok": True, "report": report_json(report), "commands": commands}
 
     async def emergency_credit(self, request: dict[str, Any]) -> dict[str, Any]:
         meter = request.get("meter")

@@ -40,7 +40,7 @@ from headend.service.control import ask
 from headend.service.daemon import Daemon
 from headend.simulation import simulated_fleet
 from headend.store import SqliteStore
-from tests.billing.service.rig import START, A, B, Truth, prepay_fleet
+from tests.billing.service.rig import PREPAY, START, A, B, Truth, prepay_fleet
 from tests.cli.inprocess import cli
 from tests.service.fleet_files import load
 
@@ -254,3 +254,50 @@ async def test_fee_control_runs_inside_the_daemon_and_payments_reach_it(tmp_path
         status, out, err = await cli("prepay", "--config", str(path), "--meter", A)
         assert status == 0, err
         assert "balance history" in out and "A-1" in out
+
+
+async def test_a_payments_file_applied_in_process_waits_for_the_reconnects_it_causes(
+    tmp_path: Path,
+) -> None:
+    """Accounts opened at -1.00, below the disconnect balance 0.00: the daemon disconnects both
+    meters at its first evaluation. With the service stopped, a file pays A 10.00 (-1.00 + 10.00
+    = 9.00, at least 5.00: reconnected, waited for) and B 2.00 (1.00: stays off)."""
+    path = prepay_fleet(tmp_path, {**PREPAY, "opening_balance": "-1.00"})
+    config = load(path)
+    site = str(tmp_path / "site.sqlite3")
+    async with (
+        simulated_fleet(config, configured_ports=True) as (sim, served),
+        await SqliteStore.open(site) as store,
+    ):
+        daemon = Daemon(served, store, sim.clock, database_url=site)
+        await daemon.start()
+        try:
+            (ext,) = daemon.extensions
+            assert isinstance(ext, PrepayExtension)
+            await ext.runner.tick()
+            await settle(ext)
+            for meter in (A, B):
+                assert (await acct(ext, meter)).relay == "disconnected"
+                assert not sim.meter(meter).connected
+        finally:
+            await daemon.stop()
+
+        paid = tmp_path / "payments.csv"
+        paid.write_text(
+            "meter,amount,reference,time\n"
+            f"{A},10.00,A-1,2026-11-01T09:00:00Z\n"
+            f"{B},2.00,B-1,2026-11-01T09:00:00Z\n"
+        )
+        status, out, err = await cli("payments", "import", "--config", str(path), str(paid))
+        assert status == 0, err
+        assert "sent to the running" not in err
+        assert f"{paid}: 2 applied, 0 duplicate, 0 refused" in out
+        # the reconnect was final before the command exited
+        assert sim.meter(A).connected and not sim.meter(B).connected
+        (reconnect,) = [line for line in out.splitlines() if line.startswith("reconnect ")]
+        assert f"({A}): confirmed (" in reconnect
+        async with open_prepay_db(site) as db:
+            a, b = await account(db, A), await account(db, B)
+            assert a is not None and b is not None
+            assert (a.balance, a.relay, a.state) == (Decimal("9.00"), "connected", FeeState.NORMAL)
+            assert (b.balance, b.relay) == (Decimal("1.00"), "disconnected")
