@@ -60,19 +60,32 @@ class PrepayExtension:
         self.db = db
         self.desk = PrepayDesk(runner, commands)
         self.commands = commands
+        self._stopped = False
 
     async def start(self) -> None:
         await self.runner.start()
 
     async def stop(self) -> None:
+        # the control socket closes after this: its last requests must not touch a closed db
+        self._stopped = True
         try:
             await self.runner.stop()
         finally:
             await self.db.close()
 
+    def _guarded(self, handler: OpHandler) -> OpHandler:
+        async def answer(request: dict[str, Any]) -> dict[str, Any]:
+            if self._stopped:
+                return {"ok": False, "error": "the head-end is stopping: try again once it runs"}
+            return await handler(request)
+
+        return answer
+
     async def status(self) -> dict[str, Any]:
         """Accounts by state, balances below the first alarm, commands on their way, and the
         same as lines `headend status` can print as they are."""
+        if self._stopped:
+            return {"stopped": True, "lines": ["stopping"]}
         s = self.runner.settings
         found = await accounts(self.db)
         by_state = Counter(a.state.value for a in found)
@@ -105,9 +118,9 @@ class PrepayExtension:
 
     def ops(self) -> dict[str, OpHandler]:
         return {
-            "pay": self.desk.pay,
-            "payments_import": self.desk.import_file,
-            "emergency_credit": self.desk.emergency_credit,
+            "pay": self._guarded(self.desk.pay),
+            "payments_import": self._guarded(self.desk.import_file),
+            "emergency_credit": self._guarded(self.desk.emergency_credit),
         }
 
 
