@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 # (capture time aware UTC, cumulative kWh, stored quality text: ok, estimated, suspect,
 # clock-adjusted, clock-suspect)
@@ -74,3 +74,19 @@ class Replacement(BaseModel):
     old_final: dict[str, Decimal]  # OBIS -> cumulative kWh of the old meter when removed
     new_first: dict[str, Decimal]  # OBIS -> cumulative kWh of the new meter when fitted
     note: str = ""
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, at: datetime) -> datetime:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("needs a time zone (e.g. 2026-10-14T09:30:00+00:00)")
+        return at
+
+    @model_validator(mode="after")
+    def _same_registers(self) -> Replacement:
+        if set(self.old_final) != set(self.new_first):
+            raise ValueError(
+                f"old_final names {sorted(self.old_final)} but new_first {sorted(self.new_first)}:"
+                " give both readings of every register"
+            )
+        return self

@@ -318,3 +318,17 @@ def test_boundary_reads_between_daily_registers_take_the_profile_shape() -> None
     assert any("shape of the load profile" in note for note in det.notes)
     # the import profile agrees: 0.4 + 5.6 + 0.8 + 14.4 + 8.0 + 2.4 = 31.6
     assert det.series[0].total() == D("31.6")
+
+
+def test_replacement_record_needs_an_aware_time_and_both_readings() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs a time zone"):
+        Replacement(meter_id="m1", at=datetime(2026, 10, 14, 9, 30), old_final={}, new_first={})
+    with pytest.raises(ValidationError, match="give both readings"):
+        Replacement(
+            meter_id="m1",
+            at=datetime(2026, 10, 14, 9, 30, tzinfo=UTC),
+            old_final={IMPORT: D(1)},
+            new_first={},
+        )
