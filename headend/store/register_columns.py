@@ -29,7 +29,7 @@ class RegisterColumns:
     obis: str
     unit: str | None  # one unit for the whole column (mixed units: `UnitMismatch`)
     captured: bool  # the meter gave the times (False: receive times of plain reads)
-    times: list[datetime]  # aware UTC, increasing
+    times: list[datetime]  # aware UTC, increasing (may be shared between columns: never mutate)
     values: list[Decimal]
     flagged: dict[datetime, str]  # the times whose stored quality is not "ok", and that quality
 
@@ -124,6 +124,9 @@ def from_sqlite(rows: Iterable[Sequence[Any]], captured: bool) -> list[RegisterC
     times_of: dict[str, datetime] = {}
     parse = datetime.fromisoformat
     out: list[RegisterColumns] = []
+    # a fleet's profiles share one grid: a column with the previous one's times shares its list
+    last_texts: list[str] = []
+    last_times: list[datetime] = []
     for meter, obis, low, high, units, count, times_text, values_text, flagged_text in rows:
         texts = str(times_text).split(",")
         if texts != sorted(texts):  # the scan follows the primary key; never trust it blindly
@@ -132,7 +135,11 @@ def from_sqlite(rows: Iterable[Sequence[Any]], captured: bool) -> list[RegisterC
             values = list(map(Decimal, (v for _, v in pairs)))
         else:
             values = list(map(Decimal, str(values_text).split(",")))
-        times = [times_of.get(t) or times_of.setdefault(t, parse(t)) for t in texts]
+        if texts == last_texts:
+            times = last_times
+        else:
+            times = [times_of.get(t) or times_of.setdefault(t, parse(t)) for t in texts]
+            last_texts, last_times = texts, times
         flagged: dict[datetime, str] = {}
         if flagged_text:
             for item in str(flagged_text).split(","):

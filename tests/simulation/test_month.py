@@ -25,12 +25,15 @@ async def test_a_month_is_consistent_and_stores_cleanly(tmp_path: Path) -> None:
         for readings in months:
             result = await store.save_batch(readings)
             assert result.conflicts == []
-        rows = await store.register_values(meters, [IMPORT, EXPORT, *TARIFF_REGISTERS], START, END)
+        columns = await store.register_columns(
+            meters, [IMPORT, EXPORT, *TARIFF_REGISTERS], START, END
+        )
     finally:
         await store.close()
     series: dict[tuple[str, str], dict[datetime, Decimal]] = defaultdict(dict)
-    for row in rows:
-        series[(row.meter_id, row.obis)][row.capture_time] = row.value
+    for column in columns:
+        assert column.unit == "Wh" and column.captured and not column.flagged
+        series[(column.meter_id, column.obis)] = dict(zip(column.times, column.values, strict=True))
     for meter in meters:
         imports = series[(meter, IMPORT)]
         # every quarter-hour of the month, both ends included
