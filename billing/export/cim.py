@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
@@ -142,7 +142,7 @@ def _interval_block(series: IntervalSeries, sink: HashingWriter, stamps: _Stamps
 
 
 def write_cim(
-    items: Sequence[ExportItem],
+    items: Iterable[ExportItem],
     sink: HashingWriter,
     period: BillingPeriod,
     site: ExportSite,
@@ -155,6 +155,7 @@ def write_cim(
         f"period {period.name} -->\n"
     )
     stamps = _Stamps()
+    number = 0
     for number, item in enumerate(items, 1):
         det = item.det
         meter = escape(item.meter_id)
@@ -173,4 +174,4 @@ def write_cim(
         if on_item is not None:
             on_item(number)
     sink.write("</MeterReadings>\n")
-    return len(items)
+    return number

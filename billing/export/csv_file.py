@@ -31,7 +31,7 @@ register reads of its OBIS and of the interval series of its register.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from billing.export.atomic import HashingWriter
@@ -188,7 +188,7 @@ def rows_for(item: ExportItem) -> Iterable[list[str]]:
 
 
 def write_csv(
-    items: Sequence[ExportItem],
+    items: Iterable[ExportItem],
     sink: HashingWriter,
     on_item: Callable[[int], None] | None = None,
 ) -> int:

@@ -231,7 +231,7 @@ def _day_slices(series: IntervalSeries, period: BillingPeriod) -> list[tuple[int
 
 
 def write_espi(
-    items: Sequence[ExportItem],
+    items: Iterable[ExportItem],
     sink: HashingWriter,
     period: BillingPeriod,
     site: ExportSite,

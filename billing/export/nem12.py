@@ -29,7 +29,7 @@ The 100 record's DateTime and each 300 record's UpdateDateTime are the period en
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -195,7 +195,7 @@ class _Stream:
 
 
 def write_nem12(
-    items: Sequence[ExportItem],
+    items: Iterable[ExportItem],
     sink: HashingWriter,
     period: BillingPeriod,
     site: ExportSite,

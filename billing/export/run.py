@@ -10,7 +10,7 @@ file depends on the wall clock, so a re-run for the same data gives byte-identic
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import get_args
 
@@ -32,6 +32,17 @@ FORMATS: tuple[str, ...] = get_args(Format)
 # Progress hook: called with "item" after each meter is written and "manifest" just before the
 # manifest (the kill test stops a run at a known point with it).
 Hook = Callable[[str], None]
+
+
+def _in_order(items: Iterable[ExportItem], allowed: set[str]) -> Iterator[ExportItem]:
+    last = ""
+    for item in items:
+        if item.meter_id not in allowed:
+            raise ExportError(f"meter {item.meter_id}: not among the meters to export")
+        if item.meter_id <= last:
+            raise ExportError(f"meter {item.meter_id}: given twice or out of order")
+        last = item.meter_id
+        yield item
 
 
 def stem(site: ExportSite, period: BillingPeriod, fmt: str) -> str:
@@ -56,22 +67,44 @@ def write_export(
     out_dir: Path,
     site: ExportSite,
     hook: Hook | None = None,
+    meter_ids: Sequence[str] | None = None,
 ) -> Manifest:
     """Write the export file of `items` and its manifest into `out_dir`; returns the manifest.
 
     ExportError (nothing written) for an unknown format, a duplicate meter, a meter without an
     NMI (NEM12) or interval data NEM12 cannot carry.
+
+    `meter_ids` given: `items` are streamed, never held at once (a fleet's month of intervals
+    does not fit in memory); they must come in meter id order, each of `meter_ids` (which name
+    the NMIs up front) at most once. Otherwise the items are sorted here.
     """
     if fmt not in FORMATS:
         raise ExportError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    ordered = sorted(items, key=lambda item: item.meter_id)
-    for before, after in itertools.pairwise(ordered):
-        if before.meter_id == after.meter_id:
-            raise ExportError(f"meter {after.meter_id}: given twice")
+    written: list[str] = []
+    left_out: list[str] = []
+    ordered: Iterable[ExportItem]
+    if meter_ids is None:
+        listed = sorted(items, key=lambda item: item.meter_id)
+        for before, after in itertools.pairwise(listed):
+            if before.meter_id == after.meter_id:
+                raise ExportError(f"meter {after.meter_id}: given twice")
+        if fmt == "nem12":
+            nem12.check_items(listed, period)
+        ordered, meter_ids = listed, [item.meter_id for item in listed]
+    else:
+        ordered = _in_order(items, set(meter_ids))
     nmis: dict[str, str] = {}
     if fmt == "nem12":
-        nmis = site.nmis([item.meter_id for item in ordered])
-        nem12.check_items(ordered, period)
+        nmis = site.nmis(sorted(meter_ids))
+
+    def noted(source: Iterable[ExportItem]) -> Iterator[ExportItem]:
+        for item in source:
+            written.append(item.meter_id)
+            if fmt == "nem12" and not nem12.streams_of(item):
+                left_out.append(item.meter_id)
+            yield item
+
+    ordered = noted(ordered)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_partials(out_dir)
@@ -98,8 +131,8 @@ def write_export(
         period_start=period.start,
         period_end=period.end,
         format=fmt,  # type: ignore[arg-type]
-        meters=len(ordered),
-        left_out=[i.meter_id for i in ordered if not nem12.streams_of(i)] if fmt == "nem12" else [],
+        meters=len(written),
+        left_out=left_out,
         generator=site.generator,
         version=site.version,
     )
