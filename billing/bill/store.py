@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from billing.bill.model import Bill
+from billing.period import BillingPeriod
 from billing.store.database import BillingDb, Session
 from billing.vee.model import Finding
 
@@ -152,3 +154,22 @@ async def stored_findings(db: BillingDb, bill_id: str) -> list[tuple[object, ...
         "WHERE bill_id = ? ORDER BY finding_no",
         (bill_id,),
     )
+
+
+async def prior_import(
+    db: BillingDb, meter_ids: Sequence[str], period: BillingPeriod
+) -> dict[str, Decimal]:
+    """Import energy of each meter's current bills for the earlier months of `period`'s year
+    (annual tier blocks count from the first month of the year)."""
+    year = period.name[:4]
+    rows = await db.fetch(
+        "SELECT meter_id, import_kwh FROM bills WHERE superseded_by IS NULL "
+        "AND period >= ? AND period < ?",
+        (f"{year}-01", period.name),
+    )
+    wanted = set(meter_ids)
+    sums: dict[str, Decimal] = {}
+    for meter, kwh in rows:
+        if meter in wanted:
+            sums[meter] = sums.get(meter, Decimal(0)) + Decimal(kwh)
+    return sums
