@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, cast
 
+from billing.cli import add_billing_parsers
 from drivers.registry import DeviceUrlError
 from headend.cli.audit import add_audit_parser
 from headend.cli.collect import add_collect_parser
@@ -29,6 +30,7 @@ from headend.cli.grid_demo import add_grid_demo_parser
 from headend.cli.read import add_read_parser
 from headend.cli.readings import add_readings_parser
 from headend.cli.run import add_run_parser
+from headend.cli.simulate_month import add_simulate_month_parser
 from headend.cli.status import add_status_parser
 from headend.cli.usage import UsageError
 from headend.config import ConfigError
@@ -71,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_events_parsers(commands)
     add_grid_demo_parser(commands)
     add_demo_parsers(commands)
+    add_simulate_month_parser(commands)
+    # the entry point composes the head-end and billing: nothing else in headend imports billing
+    add_billing_parsers(commands)
     return parser
 
 

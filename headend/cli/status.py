@@ -123,6 +123,11 @@ async def run_status(args: argparse.Namespace) -> int:
         out.print(sinks)
     for down in status.get("channels_down", []):
         out.print(f"channel {down['channel']} down: {down['why']}")
+    # sections of daemon extensions (billing's prepay) say what to print in "lines"
+    for name, section in status.items():
+        if isinstance(section, dict) and isinstance(section.get("lines"), list):
+            for line in section["lines"]:
+                out.print(f"{name}: {line}")
     return 0
 
 
