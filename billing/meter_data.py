@@ -93,7 +93,10 @@ async def load_batch(
             obis,
             start - MARGIN,
             end + MARGIN,
-            time_of_day=start.strftime("%H:%M:%S") if daily_only else None,
+            # the period's boundaries and the meters' own billing freezes (00:00 UTC)
+            times_of_day=sorted({start.strftime("%H:%M:%S"), end.strftime("%H:%M:%S"), "00:00:00"})
+            if daily_only
+            else None,
         )
     except UnitMismatch as exc:
         raise UnitError(str(exc)) from None

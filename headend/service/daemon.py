@@ -377,7 +377,11 @@ def scheduler_database(url: str) -> str:
 
 
 async def run_until_stopped(daemon: Daemon, stop: asyncio.Event) -> None:
-    await daemon.start()
+    try:
+        await daemon.start()
+    except BaseException:
+        await daemon.stop()  # what started is stopped again (the control socket, sinks, ...)
+        raise
     try:
         await stop.wait()
     finally:

@@ -162,12 +162,12 @@ class Store(ReadingSink, ContactLog, Protocol):
         since: datetime,
         until: datetime,
         *,
-        time_of_day: str | None = None,
+        times_of_day: Sequence[str] | None = None,
     ) -> list[RegisterColumns]:
         """Decimal values of these meters and registers in [since, until], one time-ordered
         column set per (meter, register): the meter's captures, or, for a register the meter
         never stamped, its plain reads at their receive times (billing's bulk read).
-        `time_of_day` ("HH:MM:SS", UTC): only values at that time of day. `UnitMismatch` when
+        `times_of_day` ("HH:MM:SS", UTC): only values at those times of day. `UnitMismatch` when
         a register changed unit within the span."""
         ...
 

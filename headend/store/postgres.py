@@ -231,11 +231,16 @@ class PostgresStore(PostgresControlTables):
         since: datetime,
         until: datetime,
         *,
-        time_of_day: str | None = None,
+        times_of_day: Sequence[str] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
             query, params = register_columns.postgres_query(
-                meters, obis, aware(since), aware(until), captured=captured, time_of_day=time_of_day
+                meters,
+                obis,
+                aware(since),
+                aware(until),
+                captured=captured,
+                times_of_day=times_of_day,
             )
             rows = await self._query("reading register columns", _fetching(query, params))
             return register_columns.from_postgres(rows, captured)

@@ -75,17 +75,17 @@ def sqlite_query(
     until: datetime,
     *,
     captured: bool,
-    time_of_day: str | None,
+    times_of_day: Sequence[str] | None,
 ) -> tuple[str, list[object]]:
-    """`time_of_day` ("HH:MM:SS" UTC): only values at that time of day (daily registers)."""
+    """`times_of_day` ("HH:MM:SS" UTC): only values at those times of day (daily registers)."""
+    clause = ""
+    if times_of_day:
+        clause = f"AND substr(capture_time, 12, 8) IN ({','.join('?' * len(times_of_day))})"
     query = _SQLITE.format(
-        meters=",".join("?" * len(meter_ids)),
-        codes=",".join("?" * len(obis)),
-        time_of_day="" if time_of_day is None else "AND substr(capture_time, 12, 8) = ?",
+        meters=",".join("?" * len(meter_ids)), codes=",".join("?" * len(obis)), time_of_day=clause
     )
     params: list[object] = [*meter_ids, *obis, utc_text(since), utc_text(until), int(captured)]
-    if time_of_day is not None:
-        params.append(time_of_day)
+    params += times_of_day or []
     return query, params
 
 
@@ -96,16 +96,13 @@ def postgres_query(
     until: datetime,
     *,
     captured: bool,
-    time_of_day: str | None,
+    times_of_day: Sequence[str] | None,
 ) -> tuple[str, list[object]]:
-    clause = (
-        ""
-        if time_of_day is None
-        else "AND to_char(capture_time AT TIME ZONE 'UTC', 'HH24:MI:SS') = $6"
-    )
+    clause = ""
     params: list[object] = [list(meter_ids), list(obis), since, until, captured]
-    if time_of_day is not None:
-        params.append(time_of_day)
+    if times_of_day:
+        clause = "AND to_char(capture_time AT TIME ZONE 'UTC', 'HH24:MI:SS') = ANY($6::text[])"
+        params.append(list(times_of_day))
     return _POSTGRES.format(time_of_day=clause), params
 
 
