@@ -21,7 +21,10 @@ business); it is checked here, and every problem names the file, the key path an
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,6 +72,9 @@ class Billing:
     default: Tariff | None
     assigned: dict[str, Tariff]  # meter id -> tariff, where not the default
     _calendars: dict[str, TariffCalendar] = field(default_factory=dict)
+    _labels: dict[str, Callable[[datetime, timedelta, int], list[str]]] = field(
+        default_factory=dict
+    )
 
     def customers(self) -> list[str]:
         """Meters that bill: the fleet's meters, less the feeders' own meters."""
@@ -90,6 +96,16 @@ class Billing:
         found = self._calendars.get(tariff.id)
         if found is None:
             found = self._calendars[tariff.id] = TariffCalendar(tariff)
+        return found
+
+    def labels(self, tariff: Tariff) -> Callable[[datetime, timedelta, int], list[str]]:
+        """The tariff calendar's slot labels, worked out once per span: every meter of a
+        tariff has the same month (a shared list: callers do not change it)."""
+        found = self._labels.get(tariff.id)
+        if found is None:
+            found = self._labels[tariff.id] = functools.lru_cache(maxsize=64)(
+                self.calendar(tariff).labels
+            )
         return found
 
     def replacements_of(self, meter_id: str) -> list[Replacement]:

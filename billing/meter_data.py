@@ -81,22 +81,19 @@ async def load_batch(
     *,
     history_days: int,
     long_gap: timedelta,
-    daily_only: bool = False,
+    boundaries_only: bool = False,
 ) -> Batch:
     """MeterData for each of `meter_ids` (in order; a meter with nothing stored gets empty
-    registers, and determinants say what is missing). `daily_only`: only the values at the
-    period's time of day (the daily registers and the profile's captures then): what a bill
-    from registers needs, a thirtieth of the profile."""
+    registers, and determinants say what is missing). `boundaries_only`: only the values at the
+    period's start and end (primary-key lookups): what a bill from registers needs when the
+    meter read its registers there."""
     try:
         columns = await store.register_columns(
             meter_ids,
             obis,
             start - MARGIN,
             end + MARGIN,
-            # the period's boundaries and the meters' own billing freezes (00:00 UTC)
-            times_of_day=sorted({start.strftime("%H:%M:%S"), end.strftime("%H:%M:%S"), "00:00:00"})
-            if daily_only
-            else None,
+            instants=[start, end] if boundaries_only else None,
         )
     except UnitMismatch as exc:
         raise UnitError(str(exc)) from None
@@ -105,7 +102,8 @@ async def load_batch(
     needing_history = [
         m
         for m in meter_ids
-        if not daily_only and _has_long_gap(grouped.get(m, {}).get(IMPORT), start, end, long_gap)
+        if not boundaries_only
+        and _has_long_gap(grouped.get(m, {}).get(IMPORT), start, end, long_gap)
     ]
     history: dict[str, dict[str, KwhColumns]] = {}
     if needing_history and history_days > 0:

@@ -81,9 +81,9 @@ async def determinants_batches(
     """Determinants of `meters` on `tariff` over [start, end), batch by batch, in the order
     given; a meter that cannot have them is put in `failed` with the reason.
 
-    A tariff that bills from registers reads only the daily registers first (a thirtieth of
-    the profile); a meter whose boundary registers are not all there as read is worked out
-    again from everything stored (profile, reads around the boundary, estimation). `intervals`
+    A tariff that bills from registers reads only the registers at the period's start and end
+    first; a meter whose boundary registers are not all there as read is worked out again from
+    everything stored (profile, reads around the boundary, estimation). `intervals`
     (exports, and tariffs that need them): everything stored, with the interval series.
     """
     full = intervals or tariff.needs_intervals
@@ -92,7 +92,16 @@ async def determinants_batches(
     for first in range(0, len(meters), step):
         chunk = list(meters[first : first + step])
         dets = await _determinants(
-            billing, store, tariff, chunk, start, end, priors, failed, read, daily_only=not full
+            billing,
+            store,
+            tariff,
+            chunk,
+            start,
+            end,
+            priors,
+            failed,
+            read,
+            boundaries_only=not full,
         )
         if not full:
             again = [m for m in chunk if m not in dets or not _clean_registers(dets[m])]
@@ -130,12 +139,12 @@ async def _determinants(
     failed: dict[str, str],
     read: list[int] | None,
     *,
-    daily_only: bool = False,
+    boundaries_only: bool = False,
 ) -> dict[str, Determinants]:
     settings = billing.settings
     calendar = billing.calendar(tariff)
     loaded, rows = await _load_tolerant(
-        billing, store, tariff, chunk, start, end, failed, daily_only=daily_only
+        billing, store, tariff, chunk, start, end, failed, boundaries_only=boundaries_only
     )
     if read is not None:
         read[0] += rows
@@ -150,7 +159,7 @@ async def _determinants(
                 start=start,
                 end=end,
                 period_of=calendar.period_of,
-                labels=calendar.labels,
+                labels=billing.labels(tariff),
                 registers=tariff.registers,
                 needs_intervals=tariff.needs_intervals,
                 settings=settings.vee,
@@ -171,7 +180,7 @@ async def _load_tolerant(
     end: datetime,
     failed: dict[str, str],
     *,
-    daily_only: bool,
+    boundaries_only: bool,
 ) -> tuple[list[MeterData], int]:
     """The batch's data; when a meter's unit cannot be converted, meter by meter, so only that
     meter fails (named, with the reason)."""
@@ -186,7 +195,7 @@ async def _load_tolerant(
             end,
             history_days=vee.typical_days,
             long_gap=INTERVAL * vee.interpolate_max_intervals,
-            daily_only=daily_only,
+            boundaries_only=boundaries_only,
         )
         return batch.meters, batch.rows
 

@@ -162,12 +162,12 @@ class Store(ReadingSink, ContactLog, Protocol):
         since: datetime,
         until: datetime,
         *,
-        times_of_day: Sequence[str] | None = None,
+        instants: Sequence[datetime] | None = None,
     ) -> list[RegisterColumns]:
         """Decimal values of these meters and registers in [since, until], one time-ordered
         column set per (meter, register): the meter's captures, or, for a register the meter
         never stamped, its plain reads at their receive times (billing's bulk read).
-        `times_of_day` ("HH:MM:SS", UTC): only values at those times of day. `UnitMismatch` when
+        `instants`: only values at those instants (daily registers). `UnitMismatch` when
         a register changed unit within the span."""
         ...
 

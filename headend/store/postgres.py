@@ -231,7 +231,7 @@ class PostgresStore(PostgresControlTables):
         since: datetime,
         until: datetime,
         *,
-        times_of_day: Sequence[str] | None = None,
+        instants: Sequence[datetime] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
             query, params = register_columns.postgres_query(
@@ -240,7 +240,7 @@ class PostgresStore(PostgresControlTables):
                 aware(since),
                 aware(until),
                 captured=captured,
-                times_of_day=times_of_day,
+                instants=instants,
             )
             rows = await self._query("reading register columns", _fetching(query, params))
             return register_columns.from_postgres(rows, captured)

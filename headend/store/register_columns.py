@@ -75,17 +75,18 @@ def sqlite_query(
     until: datetime,
     *,
     captured: bool,
-    times_of_day: Sequence[str] | None,
+    instants: Sequence[datetime] | None,
 ) -> tuple[str, list[object]]:
-    """`times_of_day` ("HH:MM:SS" UTC): only values at those times of day (daily registers)."""
+    """`instants`: only values at those instants (daily registers: point lookups on the primary
+    key, not a scan of the profile between them)."""
     clause = ""
-    if times_of_day:
-        clause = f"AND substr(capture_time, 12, 8) IN ({','.join('?' * len(times_of_day))})"
+    if instants:
+        clause = f"AND capture_time IN ({','.join('?' * len(instants))})"
     query = _SQLITE.format(
         meters=",".join("?" * len(meter_ids)), codes=",".join("?" * len(obis)), time_of_day=clause
     )
     params: list[object] = [*meter_ids, *obis, utc_text(since), utc_text(until), int(captured)]
-    params += times_of_day or []
+    params += [utc_text(at) for at in instants or ()]
     return query, params
 
 
@@ -96,13 +97,13 @@ def postgres_query(
     until: datetime,
     *,
     captured: bool,
-    times_of_day: Sequence[str] | None,
+    instants: Sequence[datetime] | None,
 ) -> tuple[str, list[object]]:
     clause = ""
     params: list[object] = [list(meter_ids), list(obis), since, until, captured]
-    if times_of_day:
-        clause = "AND to_char(capture_time AT TIME ZONE 'UTC', 'HH24:MI:SS') = ANY($6::text[])"
-        params.append(list(times_of_day))
+    if instants:
+        clause = "AND capture_time = ANY($6::timestamptz[])"
+        params.append(list(instants))
     return _POSTGRES.format(time_of_day=clause), params
 
 

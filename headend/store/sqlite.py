@@ -273,11 +273,11 @@ class SqliteStore(SqliteControlTables):
         since: datetime,
         until: datetime,
         *,
-        times_of_day: Sequence[str] | None = None,
+        instants: Sequence[datetime] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
             query, params = register_columns.sqlite_query(
-                meters, obis, since, until, captured=captured, times_of_day=times_of_day
+                meters, obis, since, until, captured=captured, instants=instants
             )
             async with self._reading("reading register columns"):
                 async with self._reader.execute(query, params) as cursor:

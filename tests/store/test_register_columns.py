@@ -83,10 +83,14 @@ async def test_plain_reads_where_the_meter_stamps_nothing(store: Store) -> None:
     assert column.values == [Decimal(10), Decimal(11), Decimal(12)]
 
 
-async def test_time_of_day_keeps_daily_registers(store: Store) -> None:
+async def test_instants_keep_daily_registers(store: Store) -> None:
     await store.save_batch([reading("m1", IMPORT, Decimal(i), 15 * i) for i in range(97 * 2)])
     [column] = await store.register_columns(
-        ["m1"], [IMPORT], T0, T0 + timedelta(days=3), times_of_day=["00:00:00"]
+        ["m1"],
+        [IMPORT],
+        T0,
+        T0 + timedelta(days=3),
+        instants=[T0 + timedelta(days=d) for d in range(4)],
     )
     assert column.times == [T0, T0 + timedelta(days=1), T0 + timedelta(days=2)]
     assert column.values == [Decimal(0), Decimal(96), Decimal(192)]
