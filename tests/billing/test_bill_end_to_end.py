@@ -9,7 +9,9 @@ Meters (all on UTC tariffs, so the period 2026-10 is 2026-10-01T00:00Z .. 2026-1
   15-minute profile (import and export) and daily registers 1.8.0..1.8.4; September is billed
   first, so October's annual tiers start from September's bill.
 - "roll": a flat register tariff, the import register rolls over (modulus 100,000 kWh).
-- "swap": a flat register tariff, the meter is replaced mid-month.
+- "swap": a flat register tariff, the meter is replaced mid-month; "swap-daily" likewise with
+  daily registers of both meters; "swap-profile" on the flat interval tariff, replaced between
+  two profile captures.
 - "gap": a flat interval tariff, 45 minutes of profile captures missing (linear interpolation).
 - "edge": a flat register tariff, no read at the start boundary (interpolated between reads).
 - "regtou": TOU from the tariff registers 1.8.1..1.8.4 at the boundaries, monthly tiers.
@@ -45,7 +47,7 @@ RATE_OBIS = {"night": "1.0.1.8.1.255", "day": "1.0.1.8.2.255", "peak": "1.0.1.8.
 RATE_OBIS["shoulder"] = "1.0.1.8.4.255"
 PEAK_AT = datetime(2026, 10, 14, 18, 0, tzinfo=UTC)  # the one 1.000 kWh interval (4 kW)
 GAP = [datetime(2026, 10, 10, 10, m, tzinfo=UTC) for m in (15, 30, 45)]  # captures missing
-METERS = ["tou", "roll", "swap", "gap", "edge", "regtou", "empty"]
+METERS = ["tou", "roll", "swap", "swap-daily", "swap-profile", "gap", "edge", "regtou", "empty"]
 
 TOU_TARIFF = """
 id = "e2e-tou"
@@ -194,11 +196,11 @@ default_tariff = "{default}"
 
 [[billing.assign]]
 tariff = "e2e-flat"
-meters = ["roll", "swap", "edge", "empty"]
+meters = ["roll", "swap", "swap-daily", "edge", "empty"]
 
 [[billing.assign]]
 tariff = "e2e-flat-profile"
-meters = ["gap"]
+meters = ["gap", "swap-profile"]
 
 [[billing.assign]]
 tariff = "e2e-tou-registers"
@@ -213,6 +215,18 @@ meter_id = "swap"
 at = 2026-10-15T09:30:00Z
 old_final = {{ "1.0.1.8.0.255" = 5300 }}
 new_first = {{ "1.0.1.8.0.255" = 2 }}
+
+[[billing.replacements]]
+meter_id = "swap-daily"
+at = 2026-10-15T09:30:00Z
+old_final = {{ "1.0.1.8.0.255" = 5300 }}
+new_first = {{ "1.0.1.8.0.255" = 2 }}
+
+[[billing.replacements]]
+meter_id = "swap-profile"
+at = 2026-10-15T09:37:00Z
+old_final = {{ "1.0.1.8.0.255" = 3000.1 }}
+new_first = {{ "1.0.1.8.0.255" = 0 }}
 """
 
 
@@ -301,12 +315,56 @@ def register_readings() -> list[Reading]:
 REGTOU_START = {"night": 1_000_000, "day": 2_000_000, "peak": 3_000_000, "shoulder": 4_000_000}
 REGTOU_END = {"night": 1_120_000, "day": 2_050_000, "peak": 3_020_000, "shoulder": 4_010_500}
 
+
+def swap_daily_readings() -> list[Reading]:
+    """Meter "swap-daily": the old meter's daily register 5,000 kWh on 10-01 plus 20 kWh a day
+    to 5,280 kWh on 10-15; the new meter's from 14 kWh on 10-16 plus 20 kWh a day to 334 kWh on
+    11-01 (the exchange at 10-15T09:30: old final 5,300, new first 2)."""
+    old = [
+        _reading("swap-daily", IMPORT, OCT1 + timedelta(days=d), D(5_000_000 + 20_000 * d))
+        for d in range(15)
+    ]
+    new = [
+        _reading("swap-daily", IMPORT, OCT1 + timedelta(days=d), D(14_000 + 20_000 * (d - 15)))
+        for d in range(15, 32)
+    ]
+    return old + new
+
+
+SWAP_AT = datetime(2026, 10, 15, 9, 37, tzinfo=UTC)
+
+
+def swap_profile_readings() -> list[Reading]:
+    """Meter "swap-profile": 250 Wh every interval of October. The old meter's captures run to
+    3,000.000 kWh at 10-15T09:30; it is removed at 09:37 showing 3,000.1 kWh (0.1 kWh used); the
+    new meter, fitted at 0, shows 0.15 kWh at 09:45 and 250 Wh more every interval after."""
+    out: list[Reading] = []
+    last_old = (SWAP_AT - OCT1) // STEP  # 14 x 96 + 38: the capture at 10-15T09:30
+    old = D(3_000_000) - 250 * last_old  # so that the capture at 09:30 is 3,000 kWh
+    at, new = OCT1, D(150)
+    while at <= NOV1:
+        if at < SWAP_AT:
+            out.append(_reading("swap-profile", IMPORT, at, old))
+            old += 250
+        else:
+            out.append(_reading("swap-profile", IMPORT, at, new))
+            new += 250
+        at += STEP
+    return out
+
+
 _CACHE: list[Reading] = []
 
 
 def all_readings() -> list[Reading]:
     if not _CACHE:
-        _CACHE.extend(tou_readings() + gap_readings() + register_readings())
+        _CACHE.extend(
+            tou_readings()
+            + gap_readings()
+            + register_readings()
+            + swap_daily_readings()
+            + swap_profile_readings()
+        )
     return _CACHE
 
 
@@ -458,6 +516,20 @@ def test_rollover_replacement_gap_and_boundary(site: Site) -> None:
     bid, total, quality, source, kwh = site.current("swap", "2026-10")
     assert (total, source, kwh) == (D("110.00"), "registers", D(550))
     assert site.lines(bid) == [("energy", "all", D(550), "kWh", D("0.20"), D("110.00"))]
+    assert site.rules(bid) == ["meter-replacement"]
+
+    # with daily registers of both meters: old 5,000 -> 5,300 = 300 kWh, new 2 -> 334 = 332 kWh;
+    #   632 kWh x 0.20 = 126.40
+    assert site.bill("--period", "2026-10", "--meters", "swap-daily,swap-profile") == 0
+    bid, total, quality, source, kwh = site.current("swap-daily", "2026-10")
+    assert (total, quality, source, kwh) == (D("126.40"), "actual", "registers", D(632))
+
+    # on a profile: the interval 09:30-09:45 of the 15th is 0.1 kWh on the old meter (3,000 ->
+    #   3,000.1) and 0.15 kWh on the new one (0 -> 0.15) = 0.25 kWh like every other; 31 x 96 x
+    #   0.25 = 744 kWh x 0.20 = 148.80, all actual
+    bid, total, quality, source, kwh = site.current("swap-profile", "2026-10")
+    assert (total, quality, source, kwh) == (D("148.80"), "actual", "intervals", D(744))
+    assert site.rules(bid) == ["meter-replacement"]
 
     # gap: 2,977 captures of October less 3: the intervals 10:00-11:00 on the 10th (4 of them)
     #   have one advance of 1.000 kWh between the captures at 10:00 and 11:00, shared linearly
@@ -518,17 +590,18 @@ def test_json_summary_counts(site: Site, capsys: pytest.CaptureFixture[str]) -> 
     assert site.bill("--period", "2026-10", "--json") == 1
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["period"] == "2026-10"
-    assert (summary["billed"], summary["new"]) == (6, 6)
+    assert (summary["billed"], summary["new"]) == (8, 8)
     assert list(summary["failed"]) == ["empty"]
-    # actual: tou, roll, swap, regtou; estimated: gap (interpolated), edge (boundary)
-    assert summary["quality"] == {"actual": 4, "estimated": 2}
-    # 194.27 + 50.00 + 110.00 + 148.80 + 20.00 + 47.09 = 570.16
-    assert summary["totals"] == {"EUR": "570.16"}
+    # actual: tou, roll, the three swaps, regtou; estimated: gap (interpolated), edge (boundary)
+    assert summary["quality"] == {"actual": 6, "estimated": 2}
+    # tou 194.27 + roll 50.00 + swap 110.00 + swap-daily 126.40 + swap-profile 148.80
+    #   + gap 148.80 + edge 20.00 + regtou 47.09 = 845.36
+    assert summary["totals"] == {"EUR": "845.36"}
     # gap 1 kWh + edge 6 kWh
     assert D(summary["estimated_kwh"]) == D(7)
     assert summary["findings_by_rule"] == {
         "register-rollover": 1,
-        "meter-replacement": 1,
+        "meter-replacement": 3,
         "gap": 1,
         "linear-interpolation": 1,
     }
@@ -536,8 +609,8 @@ def test_json_summary_counts(site: Site, capsys: pytest.CaptureFixture[str]) -> 
     # again: the same bills, nothing new stored
     assert site.bill("--period", "2026-10", "--json") == 1
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (again["billed"], again["new"]) == (6, 0)
-    assert site.query("SELECT COUNT(*) FROM bills WHERE period = '2026-10'") == [(6,)]
+    assert (again["billed"], again["new"]) == (8, 0)
+    assert site.query("SELECT COUNT(*) FROM bills WHERE period = '2026-10'") == [(8,)]
 
 
 def test_meter_with_nothing_stored_is_named_and_others_billed(
