@@ -12,7 +12,9 @@ Meters (all on UTC tariffs, so the period 2026-10 is 2026-10-01T00:00Z .. 2026-1
 - "swap": a flat register tariff, the meter is replaced mid-month; "swap-daily" likewise with
   daily registers of both meters; "swap-profile" on the flat interval tariff, replaced between
   two profile captures.
-- "gap": a flat interval tariff, 45 minutes of profile captures missing (linear interpolation).
+- "gap": a flat interval tariff, 45 minutes of profile captures missing (linear interpolation);
+  "gap-tou" on the TOU tariff, a gap across the day/peak boundary that sets the maximum demand.
+- "roll-profile": the flat interval tariff, the profile rolls over mid-month.
 - "edge": a flat register tariff, no read at the start boundary (interpolated between reads).
 - "regtou": TOU from the tariff registers 1.8.1..1.8.4 at the boundaries, monthly tiers.
 - "empty": nothing stored at all.
@@ -47,7 +49,19 @@ RATE_OBIS = {"night": "1.0.1.8.1.255", "day": "1.0.1.8.2.255", "peak": "1.0.1.8.
 RATE_OBIS["shoulder"] = "1.0.1.8.4.255"
 PEAK_AT = datetime(2026, 10, 14, 18, 0, tzinfo=UTC)  # the one 1.000 kWh interval (4 kW)
 GAP = [datetime(2026, 10, 10, 10, m, tzinfo=UTC) for m in (15, 30, 45)]  # captures missing
-METERS = ["tou", "roll", "swap", "swap-daily", "swap-profile", "gap", "edge", "regtou", "empty"]
+METERS = [
+    "tou",
+    "roll",
+    "swap",
+    "swap-daily",
+    "swap-profile",
+    "gap",
+    "gap-tou",
+    "roll-profile",
+    "edge",
+    "regtou",
+    "empty",
+]
 
 TOU_TARIFF = """
 id = "e2e-tou"
@@ -200,7 +214,7 @@ meters = ["roll", "swap", "swap-daily", "edge", "empty"]
 
 [[billing.assign]]
 tariff = "e2e-flat-profile"
-meters = ["gap", "swap-profile"]
+meters = ["gap", "swap-profile", "roll-profile"]
 
 [[billing.assign]]
 tariff = "e2e-tou-registers"
@@ -293,6 +307,41 @@ def gap_readings() -> list[Reading]:
     return out
 
 
+TOU_GAP = [datetime(2026, 10, 20, 16, m, tzinfo=UTC) for m in (45,)]
+TOU_GAP += [datetime(2026, 10, 20, 17, m, tzinfo=UTC) for m in (0, 15, 30)]
+# what the meter really used in the intervals 16:30 .. 17:30 (never captured but the total)
+TOU_GAP_USE = {datetime(2026, 10, 20, 16, 30, tzinfo=UTC): D(100), TOU_GAP[0]: D(100)}
+TOU_GAP_USE.update({TOU_GAP[1]: D(400), TOU_GAP[2]: D(400), TOU_GAP[3]: D(500)})
+
+
+def gap_tou_readings() -> list[Reading]:
+    """Meter "gap-tou": import only (no export, no tariff registers), 250 Wh every interval of
+    October from 1,000 kWh, except on 10-20 the five intervals from 16:30 use 100, 100, 400,
+    400, 500 Wh (1.5 kWh) and the captures at 16:45, 17:00, 17:15 and 17:30 are missing."""
+    out: list[Reading] = []
+    wh = D(1_000_000)
+    at = OCT1
+    while at <= NOV1:
+        if at not in TOU_GAP:
+            out.append(_reading("gap-tou", IMPORT, at, wh))
+        wh += TOU_GAP_USE.get(at, D(250))
+        at += STEP
+    return out
+
+
+def roll_profile_readings() -> list[Reading]:
+    """Meter "roll-profile": 250 Wh every interval of October from 99,500 kWh; the register
+    shows the count modulo 100,000 kWh, so it passes 0 on the 21st."""
+    out: list[Reading] = []
+    wh = D(99_500_000)
+    at = OCT1
+    while at <= NOV1:
+        out.append(_reading("roll-profile", IMPORT, at, wh % D(100_000_000)))
+        wh += D(250)
+        at += STEP
+    return out
+
+
 def register_readings() -> list[Reading]:
     return [
         # "roll": 99,900 kWh at the start, 150 kWh at the end: rolled over at 100,000 kWh
@@ -364,6 +413,8 @@ def all_readings() -> list[Reading]:
             + register_readings()
             + swap_daily_readings()
             + swap_profile_readings()
+            + gap_tou_readings()
+            + roll_profile_readings()
         )
     return _CACHE
 
@@ -511,6 +562,13 @@ def test_rollover_replacement_gap_and_boundary(site: Site) -> None:
     assert site.lines(bid) == [("energy", "all", D(250), "kWh", D("0.20"), D("50.00"))]
     assert site.rules(bid) == ["register-rollover"]
 
+    # rollover on a profile: 2,977 captures 250 Wh apart, one of them from 99,999.75 to 0 kWh;
+    #   31 x 96 x 0.25 = 744 kWh x 0.20 = 148.80, actual
+    assert site.bill("--period", "2026-10", "--meters", "roll-profile") == 0
+    bid, total, quality, source, kwh = site.current("roll-profile", "2026-10")
+    assert (total, quality, source, kwh) == (D("148.80"), "actual", "intervals", D(744))
+    assert site.rules(bid) == ["register-rollover"]
+
     # replacement at 2026-10-15T09:30Z: old meter 5,000 -> 5,300 (its final) = 300 kWh,
     #   new meter 2 (its first) -> 252 = 250 kWh; 550 kWh x 0.20 = 110.00
     bid, total, quality, source, kwh = site.current("swap", "2026-10")
@@ -540,6 +598,32 @@ def test_rollover_replacement_gap_and_boundary(site: Site) -> None:
     assert "linear-interpolation" in site.rules(bid)
     (estimated,) = site.query("SELECT body FROM bills WHERE bill_id = ?", (bid,))[0]
     assert D(json.loads(str(estimated))["estimated_kwh"]) == D(1)
+
+    # gap on the TOU tariff: the captures at 16:30 and 17:45 on the 20th are 1.5 kWh apart,
+    #   shared linearly over the 5 intervals: 0.3 kWh each (the meter really used 0.1, 0.1, 0.4,
+    #   0.4, 0.5). 16:30 and 16:45 are "day", 17:00..17:30 "peak":
+    #   night 31 x 8 = 248 x 0.10 = 24.80
+    #   day 31 x 10 - 0.5 + 0.6 = 310.1 x 0.20 = 62.02
+    #   peak 31 x 4 - 0.75 + 0.9 = 124.15 x 0.30 = 37.245 -> 37.25 (half-up)
+    #   shoulder 62 x 0.15 = 9.30 (no export register: net = import)
+    #   tiers: no earlier bill this year, 0 .. 744.25 all in tier 1 at +0.00 = 0.00
+    #   demand: the largest peak interval is an estimated 0.3 kWh = 1.200 kW x 12.00 = 14.40
+    #   standing 31 x 0.50 = 15.50; metering 5.00
+    #   total 24.80 + 62.02 + 37.25 + 9.30 + 0.00 + 14.40 + 15.50 + 5.00 = 168.27
+    assert site.bill("--period", "2026-10", "--meters", "gap-tou") == 0
+    bid, total, quality, source, kwh = site.current("gap-tou", "2026-10")
+    assert (total, quality, source, kwh) == (D("168.27"), "estimated", "intervals", D("744.25"))
+    assert [(p, q, a) for _, p, q, _, _, a in site.lines(bid)] == [
+        ("night", D(248), D("24.80")),
+        ("day", D("310.1"), D("62.02")),
+        ("peak", D("124.15"), D("37.25")),
+        ("shoulder", D(62), D("9.30")),
+        ("tier-1", D("744.25"), D("0.00")),
+        ("peak", D("1.2"), D("14.40")),
+        (None, D(31), D("15.50")),
+        (None, D(1), D("5.00")),
+    ]
+    assert site.rules(bid) == ["gap", "linear-interpolation"]
 
     # boundary: reads 1,000 kWh at 09-30T18:00 and 1,012 kWh at 10-01T06:00; the start
     #   boundary in time: 1,000 + 12 x 6/12 = 1,006 kWh (estimated); end 1,106 actual;
@@ -590,27 +674,29 @@ def test_json_summary_counts(site: Site, capsys: pytest.CaptureFixture[str]) -> 
     assert site.bill("--period", "2026-10", "--json") == 1
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["period"] == "2026-10"
-    assert (summary["billed"], summary["new"]) == (8, 8)
+    assert (summary["billed"], summary["new"]) == (10, 10)
     assert list(summary["failed"]) == ["empty"]
-    # actual: tou, roll, the three swaps, regtou; estimated: gap (interpolated), edge (boundary)
-    assert summary["quality"] == {"actual": 6, "estimated": 2}
-    # tou 194.27 + roll 50.00 + swap 110.00 + swap-daily 126.40 + swap-profile 148.80
-    #   + gap 148.80 + edge 20.00 + regtou 47.09 = 845.36
-    assert summary["totals"] == {"EUR": "845.36"}
-    # gap 1 kWh + edge 6 kWh
-    assert D(summary["estimated_kwh"]) == D(7)
+    # actual: tou, roll, roll-profile, the three swaps, regtou;
+    # estimated: gap and gap-tou (interpolated), edge (boundary)
+    assert summary["quality"] == {"actual": 7, "estimated": 3}
+    # tou 194.27 + roll 50.00 + roll-profile 148.80 + swap 110.00 + swap-daily 126.40
+    #   + swap-profile 148.80 + gap 148.80 + gap-tou 168.27 + edge 20.00 + regtou 47.09
+    #   = 1,162.43
+    assert summary["totals"] == {"EUR": "1162.43"}
+    # gap 1 kWh + gap-tou 1.5 kWh + edge 6 kWh
+    assert D(summary["estimated_kwh"]) == D("8.5")
     assert summary["findings_by_rule"] == {
-        "register-rollover": 1,
+        "register-rollover": 2,
         "meter-replacement": 3,
-        "gap": 1,
-        "linear-interpolation": 1,
+        "gap": 2,
+        "linear-interpolation": 2,
     }
 
     # again: the same bills, nothing new stored
     assert site.bill("--period", "2026-10", "--json") == 1
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (again["billed"], again["new"]) == (8, 0)
-    assert site.query("SELECT COUNT(*) FROM bills WHERE period = '2026-10'") == [(8,)]
+    assert (again["billed"], again["new"]) == (10, 0)
+    assert site.query("SELECT COUNT(*) FROM bills WHERE period = '2026-10'") == [(10,)]
 
 
 def test_meter_with_nothing_stored_is_named_and_others_billed(
