@@ -20,7 +20,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -434,3 +434,62 @@ def test_csv_and_nem12_from_postgresql(tmp_path: Path, pg_url: str) -> None:
     stored = stored_month(pg_url, METERS)
     check_csv(out / NAMES["csv"], stored, None)
     check_nem12(out / NAMES["nem12"], stored)
+
+
+def test_a_collection_gap_is_interpolated_and_flagged(tmp_path: Path) -> None:
+    # One PV meter; the profile captures of 3 Oct 10:15, 10:30 and 10:45 never arrived (import
+    # and export): the quarter-hours 10:00-11:00 are intervals 41-44 of the day (10 h x 4 + 1).
+    config = write_fleet(tmp_path / "fleet.toml", 1)
+    status, _, err = headend("simulate-month", "--config", str(config), "--month", PERIOD)
+    assert status == 0, err
+    gap = [datetime(2026, 10, 3, 10, 15 * k, tzinfo=UTC) for k in (1, 2, 3)]
+    with sqlite3.connect(tmp_path / "site.sqlite3") as db:
+        for at in gap:
+            deleted = db.execute(
+                "DELETE FROM readings WHERE meter_id = 'gprs-000001' AND obis IN (?, ?) "
+                "AND capture_time = ?",
+                (IMPORT, EXPORT, at.isoformat(timespec="microseconds")),
+            ).rowcount
+            assert deleted == 2
+    (meter,) = meter_ids(1)
+    stored = stored_month(str(tmp_path / "site.sqlite3"), [meter])
+    out = tmp_path / "out"
+    for fmt in ("nem12", "cim"):
+        status, _, err = headend(
+            "export", "--config", str(config), "--period", PERIOD, "--format", fmt,
+            "--out", str(out),
+        )  # fmt: skip
+        assert status == 0, err
+    first = 2 * 96 + 40  # 3 Oct 10:00, the month's interval index of interval 41 of the day
+    estimated = range(first, first + 4)
+    data = NEMFile(str(out / NAMES["nem12"]), strict=True).nem_data()
+    (streams,) = data.readings.values()
+    cim = ET.parse(out / NAMES["cim"]).getroot()
+    blocks = cim.findall(f"{CIM}MeterReading/{CIM}IntervalBlocks")
+    for suffix, obis, block in zip(("E1", "B1"), (IMPORT, EXPORT), blocks, strict=True):
+        values = stored.wh[(meter, obis)]
+        # across the gap the register advanced from its 10:00 to its 11:00 value: the four
+        # estimates share out exactly that
+        advance = (values[gap[-1] + STEP] - values[gap[0] - STEP]) / 1000
+        reads = streams[suffix]
+        assert sum(Decimal(str(reads[i].read_value)) for i in estimated) == advance
+        points = block.findall(f"{CIM}IntervalReadings")
+        for i, (reading, point) in enumerate(zip(reads, points, strict=True)):
+            quality = point.find(f"{CIM}ReadingQualities/{CIM}ReadingQualityType")
+            assert quality is not None
+            if i in estimated:
+                # NEM12: substituted, method 17 (linear); CIM 1.9.0 estimated by interpolation
+                assert (reading.quality_method, reading.event_desc) == (
+                    "S17",
+                    "linear-interpolation",
+                )
+                assert quality.get("ref") == "1.9.0"
+                assert point.findtext(f"{CIM}ReadingQualities/{CIM}comment") == (
+                    "linear-interpolation"
+                )
+            else:
+                at = START + STEP * i
+                assert Decimal(str(reading.read_value)) == (values[at + STEP] - values[at]) / 1000
+                assert reading.quality_method == "A" and quality.get("ref") == "1.0.0"
+            assert Decimal(point.findtext(f"{CIM}value") or "") == Decimal(str(reading.read_value))
+    assert advance > 0  # the export stream: PV at 10:00-11:00 UTC, a real share-out
