@@ -1,7 +1,7 @@
 """A small simulated fleet for the end-to-end export test: its fleet file (generated GPRS meters,
 a [billing] section on the repository's sim-tou tariff), `headend` run in this process, and the
-readings the simulated month stored, read back from the store (the test's reference: never from
-the export code).
+readings the simulated month stored, read back from the store, and the stored bills read from
+the bills tables (the test's references: never from the export code).
 
 The generator's meters are gprs-000001 upward; `headend simulate-month` seeds meter k (1-based)
 with `seed + k - 1` and gives it rooftop PV when `random.Random(seed + k - 1).random() < pv_share`.
@@ -15,6 +15,7 @@ import asyncio
 import gc
 import io
 import itertools
+import sqlite3
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,3 +115,28 @@ async def _read(url: str, meters: list[str]) -> StoredMonth:
 
 def stored_month(url: str, meters: list[str]) -> StoredMonth:
     return asyncio.run(_read(url, meters))
+
+
+def bill_lines(db: Path) -> dict[str, list[tuple[str, str | None, Decimal]]]:
+    """(kind, tariff period, amount) of each meter's current bill of the period, straight from
+    the bills tables of a SQLite site database, in line order."""
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT b.meter_id, l.kind, l.tariff_period, l.amount FROM bills b "
+            "JOIN bill_lines l ON l.bill_id = b.bill_id "
+            "WHERE b.period = ? AND b.superseded_by IS NULL ORDER BY b.meter_id, l.line_no",
+            (PERIOD,),
+        ).fetchall()
+    lines: dict[str, list[tuple[str, str | None, Decimal]]] = {}
+    for meter, kind, tariff_period, amount in rows:
+        lines.setdefault(meter, []).append((kind, tariff_period, Decimal(amount)))
+    return lines
+
+
+def bill_totals(db: Path) -> dict[str, Decimal]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT meter_id, total FROM bills WHERE period = ? AND superseded_by IS NULL",
+            (PERIOD,),
+        ).fetchall()
+    return {meter: Decimal(total) for meter, total in rows}

@@ -43,6 +43,8 @@ from tests.billing.export_fleet import (
     STEP,
     TOU_REGISTERS,
     StoredMonth,
+    bill_lines,
+    bill_totals,
     headend,
     meter_ids,
     stored_month,
@@ -121,26 +123,10 @@ class Month:
         self.runs = {fmt: export(self.config, fmt, self.out) for fmt in FORMATS}
 
     def bill_lines(self) -> dict[str, list[tuple[str, str | None, Decimal]]]:
-        """(kind, tariff period, amount) of each meter's current October bill, from the table."""
-        with sqlite3.connect(self.db) as db:
-            rows = db.execute(
-                "SELECT b.meter_id, l.kind, l.tariff_period, l.amount FROM bills b "
-                "JOIN bill_lines l ON l.bill_id = b.bill_id "
-                "WHERE b.period = ? AND b.superseded_by IS NULL ORDER BY b.meter_id, l.line_no",
-                (PERIOD,),
-            ).fetchall()
-        lines: dict[str, list[tuple[str, str | None, Decimal]]] = {}
-        for meter, kind, tariff_period, amount in rows:
-            lines.setdefault(meter, []).append((kind, tariff_period, Decimal(amount)))
-        return lines
+        return bill_lines(self.db)
 
     def bill_totals(self) -> dict[str, Decimal]:
-        with sqlite3.connect(self.db) as db:
-            rows = db.execute(
-                "SELECT meter_id, total FROM bills WHERE period = ? AND superseded_by IS NULL",
-                (PERIOD,),
-            ).fetchall()
-        return {meter: Decimal(total) for meter, total in rows}
+        return bill_totals(self.db)
 
 
 @pytest.fixture(scope="module")
