@@ -28,7 +28,8 @@ EXPORT = "1.0.2.8.0.255"
 GRID = timedelta(minutes=15)
 MARGIN = timedelta(days=1)  # read this far either side of the period, for boundaries
 # kWh = stored value * 10^exponent
-_KWH_EXPONENT = {"Wh": -3, "kWh": 0, "MWh": 3, None: 0}
+_KWH_EXPONENT: dict[str | None, int] = {"Wh": -3, "kWh": 0, "MWh": 3, None: 0}
+SCALE = {unit: exponent for unit, exponent in _KWH_EXPONENT.items() if exponent}
 
 
 class UnitError(ValueError):
@@ -59,6 +60,7 @@ def in_kwh(column: RegisterColumns) -> KwhColumns:
             "energy unit billing converts (Wh, kWh, MWh)"
         )
     values = column.values
+    exponent -= column.scaled_by  # the store scales as it parses (`SCALE`)
     if exponent:
         values = list(map(Decimal.scaleb, values, repeat(exponent)))
     return KwhColumns(column.times, values, column.flagged)
@@ -94,6 +96,7 @@ async def load_batch(
             start - MARGIN,
             end + MARGIN,
             instants=[start, end] if boundaries_only else None,
+            scale=SCALE,
         )
     except UnitMismatch as exc:
         raise UnitError(str(exc)) from None
@@ -108,7 +111,7 @@ async def load_batch(
     history: dict[str, dict[str, KwhColumns]] = {}
     if needing_history and history_days > 0:
         past = await store.register_columns(
-            needing_history, [IMPORT], start - timedelta(days=history_days), start
+            needing_history, [IMPORT], start - timedelta(days=history_days), start, scale=SCALE
         )
         history = group(past)
         rows += sum(len(c) for c in past)

@@ -50,5 +50,5 @@ class Determinants:
         flags = [r.flag for r in (*self.start_reads, *self.end_reads)]
         flags += [f.flag for f in self.findings]
         for series in self.series:
-            flags += series.flags
+            flags += set(series.flags)  # thousands of intervals, a handful of distinct flags
         return worst(flags)

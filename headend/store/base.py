@@ -31,7 +31,7 @@ SQLite (`sqlite.py`) is the embedded default; PostgreSQL (`postgres.py`) impleme
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
@@ -163,11 +163,13 @@ class Store(ReadingSink, ContactLog, Protocol):
         until: datetime,
         *,
         instants: Sequence[datetime] | None = None,
+        scale: Mapping[str | None, int] | None = None,
     ) -> list[RegisterColumns]:
         """Decimal values of these meters and registers in [since, until], one time-ordered
         column set per (meter, register): the meter's captures, or, for a register the meter
         never stamped, its plain reads at their receive times (billing's bulk read).
-        `instants`: only values at those instants (daily registers). `UnitMismatch` when
+        `instants`: only values at those instants (daily registers). `scale`: values in a unit
+        it names come multiplied by 10^exponent (Wh -> kWh: -3), exactly. `UnitMismatch` when
         a register changed unit within the span."""
         ...
 

@@ -16,7 +16,7 @@ entries by an advisory lock, so seq order is commit order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -232,6 +232,7 @@ class PostgresStore(PostgresControlTables):
         until: datetime,
         *,
         instants: Sequence[datetime] | None = None,
+        scale: Mapping[str | None, int] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
             query, params = register_columns.postgres_query(
@@ -243,7 +244,7 @@ class PostgresStore(PostgresControlTables):
                 instants=instants,
             )
             rows = await self._query("reading register columns", _fetching(query, params))
-            return register_columns.from_postgres(rows, captured)
+            return register_columns.from_postgres(rows, captured, scale)
 
         return await register_columns.read_columns(fetch, meter_ids, obis)
 

@@ -14,7 +14,7 @@ gives captures, since they only repeat the profile between its points. Only deci
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,7 @@ class RegisterColumns:
     times: list[datetime]  # aware UTC, increasing (may be shared between columns: never mutate)
     values: list[Decimal]
     flagged: dict[datetime, str]  # the times whose stored quality is not "ok", and that quality
+    scaled_by: int = 0  # the values are the stored ones times 10^scaled_by (`scale`)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -118,57 +119,63 @@ def _unit(
     return low
 
 
-def from_sqlite(rows: Iterable[Sequence[Any]], captured: bool) -> list[RegisterColumns]:
+def from_sqlite(
+    rows: Iterable[Sequence[Any]], captured: bool, scale: Mapping[str | None, int] | None = None
+) -> list[RegisterColumns]:
     times_of: dict[str, datetime] = {}
     parse = datetime.fromisoformat
     out: list[RegisterColumns] = []
-    # a fleet's profiles share one grid: a column with the previous one's times shares its list
-    last_texts: list[str] = []
-    last_times: list[datetime] = []
+    # a fleet's profiles share one grid: columns with the same times share one list, parsed once
+    grids: dict[str, list[datetime]] = {}
     for meter, obis, low, high, units, count, times_text, values_text, flagged_text in rows:
-        texts = str(times_text).split(",")
-        if texts != sorted(texts):  # the scan follows the primary key; never trust it blindly
-            pairs = sorted(zip(texts, str(values_text).split(","), strict=True))
-            texts = [t for t, _ in pairs]
-            values = list(map(Decimal, (v for _, v in pairs)))
+        unit = _unit(str(meter), str(obis), low, high, int(units), int(count))
+        exponent = (scale or {}).get(unit, 0)
+        values_text = str(values_text)
+        if exponent:
+            # 10^exponent in the text itself: one string operation, exact ("1049058E-3")
+            values_text = values_text.replace(",", f"E{exponent},") + f"E{exponent}"
+        times = grids.get(times_text)
+        if times is not None:
+            values = list(map(Decimal, values_text.split(",")))
         else:
-            values = list(map(Decimal, str(values_text).split(",")))
-        if texts == last_texts:
-            times = last_times
-        else:
+            texts = str(times_text).split(",")
+            if texts == sorted(texts):  # the scan follows the primary key; never trust it blindly
+                values = list(map(Decimal, values_text.split(",")))
+            else:
+                pairs = sorted(zip(texts, values_text.split(","), strict=True))
+                texts = [t for t, _ in pairs]
+                values = list(map(Decimal, (v for _, v in pairs)))
             times = [times_of.get(t) or times_of.setdefault(t, parse(t)) for t in texts]
-            last_texts, last_times = texts, times
+            grids[",".join(texts)] = times
         flagged: dict[datetime, str] = {}
         if flagged_text:
             for item in str(flagged_text).split(","):
                 when, _, quality = item.partition("=")
                 flagged[parse(when)] = quality
         out.append(
-            RegisterColumns(
-                str(meter),
-                str(obis),
-                _unit(str(meter), str(obis), low, high, int(units), int(count)),
-                captured,
-                times,
-                values,
-                flagged,
-            )
+            RegisterColumns(str(meter), str(obis), unit, captured, times, values, flagged, exponent)
         )
     return out
 
 
-def from_postgres(rows: Iterable[Sequence[Any]], captured: bool) -> list[RegisterColumns]:
+def from_postgres(
+    rows: Iterable[Sequence[Any]], captured: bool, scale: Mapping[str | None, int] | None = None
+) -> list[RegisterColumns]:
     out: list[RegisterColumns] = []
     for meter, obis, low, high, units, count, times, values, flagged_at, flagged_q in rows:
+        unit = _unit(str(meter), str(obis), low, high, int(units), int(count))
+        exponent = (scale or {}).get(unit, 0)
+        texts = values if not exponent else [f"{v}E{exponent}" for v in values]
         out.append(
             RegisterColumns(
                 str(meter),
                 str(obis),
-                _unit(str(meter), str(obis), low, high, int(units), int(count)),
+                unit,
                 captured,
                 list(times),
-                list(map(Decimal, values)),
+                list(map(Decimal, texts)),
                 dict(zip(flagged_at or (), flagged_q or (), strict=True)),
+                exponent,
             )
         )
     return out

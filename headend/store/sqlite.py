@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,6 +274,7 @@ class SqliteStore(SqliteControlTables):
         until: datetime,
         *,
         instants: Sequence[datetime] | None = None,
+        scale: Mapping[str | None, int] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
             query, params = register_columns.sqlite_query(
@@ -282,7 +283,7 @@ class SqliteStore(SqliteControlTables):
             async with self._reading("reading register columns"):
                 async with self._reader.execute(query, params) as cursor:
                     rows = await cursor.fetchall()
-            return register_columns.from_sqlite(rows, captured)
+            return register_columns.from_sqlite(rows, captured, scale)
 
         return await register_columns.read_columns(fetch, meter_ids, obis)
 

@@ -111,3 +111,21 @@ async def test_a_register_in_two_units_is_refused(store: Store) -> None:
     )
     with pytest.raises(UnitMismatch, match=r"meter m1 register 1\.0\.1\.8\.0\.255"):
         await store.register_columns(["m1"], [IMPORT], T0, T0 + timedelta(hours=1))
+
+
+async def test_scale_converts_exactly_as_it_parses(store: Store) -> None:
+    await store.save_batch(
+        [
+            reading("m1", IMPORT, Decimal("1049058"), 0),
+            reading("m1", IMPORT, Decimal("1049058.5"), 15),
+            reading("m2", IMPORT, Decimal("12.34"), 0, unit="kWh"),
+        ]
+    )
+    columns = await store.register_columns(
+        ["m1", "m2"], [IMPORT], T0, T0 + timedelta(hours=1), scale={"Wh": -3}
+    )
+    got = {c.meter_id: c for c in columns}
+    # Wh -> kWh by moving the decimal point: no rounding, no float
+    assert got["m1"].values == [Decimal("1049.058"), Decimal("1049.0585")]
+    assert got["m1"].scaled_by == -3 and got["m1"].unit == "Wh"
+    assert got["m2"].values == [Decimal("12.34")] and got["m2"].scaled_by == 0
