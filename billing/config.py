@@ -129,6 +129,8 @@ def billing_of(config: HeadendConfig) -> Billing:
     tariffs: dict[str, Tariff] = {}
     for index, name in enumerate(settings.tariffs):
         file = (path.parent / name).resolve()
+        if not file.is_file():
+            raise ConfigError.one(path, f"billing.tariffs[{index}]", f"{file}: no such file")
         try:
             tariff = load_tariff(file)
         except TariffError as exc:

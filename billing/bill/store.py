@@ -159,12 +159,13 @@ async def stored_findings(db: BillingDb, bill_id: str) -> list[tuple[object, ...
 async def prior_import(
     db: BillingDb, meter_ids: Sequence[str], period: BillingPeriod
 ) -> dict[str, Decimal]:
-    """Import energy of each meter's current bills for the earlier months of `period`'s year
-    (annual tier blocks count from the first month of the year)."""
+    """Energy each meter's current bills priced in tier blocks in the earlier months of
+    `period`'s year (annual tier blocks count from the first month of the year): the tier
+    lines' quantities, so net metering counts the net energy its tiers priced."""
     year = period.name[:4]
     rows = await db.fetch(
-        "SELECT meter_id, import_kwh FROM bills WHERE superseded_by IS NULL "
-        "AND period >= ? AND period < ?",
+        "SELECT b.meter_id, l.quantity FROM bills b JOIN bill_lines l ON l.bill_id = b.bill_id "
+        "WHERE b.superseded_by IS NULL AND b.period >= ? AND b.period < ? AND l.kind = 'tier'",
         (f"{year}-01", period.name),
     )
     wanted = set(meter_ids)

@@ -39,6 +39,8 @@ async def run_bill(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(summary(run)) + "\n")
     else:
         print_summary(run)
+    for meter, reason in sorted(run.failed.items()):
+        sys.stderr.write(f"headend bill: meter {meter}: not billed: {reason}\n")
     return 1 if run.failed else 0
 
 
@@ -94,8 +96,6 @@ def print_summary(run: BillRun) -> None:
         for rule, count in sorted(rules.items()):
             vee.add_row(rule, str(count))
         out.print(vee)
-    for meter, reason in sorted(run.failed.items()):
-        sys.stderr.write(f"headend bill: meter {meter}: not billed: {reason}\n")
 
 
 def add_bill_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -24,7 +24,7 @@ from billing.determinants.registers import Boundary, advance, boundary
 from billing.determinants.replacement import apply_replacements, offset_at
 from billing.determinants.shape import ProfileShape
 from billing.vee.grid import grid_for
-from billing.vee.model import Flag, IntervalSeries, RegisterRead
+from billing.vee.model import RULE_BOUNDARY, Finding, Flag, IntervalSeries, RegisterRead
 from billing.vee.register import EMPTY, Register, as_register
 from billing.vee.series import vee_series
 from billing.vee.settings import VeeSettings
@@ -126,6 +126,23 @@ def determinants_for(
             )
             if read is not None:
                 found[obis] = read
+    for found_at in (firsts, lasts):
+        for obis, bound in sorted(found_at.items()):
+            estimate = bound.read
+            if estimate.rule == RULE_BOUNDARY:
+                # said as a finding too, so the bill's findings say why it is estimated
+                findings.append(
+                    Finding(
+                        meter_id,
+                        obis,
+                        RULE_BOUNDARY,
+                        estimate.at,
+                        estimate.at,
+                        estimate.flag,
+                        f"no read of {obis} at {estimate.at.isoformat()}: {estimate.kwh} kWh "
+                        "interpolated between the reads either side",
+                    )
+                )
     shaped = sorted({o for o, b in [*firsts.items(), *lasts.items()] if b.shaped})
     if shaped:
         notes.append(

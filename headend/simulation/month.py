@@ -25,6 +25,7 @@ IMPORT = "1.0.1.8.0.255"
 EXPORT = "1.0.2.8.0.255"
 TARIFF_REGISTERS = ("1.0.1.8.1.255", "1.0.1.8.2.255", "1.0.1.8.3.255", "1.0.1.8.4.255")
 MARGIN = timedelta(days=1)
+QUARTER = timedelta(minutes=15)
 
 
 def simulated_month(
@@ -45,8 +46,10 @@ def simulated_month(
             clock,
             profile=HouseholdProfile.random(seed + index, pv_share),
             seed=seed + index,
-            history=end - start + 2 * MARGIN,
-            profile_depth=96 * ((end - start).days + 3),
+            # a quarter-hour earlier than the margin: the meter captures at the end of each
+            # quarter, so its first row would otherwise come at start - MARGIN + 15 minutes
+            history=end - start + 2 * MARGIN + QUARTER,
+            profile_depth=96 * ((end - start).days + 3) + 1,
         )
         yield meter_readings(meter, start - MARGIN, end + MARGIN, received)
 
