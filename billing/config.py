@@ -59,7 +59,7 @@ class BillingSettings(BaseModel):
     export: ExportSettings = Field(default_factory=ExportSettings)
     prepay: PrepaySettings | None = None
     replacements: list[Replacement] = Field(default_factory=list)
-    batch_meters: int = Field(default=500, ge=1, le=10_000, description="meters per store read")
+    batch_meters: int = Field(default=250, ge=1, le=10_000, description="meters per store read")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ re-run for the same data is the same bill (same id: nothing new stored).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +31,8 @@ from billing.store.database import BillingDb
 from billing.tariff.model import Tariff
 from billing.vee.model import Finding, Flag
 from headend.store import Store
+
+Loaded = tuple[list[MeterData], int]  # the batch's data, values read
 
 
 @dataclass
@@ -89,30 +92,31 @@ async def determinants_batches(
     full = intervals or tariff.needs_intervals
     out: list[Determinants] = []
     step = billing.settings.batch_meters
-    for first in range(0, len(meters), step):
-        chunk = list(meters[first : first + step])
-        dets = await _determinants(
-            billing,
-            store,
-            tariff,
-            chunk,
-            start,
-            end,
-            priors,
-            failed,
-            read,
-            boundaries_only=not full,
+    chunks = [list(meters[first : first + step]) for first in range(0, len(meters), step)]
+
+    def load(chunk: list[str], boundaries_only: bool) -> asyncio.Future[Loaded]:
+        return asyncio.ensure_future(
+            _load_tolerant(
+                billing, store, tariff, chunk, start, end, failed, boundaries_only=boundaries_only
+            )
         )
+
+    # the next batch is read while this one is worked out: the database works in its own
+    # thread (SQLite releases the GIL while it steps), so the two overlap on two cores
+    pending = load(chunks[0], not full) if chunks else None
+    for number, chunk in enumerate(chunks):
+        assert pending is not None
+        loaded = await pending
+        pending = load(chunks[number + 1], not full) if number + 1 < len(chunks) else None
+        await asyncio.sleep(0)  # let the read start (it runs in the database's thread)
+        dets = _compute(billing, tariff, loaded, start, end, priors, failed, read)
         if not full:
             again = [m for m in chunk if m not in dets or not _clean_registers(dets[m])]
             if again:
                 for meter in again:
                     failed.pop(meter, None)
-                dets.update(
-                    await _determinants(
-                        billing, store, tariff, again, start, end, priors, failed, read
-                    )
-                )
+                reloaded = await load(again, False)
+                dets.update(_compute(billing, tariff, reloaded, start, end, priors, failed, read))
         out += [dets[m] for m in chunk if m in dets]
     return out
 
@@ -128,28 +132,23 @@ def _clean_registers(det: Determinants) -> bool:
     )
 
 
-async def _determinants(
+def _compute(
     billing: Billing,
-    store: Store,
     tariff: Tariff,
-    chunk: list[str],
+    loaded: Loaded,
     start: datetime,
     end: datetime,
     priors: Mapping[str, Decimal] | None,
     failed: dict[str, str],
     read: list[int] | None,
-    *,
-    boundaries_only: bool = False,
 ) -> dict[str, Determinants]:
     settings = billing.settings
     calendar = billing.calendar(tariff)
-    loaded, rows = await _load_tolerant(
-        billing, store, tariff, chunk, start, end, failed, boundaries_only=boundaries_only
-    )
+    meters, rows = loaded
     if read is not None:
         read[0] += rows
     out: dict[str, Determinants] = {}
-    for data in loaded:
+    for data in meters:
         if not data.registers:
             failed[data.meter_id] = "no register values stored for the period"
             continue
@@ -181,7 +180,7 @@ async def _load_tolerant(
     failed: dict[str, str],
     *,
     boundaries_only: bool,
-) -> tuple[list[MeterData], int]:
+) -> Loaded:
     """The batch's data; when a meter's unit cannot be converted, meter by meter, so only that
     meter fails (named, with the reason)."""
     vee = billing.settings.vee
