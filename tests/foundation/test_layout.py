@@ -4,6 +4,10 @@ those inside functions and under TYPE_CHECKING):
 - drivers/ imports nothing from headend/ or billing/ (the service is built on the drivers);
 - drivers/dlms/ imports nothing from drivers/sim/ (the simulator serves the DLMS server's
   object model, never the other way round);
+- billing/ imports nothing from drivers/ (billing works on stored data and the command service,
+  it never talks to meters);
+- headend/ imports billing/ only in its entry point, headend/cli/main.py, which composes the two
+  (billing's service part reaches `headend run` through headend/service/extensions.py);
 - dlms_cosem is imported only under drivers/dlms/ (licence: the codec can be swapped there);
 - client/ and server/ under drivers/dlms/ share no module name, so a name says its side.
 """
@@ -69,6 +73,18 @@ def test_the_scanner_sees_imports() -> None:
 
 def test_drivers_import_nothing_from_the_service() -> None:
     assert _offenders(_sources("drivers"), "headend", "billing") == []
+
+
+def test_billing_never_talks_to_meters() -> None:
+    assert len(_sources("billing")) > 20
+    assert _offenders(_sources("billing"), "drivers") == []
+
+
+def test_headend_imports_billing_only_at_its_entry_point() -> None:
+    entry = ROOT / "headend/cli/main.py"
+    assert _offenders([entry], "billing")  # the scanner sees the one that is allowed
+    others = [p for p in _sources("headend") if p != entry]
+    assert _offenders(others, "billing") == []
 
 
 def test_dlms_imports_nothing_from_the_simulator() -> None:
