@@ -45,7 +45,8 @@ class Manifest(BaseModel):
     period_end: datetime
     format: Format
     meters: int
-    left_out: list[str] = []  # meters with nothing this format carries (NEM12: no intervals)
+    left_out: list[str] = []  # meters not in the file: nothing this format carries (NEM12: no
+    # intervals), or nothing could be worked out for them (the command names the reason)
     generator: str
     version: str
 

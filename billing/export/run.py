@@ -10,7 +10,7 @@ file depends on the wall clock, so a re-run for the same data gives byte-identic
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import get_args
 
@@ -68,6 +68,7 @@ def write_export(
     site: ExportSite,
     hook: Hook | None = None,
     meter_ids: Sequence[str] | None = None,
+    not_exported: Mapping[str, str] | None = None,
 ) -> Manifest:
     """Write the export file of `items` and its manifest into `out_dir`; returns the manifest.
 
@@ -76,7 +77,9 @@ def write_export(
 
     `meter_ids` given: `items` are streamed, never held at once (a fleet's month of intervals
     does not fit in memory); they must come in meter id order, each of `meter_ids` (which name
-    the NMIs up front) at most once. Otherwise the items are sorted here.
+    the NMIs up front) at most once. Otherwise the items are sorted here. `not_exported`:
+    meters the caller could not make an item for (read when the manifest is written, so the
+    caller may fill it while the items stream), listed in the manifest's `left_out`.
     """
     if fmt not in FORMATS:
         raise ExportError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -132,7 +135,7 @@ def write_export(
         period_end=period.end,
         format=fmt,  # type: ignore[arg-type]
         meters=len(written),
-        left_out=left_out,
+        left_out=sorted({*left_out, *(not_exported or {})}),
         generator=site.generator,
         version=site.version,
     )

@@ -90,6 +90,7 @@ async def export_period(
             out_dir=out_dir,
             site=site_of(billing),
             meter_ids=chosen,
+            not_exported=run.failed,
         )
     )
     # CSV carries registers only: no interval series to build

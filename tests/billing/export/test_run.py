@@ -95,3 +95,37 @@ def test_stale_partials_of_dead_processes_are_cleaned(tmp_path: Path) -> None:
         path.write_text("x")
     assert clean_stale_partials(tmp_path) == [dead.name]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
+def test_streamed_items_and_meters_left_out(tmp_path: Path) -> None:
+    # streamed (meter ids given up front, items in id order, never all held) as `headend
+    # export` runs it, with a meter the caller could not work out: named in the manifest
+    items = sorted(f.fleet(), key=lambda item: item.meter_id)
+    ids = [item.meter_id for item in items]
+    failed: dict[str, str] = {}
+
+    def stream():  # type: ignore[no-untyped-def]
+        yield from items
+        failed["M999"] = "no register values stored for the period"  # known only at the end
+
+    manifest = write_export(
+        stream(),
+        period=f.PERIOD,
+        fmt="csv",
+        out_dir=tmp_path,
+        site=SITE,
+        meter_ids=[*ids, "M999"],
+        not_exported=failed,
+    )
+    assert manifest.meters == len(items)
+    assert manifest.left_out == ["M999"]
+    assert manifest.files[0].records == RECORDS["csv"]
+    with pytest.raises(ExportError, match="out of order"):
+        write_export(
+            reversed(items),
+            period=f.PERIOD,
+            fmt="csv",
+            out_dir=tmp_path / "x",
+            site=SITE,
+            meter_ids=ids,
+        )
