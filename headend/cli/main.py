@@ -48,14 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="headend",
         description=(
             "Smart-metering head-end: read meters (DLMS/COSEM, Modbus, DL/T 645), store readings,\n"
-            "command them, keep feeders under capacity, simulate fleets. Start with:\n"
+            "command them, keep feeders under capacity, bill and export, simulate fleets. Start with:\n"
             "  headend demo                                        # the grid demo, ~5 minutes\n"
             "  headend demo-read --config config/demo.toml         # the reading demo\n\n"
             "  headend simulate --config config/demo.toml          # serve the demo fleet, then:\n"
             "  headend collect --config config/demo.toml --plan demo\n"
             "  headend run --config config/demo.toml               # the service, on schedules\n"
             "  headend readings --config config/demo.toml --meter gprs-0001 --json\n"
-            "  headend read dlms+tcp://10.0.0.7:4059 --obis 1.0.1.8.0.255\n\n"
+            "  headend read dlms+tcp://10.0.0.7:4059 --obis 1.0.1.8.0.255\n"
+            "  headend simulate-month --config config/demo.toml --month 2026-10\n"
+            "  headend bill --config config/demo.toml --period 2026-10   # bills, VEE\n"
+            "  headend export --config config/demo.toml --period 2026-10 --format csv --out x/\n\n"
             "`headend COMMAND --help` explains each command. Exit status 141: output cut short."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
