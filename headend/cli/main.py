@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="headend",
         description=(
             "Smart-metering head-end: read meters (DLMS/COSEM, Modbus, DL/T 645), store readings,\n"
-            "command them, keep feeders under capacity, bill and export, simulate fleets. Start with:\n"
+            "command them, keep feeders under capacity, bill, simulate fleets. Start with:\n"
             "  headend demo                                        # the grid demo, ~5 minutes\n"
             "  headend demo-read --config config/demo.toml         # the reading demo\n\n"
             "  headend simulate --config config/demo.toml          # serve the demo fleet, then:\n"
