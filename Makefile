@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_drain
 	$(BIN)/python -m bench.service --meters 10000
 	$(BIN)/python -m bench.load_allocation --households 10000
+	$(BIN)/python -m bench.billing --meters 1000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
