@@ -1,18 +1,10 @@
-"""Shared pieces of the smart-payment tests: settings with round thresholds, and billing's
-database (prepay's tables) on a SQLite file and on a fresh PostgreSQL database."""
+"""Shared pieces of the smart-payment tests: settings with round thresholds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from billing.prepay.settings import PrepaySettings
-from billing.store.database import BillingDb, open_billing_db
-from billing.store.schema import MIGRATIONS
-from tests.postgres_server import PostgresServer
 
 
 def prepay_settings(**fields: Any) -> PrepaySettings:
@@ -32,21 +24,4 @@ def prepay_settings(**fields: Any) -> PrepaySettings:
     return PrepaySettings.model_validate(values)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def billing_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "billing.sqlite3")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = server.create_database()
-    yield server.url(name)
-    server.drop_database(name)
-
-
-@pytest.fixture
-async def billing_db(billing_url: str) -> AsyncIterator[BillingDb]:
-    db = await open_billing_db(billing_url, MIGRATIONS)
-    try:
-        yield db
-    finally:
-        await db.close()
+# billing_url and billing_db: tests/billing/conftest.py (SQLite, then PostgreSQL)
