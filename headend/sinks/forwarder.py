@@ -229,16 +229,21 @@ class Forwarder:
 
     async def _failed(self, state: _State, reason: str, backoff: float) -> None:
         now = time.monotonic()
+        repeat = reason == state.logged_error and now - state.logged_at < _REPEAT_S
+        depth = "?"
+        if not repeat:
+            try:
+                depth = str((await self._store.outbox_status([state.sink.name]))[0].depth)
+            except StoreError:
+                pass
+        # failing shows in the status only once its line is logged: nothing awaited in between,
+        # so a shutdown that follows the status never leaves the failure unsaid
         if state.failing_since is None:
             state.failing_since = now
         state.last_error = reason
-        if reason == state.logged_error and now - state.logged_at < _REPEAT_S:
+        if repeat:
             return
         state.logged_error, state.logged_at = reason, now
-        try:
-            depth = str((await self._store.outbox_status([state.sink.name]))[0].depth)
-        except StoreError:
-            depth = "?"
         LOG.warning(
             "sink %s: not delivered: %s; %s entries waiting, retrying in %g s",
             state.sink.name,

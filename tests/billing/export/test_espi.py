@@ -16,9 +16,10 @@ from billing.export.espi import _transitions, dst_rule, power_of_ten, scaled
 from billing.export.model import ExportSettings, ExportSite
 from billing.export.run import write_export
 from billing.period import BillingPeriod
+from tests.billing.espi_schema import espi_schemas
 from tests.billing.export import fleet as f
 
-SCHEMAS = Path(__file__).parents[3] / "../shared/schemas/espi-3.3"
+SCHEMAS = espi_schemas()
 A = "{http://www.w3.org/2005/Atom}"
 E = "{http://naesb.org/espi}"
 
