@@ -121,7 +121,9 @@ async def measure(meters: int, month: str, work: Path) -> dict[str, Any]:
         out = work / "exports"
         for fmt in FORMATS:
             began = time.perf_counter()
-            exported = await export_period(billing, store, month, fmt, out, meters=ids)
+            exported = await export_period(
+                billing, store, month, fmt, out, meters=ids, workers=2, database_url=url
+            )
             seconds = time.perf_counter() - began
             manifest = exported.manifest
             assert manifest is not None

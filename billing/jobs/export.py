@@ -22,6 +22,7 @@ from billing.config import Billing
 from billing.export.atomic import Manifest
 from billing.export.model import ExportItem, ExportSite
 from billing.export.run import write_export
+from billing.jobs import export_parts
 from billing.jobs.bill import determinants_batches, tariff_groups
 from billing.period import BillingPeriod
 from headend.store import Store
@@ -64,9 +65,13 @@ async def export_period(
     out_dir: Path,
     *,
     meters: Sequence[str] | None = None,
+    workers: int = 1,
+    database_url: str | None = None,
 ) -> ExportRun:
     """Write `fmt` for `period_name` into `out_dir`; ExportError (nothing written under a final
-    name) when the file cannot be made."""
+    name) when the file cannot be made. `workers` > 1 (with the store's `database_url`): that
+    many processes share the meters, for the formats whose parts can be joined
+    (`export_parts.py`), when there are enough meters to be worth it."""
     began = time.perf_counter()
     run = ExportRun(period_name, fmt)
     chosen = sorted(billing.customers() if meters is None else meters)
@@ -74,6 +79,24 @@ async def export_period(
     # the file's period: the default tariff's month (every tariff of one site should share a zone)
     zone = (billing.default or billing.tariffs[next(iter(groups))]).timezone if groups else "UTC"
     period = BillingPeriod.month(period_name, zone)
+    parts = min(workers, len(chosen) // export_parts.MIN_METERS_PER_PART)
+    if parts > 1 and fmt in export_parts.JOINABLE and database_url is not None:
+        site = site_of(billing)
+        if fmt == "nem12":
+            site.nmis(chosen)  # every NMI once across the parts, or refused before any work
+        run.manifest, run.failed, run.meters = await export_parts.export_in_parts(
+            config=billing.config.path.resolve(),
+            database_url=database_url,
+            period=period,
+            fmt=fmt,
+            out_dir=out_dir,
+            meters=chosen,
+            workers=parts,
+            generator=site.generator,
+            version=site.version,
+        )
+        run.seconds = time.perf_counter() - began
+        return run
     # batches of items for the writer's thread: two at most wait, so memory stays bounded
     batches: queue.Queue[list[ExportItem] | None] = queue.Queue(maxsize=2)
 
