@@ -67,6 +67,12 @@ class HashingWriter:
         self.bytes += len(data)
         self._file.write(data)  # type: ignore[attr-defined]
 
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes already encoded as UTF-8 (a part of a file being joined)."""
+        self._hash.update(data)
+        self.bytes += len(data)
+        self._file.write(data)  # type: ignore[attr-defined]
+
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
