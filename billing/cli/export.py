@@ -95,7 +95,7 @@ def add_export_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=_workers,
         default=min(os.cpu_count() or 1, 4),
         metavar="N",
-        help="processes sharing the meters for csv, nem12, cim (default: the cores, up to 4; "
+        help="processes sharing the meters for nem12 and cim (default: the cores, up to 4; "
         "used from 200 meters)",
     )
     parser.add_argument("--json", action="store_true", help="the outcome as one JSON object")

@@ -80,7 +80,8 @@ async def export_period(
     zone = (billing.default or billing.tariffs[next(iter(groups))]).timezone if groups else "UTC"
     period = BillingPeriod.month(period_name, zone)
     parts = min(workers, len(chosen) // export_parts.MIN_METERS_PER_PART)
-    if parts > 1 and fmt in export_parts.JOINABLE and database_url is not None:
+    # CSV carries the boundary registers only: quicker in one process than workers start
+    if parts > 1 and fmt in export_parts.PARALLEL and database_url is not None:
         site = site_of(billing)
         if fmt == "nem12":
             site.nmis(chosen)  # every NMI once across the parts, or refused before any work

@@ -39,6 +39,8 @@ JOINABLE: dict[str, tuple[int, int]] = {
     "nem12": (1, 1),  # the 100 header and the 900 end record
     "cim": (3, 1),  # XML declaration, <MeterReadings>, the generator comment; </MeterReadings>
 }
+# formats whose meters cost enough (a month of intervals each) for processes to pay off
+PARALLEL = frozenset({"nem12", "cim"})
 MIN_METERS_PER_PART = 100  # below this a process costs more than it saves
 
 

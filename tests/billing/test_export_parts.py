@@ -38,8 +38,10 @@ def test_parts_join_into_the_file_one_process_writes(
     fleet: Path, tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one = export(fleet, fmt, tmp_path / "one", 1)
-    # six meters are too few to be worth processes: lower the bar so three share them
+    # six meters are too few to be worth processes: lower the bar so three share them (CSV too,
+    # which is written by one process unless told: its parts join as well)
     monkeypatch.setattr(export_parts, "MIN_METERS_PER_PART", 2)
+    monkeypatch.setattr(export_parts, "PARALLEL", frozenset(export_parts.JOINABLE))
     three = export(fleet, fmt, tmp_path / "three", 3)
     assert three["meters"] == one["meters"] == 6
     assert three["files"] == one["files"]  # name, SHA-256, bytes, records
