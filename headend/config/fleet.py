@@ -326,8 +326,7 @@ class Fleet(_Model):
     simulation: Simulation | None = None
     sinks: Sinks | None = None
     load: LoadSettings | None = None
-    # billing's own section, checked by billing (billing/config.py): the head-end keeps it as is
-    billing: dict[str, Any] | None = None
+    billing: dict[str, Any] | None = None  # checked by billing (billing/config.py), kept as is
     _cache: _FleetIndex | None = PrivateAttr(default=None)
 
     @field_validator("channels", mode="before")
