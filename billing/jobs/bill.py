@@ -9,7 +9,6 @@ re-run for the same data is the same bill (same id: nothing new stored).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -92,23 +91,15 @@ async def determinants_batches(
     full = intervals or tariff.needs_intervals
     out: list[Determinants] = []
     step = billing.settings.batch_meters
-    chunks = [list(meters[first : first + step]) for first in range(0, len(meters), step)]
 
-    def load(chunk: list[str], boundaries_only: bool) -> asyncio.Future[Loaded]:
-        return asyncio.ensure_future(
-            _load_tolerant(
-                billing, store, tariff, chunk, start, end, failed, boundaries_only=boundaries_only
-            )
+    async def load(chunk: list[str], boundaries_only: bool) -> Loaded:
+        return await _load_tolerant(
+            billing, store, tariff, chunk, start, end, failed, boundaries_only=boundaries_only
         )
 
-    # the next batch is read while this one is worked out: the database works in its own
-    # thread (SQLite releases the GIL while it steps), so the two overlap on two cores
-    pending = load(chunks[0], not full) if chunks else None
-    for number, chunk in enumerate(chunks):
-        assert pending is not None
-        loaded = await pending
-        pending = load(chunks[number + 1], not full) if number + 1 < len(chunks) else None
-        await asyncio.sleep(0)  # let the read start (it runs in the database's thread)
+    for first in range(0, len(meters), step):
+        chunk = list(meters[first : first + step])
+        loaded = await load(chunk, not full)
         dets = _compute(billing, tariff, loaded, start, end, priors, failed, read)
         if not full:
             again = [m for m in chunk if m not in dets or not _clean_registers(dets[m])]
