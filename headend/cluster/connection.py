@@ -98,14 +98,17 @@ async def _connect(
     settings: ClusterSettings, environ: Mapping[str, str], name: str | None
 ) -> Client:
     options = connect_options(settings, environ)
-    last_error: list[BaseException] = []
+    seen: dict[str, None] = {}  # distinct errors in order: an auth refusal is often followed
+    # by a reset connection, and the refusal is what the operator needs to read
 
     async def on_error(exc: Exception) -> None:
         # nats-py reports every failed (re)connection here; one line, no traceback, no secrets
-        last_error[:] = [exc]
+        seen[_describe(exc)] = None
         LOG.warning("NATS (%s): %s", _where(settings), _describe(exc))
 
     async def on_disconnect() -> None:
+        if nc.is_closed or nc.is_draining:  # our own close
+            return
         LOG.warning("NATS (%s): disconnected, reconnecting", _where(settings))
 
     async def on_reconnect() -> None:
@@ -127,10 +130,10 @@ async def _connect(
             )
     except (TimeoutError, OSError, NatsError) as exc:
         await nc.close()
-        cause = last_error[0] if last_error else exc
+        causes = "; ".join(list(seen)[-3:]) or _describe(exc)
         raise ClusterError(
             f"cannot connect to NATS at {_where(settings)} within "
-            f"{settings.connect_timeout_s:g} s: {_describe(cause)}"
+            f"{settings.connect_timeout_s:g} s: {causes}"
         ) from None
     return nc
 

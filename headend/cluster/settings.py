@@ -24,7 +24,8 @@ _NAME = r"^[A-Za-z0-9_-]+$"  # stream, consumer and bucket names: no dots, space
 class ClusterSettings(BaseModel):
     """Where the JetStream cluster is and how jobs are carried on it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a URL given with a password must not come back in the error text
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     nats_url: str | list[str] = "nats://127.0.0.1:4222"
     stream: str = Field(default="HEADEND_JOBS", pattern=_NAME)

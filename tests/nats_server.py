@@ -1,0 +1,111 @@
+"""A throwaway nats-server with JetStream for the cluster tests, on a free loopback port.
+
+The store directory (file storage) lives under a directory the test owns, so `restart()` brings
+the server back on the same port with the same streams, consumers and messages ("NATS restarted
+mid-run loses no job"). Optionally with a user and password, or a token (the credential tests).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_NATS = "/usr/sbin/nats-server"
+
+
+def _binary() -> str:
+    found = _NATS if Path(_NATS).is_file() else shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the Debian package nats-server")
+    return found
+
+
+@dataclass
+class NatsServer:
+    port: int
+    root: Path  # the store directory and the log are under it
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    jetstream: bool = True
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.root / "jetstream"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "nats-server.log"
+
+    def start(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        args = [_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-l", str(self.log)]
+        if self.jetstream:
+            args += ["-js", "-sd", str(self.store_dir)]
+        if self.user is not None and self.password is not None:
+            args += ["--user", self.user, "--pass", self.password]
+        if self.token is not None:
+            args += ["--auth", self.token]
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        process = self._process
+        assert process is not None
+        deadline = time.monotonic() + 30  # a hang guard only
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"nats-server exited ({process.returncode}): {self._tail()}")
+            if self._ready():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"nats-server did not get ready on {self.port}: {self._tail()}")
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                pass
+        except OSError:
+            return False
+        # the port opens before JetStream has recovered its streams: wait for its log line
+        return not self.jetstream or "Server is ready" in self._tail(100_000)
+
+    def _tail(self, size: int = 2000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+    def restart(self) -> None:
+        """Stop and start again: same port, same store directory."""
+        self.stop()
+        # the log of the previous run would say "ready" at once
+        if self.log.exists():
+            self.log.rename(self.root / f"nats-server.{time.monotonic_ns()}.log")
+        self.start()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
