@@ -87,6 +87,8 @@ async def beating(cluster: Cluster, beat: Callable[[], WorkerBeat]) -> AsyncIter
             try:
                 await publish_beat(cluster, beat())
             except (NatsError, TimeoutError) as exc:  # NATS away: the next beat retries
+                if cluster.nc.is_closed:  # for good (nats-py may also hide a cancel in this)
+                    return
                 LOG.warning("heartbeat: %s", type(exc).__name__)
             await asyncio.sleep(cluster.settings.heartbeat_s)
 

@@ -36,7 +36,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from headend.cluster import policy, subjects
-from headend.cluster.connection import Cluster
+from headend.cluster.connection import Cluster, ClusterError
 from headend.cluster.dead_letters import DeadLetter, publish_dead_letter
 from headend.cluster.heartbeats import HeldJob, WorkerBeat, beating
 from headend.cluster.leases import ChannelLeases, LeaseBusy, LeaseLost
@@ -49,6 +49,16 @@ LOG = logging.getLogger(__name__)
 
 OnDeadLetter = Callable[[ChannelJob, str], Awaitable[None]]
 _RAW_KEPT = 2000  # characters of an unreadable message kept in its dead letter
+
+
+def _closed_or_cancelled(cluster: Cluster) -> None:
+    """Raise if a NATS error is the end: nats-py turns a cancellation into ConnectionClosedError
+    when the connection is closed, and a closed connection never comes back."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    if cluster.nc.is_closed:
+        raise ClusterError("the NATS connection is closed")
 
 
 class ClusterWorker:
@@ -142,6 +152,7 @@ class ClusterWorker:
             except TimeoutError:  # nats' TimeoutError is one too: nothing queued
                 continue
             except NatsError as exc:  # NATS away: back off a little, reconnection is automatic
+                _closed_or_cancelled(self.cluster)
                 LOG.warning("fetching %s jobs: %s", lane, type(exc).__name__)
                 await asyncio.sleep(min(wait, 1.0))
                 return
