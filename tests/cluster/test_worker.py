@@ -291,3 +291,57 @@ async def test_the_scheduler_gives_up_clearly_without_workers(cluster: Cluster) 
     the_job = job("serial-9")
     with pytest.raises(JobTimeout, match=f"job {the_job.job_id} \\(channel 'serial-9'"):
         await QueueExecutor(cluster, timeout_s=0.5).run(the_job)
+
+
+async def test_a_report_missed_live_is_found_in_the_results_stream(cluster: Cluster) -> None:
+    the_job = job("serial-1")
+    executor = ScriptedExecutor()
+    # run once with nobody waiting: the report is only in the results stream
+    await cluster.js.publish(
+        f"headend.{SITE}.jobs.bulk",
+        the_job.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": the_job.job_id},
+    )
+    async with running(ClusterWorker(cluster, executor)):
+        await eventually(lambda: _has_report(cluster, the_job), "the stored report")
+    scheduler = QueueExecutor(cluster, look_back_s=0.2)
+    async with asyncio.timeout(GUARD_S):
+        report = await scheduler.run(the_job)  # published again: a duplicate, not queued
+    assert report == ok_report(the_job)
+    assert len(executor.started) == 1 and await queued(cluster) == 0
+    await scheduler.close()
+
+
+async def _has_report(cluster: Cluster, the_job: ChannelJob) -> bool:
+    info = await cluster.js.stream_info(cluster.settings.results_stream)
+    return info.state.messages > 0
+
+
+async def test_many_jobs_two_workers_one_session_per_channel(cluster: Cluster) -> None:
+    """40 jobs on 5 half-duplex channels: every job runs once, never two at once on a channel."""
+    busy: dict[str, int] = {}
+    overlaps: list[str] = []
+    ran: list[str] = []
+
+    class Tracking:
+        async def run(self, j: ChannelJob, progress: object = None) -> ChannelReport:
+            busy[j.channel_id] = busy.get(j.channel_id, 0) + 1
+            if busy[j.channel_id] > 1:
+                overlaps.append(j.channel_id)
+            await asyncio.sleep(0.01)  # holds the channel across a loop turn
+            busy[j.channel_id] -= 1
+            ran.append(j.job_id)
+            return ok_report(j)
+
+    jobs = [job(f"serial-{n % 5}") for n in range(40)]
+    scheduler = QueueExecutor(cluster)
+    async with (
+        running(ClusterWorker(cluster, Tracking(), worker_id="a", concurrency=4)),
+        running(ClusterWorker(cluster, Tracking(), worker_id="b", concurrency=4)),
+    ):
+        async with asyncio.timeout(GUARD_S * 2):
+            reports = await asyncio.gather(*(scheduler.run(j) for j in jobs))
+    assert [r.job_id for r in reports] == [j.job_id for j in jobs]
+    assert sorted(ran) == sorted(j.job_id for j in jobs)
+    assert overlaps == []
+    await scheduler.close()
