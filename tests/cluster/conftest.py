@@ -24,10 +24,10 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     server.remove()
 
 
-@pytest.fixture
-def settings(nats_server: NatsServer) -> ClusterSettings:
+def short_settings(url: str) -> ClusterSettings:
+    """Short timings: leases expire and jobs are redelivered within seconds."""
     return ClusterSettings(
-        nats_url=nats_server.url,
+        nats_url=url,
         ack_wait_s=2.0,
         max_deliver=3,
         nak_backoff_s=[0.2],
@@ -37,6 +37,11 @@ def settings(nats_server: NatsServer) -> ClusterSettings:
         fetch_wait_s=0.3,
         connect_timeout_s=10.0,
     )
+
+
+@pytest.fixture
+def settings(nats_server: NatsServer) -> ClusterSettings:
+    return short_settings(nats_server.url)
 
 
 @pytest.fixture

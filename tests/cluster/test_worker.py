@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -345,3 +347,41 @@ async def test_many_jobs_two_workers_one_session_per_channel(cluster: Cluster) -
     assert sorted(ran) == sorted(j.job_id for j in jobs)
     assert overlaps == []
     await scheduler.close()
+
+
+async def test_a_worker_killed_mid_job_loses_its_lease_and_the_job_runs_elsewhere(
+    cluster: Cluster, nats_server: NatsServer
+) -> None:
+    """SIGKILL: no ack, no lease release, no goodbye. JetStream redelivers the job after
+    ack_wait, the lease expires after its TTL, and another worker finishes the job."""
+    the_job = job("serial-1")
+    report = asyncio.create_task(QueueExecutor(cluster).run(the_job))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.cluster.worker_process",
+        nats_server.url,
+        "w-killed",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=Path(__file__).parents[2],
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(GUARD_S):
+            line = await process.stdout.readline()
+        assert line.decode().split() == ["RUNNING", the_job.job_id]
+        holder = await ChannelLeases(cluster.leases_kv, 2.0).holder("serial-1")
+        assert holder is not None and holder.holder == "w-killed"
+        process.kill()
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    survivor = ScriptedExecutor()
+    async with running(ClusterWorker(cluster, survivor, worker_id="survivor")):
+        async with asyncio.timeout(GUARD_S):
+            done = await report
+    assert done == ok_report(the_job)
+    assert [j.job_id for j in survivor.started] == [the_job.job_id]
+    assert await queued(cluster) == 0
