@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from nats.errors import Error as NatsError
-from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
@@ -139,6 +139,22 @@ class ChannelLeases:
         if not entry.value:
             return None
         return LeaseRecord.model_validate_json(entry.value)
+
+    async def held(self) -> list[LeaseRecord]:
+        """Every lease held now, by channel."""
+        try:
+            keys = await self._kv.keys()
+        except NoKeysError:
+            return []
+        records: list[LeaseRecord] = []
+        for key in keys:
+            try:
+                entry = await self._kv.get(key)
+            except KeyNotFoundError:  # expired or released meanwhile
+                continue
+            if entry.value:
+                records.append(LeaseRecord.model_validate_json(entry.value))
+        return sorted(records, key=lambda r: r.channel_id)
 
     @contextlib.asynccontextmanager
     async def hold(

@@ -21,6 +21,7 @@ from headend.cluster.heartbeats import workers
 from headend.cluster.leases import ChannelLeases
 from headend.cluster.queue_executor import JobTimeout, QueueExecutor
 from headend.cluster.settings import ClusterSettings
+from headend.cluster.status import cluster_status
 from headend.cluster.worker import ClusterWorker
 from headend.reading.jobs import ChannelJob
 from headend.reading.report import ChannelReport, MeterReport, MeterStatus
@@ -385,3 +386,35 @@ async def test_a_worker_killed_mid_job_loses_its_lease_and_the_job_runs_elsewher
     assert done == ok_report(the_job)
     assert [j.job_id for j in survivor.started] == [the_job.job_id]
     assert await queued(cluster) == 0
+
+
+async def test_status_shows_queues_workers_leases_and_dead_letters(cluster: Cluster) -> None:
+    gate = asyncio.Event()
+    executor = ScriptedExecutor(gate=gate)
+    scheduler = QueueExecutor(cluster)
+    first, second = job("serial-1"), job("serial-2")
+    await cluster.js.publish(f"headend.{SITE}.jobs.bulk", b"not json")
+    async with running(ClusterWorker(cluster, executor, worker_id="w1", concurrency=1)):
+        reports = [asyncio.create_task(scheduler.run(j)) for j in (first, second)]
+        async with asyncio.timeout(GUARD_S):
+            await executor.running.wait()
+
+        async def settled() -> bool:
+            s = await cluster_status(cluster)
+            return s.dead_letters == 1 and bool(s.workers) and bool(s.workers[0].jobs_held)
+
+        await eventually(settled, "one job running, one waiting, one dead letter")
+        status = await cluster_status(cluster)
+        bulk = next(d for d in status.lanes if d.lane == "bulk")
+        assert (bulk.waiting, bulk.running) == (1, 1)
+        assert [w.worker_id for w in status.workers] == ["w1"]
+        assert [(r.channel_id, r.holder) for r in status.leases] == [
+            (executor.started[0].channel_id, "w1")
+        ]
+        gate.set()
+        async with asyncio.timeout(GUARD_S):
+            await asyncio.gather(*reports)
+    status = await cluster_status(cluster)
+    assert [(d.waiting, d.running) for d in status.lanes] == [(0, 0), (0, 0)]
+    assert status.leases == [] and status.workers == []
+    await scheduler.close()
