@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from headend.cluster import subjects
+from headend.events.model import Event, EventOrigin, HeadendEvent
 from headend.reading.jobs import ChannelJob
 
 if TYPE_CHECKING:
@@ -60,3 +61,30 @@ async def dead_letters(cluster: Cluster, *, limit: int = 1000) -> list[DeadLette
         if msg.data:
             letters.append(DeadLetter.model_validate_json(msg.data))
     return letters
+
+
+def dead_letter_event(
+    job: ChannelJob,
+    reason: str,
+    *,
+    at: datetime | None = None,
+    code: int = HeadendEvent.COLLECTION_FAILED,
+) -> Event:
+    """The head-end event for a dead-lettered job (one per channel job), for `on_dead_letter`.
+
+    `code`: COLLECTION_FAILED until the event codes have one of their own for dead letters.
+    """
+    when = at or datetime.now(UTC)
+    return Event(
+        origin=EventOrigin.HEADEND,
+        meter_id=None,
+        channel_id=job.channel_id,
+        code=code,
+        name="job_dead_letter",
+        text=f"channel job {job.job_id} ({len(job.meter_ids)} meters, plan {job.plan.name}) "
+        f"dead-lettered: {reason}",
+        time=when,
+        received_at=when,
+        source=f"cluster job {job.job_id}",
+        cause="dead letter",
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from headend.cluster.connection import Cluster, open_cluster
-from headend.cluster.dead_letters import dead_letters
+from headend.cluster.dead_letters import dead_letter_event, dead_letters
 from headend.cluster.heartbeats import workers
 from headend.cluster.leases import ChannelLeases
 from headend.cluster.queue_executor import JobTimeout, QueueExecutor
@@ -190,6 +190,9 @@ async def test_a_job_that_always_fails_ends_as_a_dead_letter(cluster: Cluster) -
     assert letter.worker_id == "w1" and "channel down" in letter.reason
     assert await queued(cluster) == 0
     assert worker.jobs_failed == deliveries and worker.jobs_done == 0
+    event = dead_letter_event(the_job, called[0][1], at=letter.at)
+    assert event.channel_id == "serial-down" and event.cause == "dead letter"
+    assert the_job.job_id in event.text and "channel down" in event.text
 
 
 async def test_an_executor_that_raises_is_retried_then_dead_lettered(cluster: Cluster) -> None:
