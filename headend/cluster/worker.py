@@ -6,8 +6,9 @@ job), run it with the executor (whose Saver commits readings before `run` return
 done -> publish the report, ack; failed at the channel level -> nak with a backoff, or on the
 last delivery dead-letter it, tell `on_dead_letter`, publish a failed report, ack.
 
-Lanes: each round fetches the priority lane first; priority jobs have slots of their own
-(`priority_concurrency`), so queued or running bulk jobs never hold a priority job back.
+Lanes: each lane has its own pull loop and its own slots (`concurrency` for bulk,
+`priority_concurrency` for priority), so queued or running bulk jobs never hold a priority job
+back: it is fetched as soon as it is published and a priority slot is free.
 
 A busy channel (its lease held elsewhere) is waited for up to one lease TTL (a dead holder's
 lease expires within it) while the job is kept in progress; still busy, the job is nak'ed with
@@ -93,12 +94,13 @@ class ClusterWorker:
         self._held: dict[str, HeldJob] = {}
         self._running: dict[Lane, set[asyncio.Task[None]]] = {lane: set() for lane in self.lanes}
         self._stop = asyncio.Event()
-        self._freed = asyncio.Event()
+        self._freed = {lane: asyncio.Event() for lane in self.lanes}
 
     def stop(self) -> None:
         """Stop fetching; `run` returns once the running jobs are settled."""
         self._stop.set()
-        self._freed.set()
+        for freed in self._freed.values():
+            freed.set()
 
     def beat(self) -> WorkerBeat:
         return WorkerBeat(
@@ -124,8 +126,7 @@ class ClusterWorker:
         }
         try:
             async with beating(self.cluster, self.beat):
-                while not self._stop.is_set():
-                    await self._round(pulls)
+                await asyncio.gather(*(self._pull(lane, pull) for lane, pull in pulls.items()))
                 await self._drain()
         finally:
             for tasks in self._running.values():
@@ -135,37 +136,37 @@ class ClusterWorker:
                 with contextlib.suppress(NatsError, TimeoutError):
                     await pull.unsubscribe()
 
-    async def _round(self, pulls: dict[Lane, JetStreamContext.PullSubscription]) -> None:
-        free = {lane: self.slots[lane] - len(self._running[lane]) for lane in self.lanes}
-        open_lanes = [lane for lane in self.lanes if free[lane] > 0]
-        if not open_lanes:
-            self._freed.clear()
-            await self._freed.wait()
-            return
+    async def _pull(self, lane: Lane, pull: JetStreamContext.PullSubscription) -> None:
+        """One lane's loop: a long poll for as many jobs as the lane has free slots.
+
+        Each lane has its own loop and slots, so a priority job is fetched the moment it is
+        published, however many bulk jobs are queued or running.
+        """
         wait = self.cluster.settings.fetch_wait_s
-        for n, lane in enumerate(open_lanes):
-            # every lane but the last is only peeked at, so the last one's long poll is the
-            # round's only wait, and the priority lane is asked again at the next round
-            timeout = wait if n == len(open_lanes) - 1 else min(wait, 0.05)
+        freed = self._freed[lane]
+        while not self._stop.is_set():
+            free = self.slots[lane] - len(self._running[lane])
+            if free <= 0:
+                freed.clear()
+                await freed.wait()
+                continue
             try:
-                messages = await pulls[lane].fetch(free[lane], timeout=timeout)
+                messages = await pull.fetch(free, timeout=wait)
             except TimeoutError:  # nats' TimeoutError is one too: nothing queued
                 continue
             except NatsError as exc:  # NATS away: back off a little, reconnection is automatic
                 _closed_or_cancelled(self.cluster)
                 LOG.warning("fetching %s jobs: %s", lane, type(exc).__name__)
                 await asyncio.sleep(min(wait, 1.0))
-                return
+                continue
             for msg in messages:
                 task = asyncio.create_task(self._handle(msg, lane))
                 self._running[lane].add(task)
                 task.add_done_callback(functools.partial(self._done, lane))
-            if messages:
-                return  # the next round starts with the priority lane again
 
     def _done(self, lane: Lane, task: asyncio.Task[None]) -> None:
         self._running[lane].discard(task)
-        self._freed.set()
+        self._freed[lane].set()
         if not task.cancelled() and task.exception() is not None:
             LOG.error("job task failed", exc_info=task.exception())
 

@@ -105,8 +105,11 @@ async def test_priority_jobs_are_served_before_queued_bulk_jobs(cluster: Cluster
         async with asyncio.timeout(GUARD_S):
             done = await asyncio.gather(*reports)
     assert [r.job_id for r in done] == [j.job_id for j in [*bulk, urgent]]
-    assert executor.started[0].job_id == urgent.job_id
-    assert [j.job_id for j in executor.started[1:]] == [j.job_id for j in bulk]
+    started = [j.job_id for j in executor.started]
+    # the priority job does not queue behind the bulk backlog: it starts at once, at worst
+    # alongside the first bulk job (one slot per lane here), before the rest of the backlog
+    assert started.index(urgent.job_id) <= 1
+    assert [i for i in started if i != urgent.job_id] == [j.job_id for j in bulk]
 
 
 async def _has(cluster: Cluster, n: int) -> bool:
