@@ -203,8 +203,8 @@ class ClusterWorker:
         decision = policy.settle(failure, delivered, max_deliver, backoff)
         if isinstance(decision, policy.Ack):
             assert report is not None
-            await self._report(report)
-            await msg.ack_sync()
+            await self._through(lambda: self._report(report))
+            await self._through(msg.ack_sync)
             self.jobs_done += 1
         elif isinstance(decision, policy.Retry):
             LOG.warning(
@@ -212,7 +212,7 @@ class ClusterWorker:
                 job.job_id, job.channel_id, delivered, decision.reason, decision.delay_s,
             )  # fmt: skip
             self.jobs_failed += 1
-            await msg.nak(delay=decision.delay_s)
+            await self._through(lambda: msg.nak(delay=decision.delay_s))
         else:
             await self._dead(msg, job, lane, decision.reason, delivered)
 
@@ -235,6 +235,22 @@ class ClusterWorker:
             LOG.exception("job %s (channel %s): executor failed", job.job_id, job.channel_id)
             return None, f"executor failed: {type(exc).__name__}: {exc}"
         return report, policy.channel_failure(report)
+
+    async def _through(self, step: Callable[[], Awaitable[object]]) -> None:
+        """Do a settling step, again while NATS reconnects, for up to `ack_wait`: past that the
+        job is redelivered anyway (and run again: readings are stored once, by key)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cluster.settings.ack_wait_s
+        while True:
+            try:
+                await step()
+                return
+            except (NatsError, TimeoutError) as exc:
+                _closed_or_cancelled(self.cluster)
+                if loop.time() >= deadline:
+                    raise
+                LOG.warning("settling a job: %s; again", type(exc).__name__)
+                await asyncio.sleep(0.5)
 
     async def _in_progress(self, msg: Msg) -> None:
         while True:
@@ -264,7 +280,7 @@ class ClusterWorker:
             job=job, raw=raw, lane=lane, reason=reason, deliveries=delivered,
             worker_id=self.worker_id,
         )  # fmt: skip
-        await publish_dead_letter(self.cluster, letter)
+        await self._through(lambda: publish_dead_letter(self.cluster, letter))
         if job is not None:
             LOG.error("job %s (channel %s) dead-lettered: %s", job.job_id, job.channel_id, reason)
             if self.on_dead_letter is not None:
@@ -272,5 +288,6 @@ class ClusterWorker:
                     await self.on_dead_letter(job, reason)
                 except Exception:  # the letter is stored; a failing callback must not block it
                     LOG.exception("on_dead_letter failed for job %s", job.job_id)
-            await self._report(policy.failed_report(job, reason))
-        await msg.ack_sync()
+            failed = policy.failed_report(job, reason)
+            await self._through(lambda: self._report(failed))
+        await self._through(msg.ack_sync)

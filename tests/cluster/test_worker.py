@@ -424,3 +424,27 @@ async def test_status_shows_queues_workers_leases_and_dead_letters(cluster: Clus
     assert [(d.waiting, d.running) for d in status.lanes] == [(0, 0), (0, 0)]
     assert status.leases == [] and status.workers == []
     await scheduler.close()
+
+
+async def test_nats_restarted_while_a_job_runs(cluster: Cluster, nats_server: NatsServer) -> None:
+    """The job finishes during the outage's aftermath: its report and ack go through once NATS
+    is back. JetStream may meanwhile redeliver it (its ack-wait clock restarts with the
+    server), so it may run twice: harmless, readings are stored once by key."""
+    gate = asyncio.Event()
+    executor = ScriptedExecutor(gate=gate)
+    the_job = job("serial-1")
+    async with running(ClusterWorker(cluster, executor)):
+        report = asyncio.create_task(QueueExecutor(cluster).run(the_job))
+        async with asyncio.timeout(GUARD_S):
+            await executor.running.wait()
+        await asyncio.to_thread(nats_server.restart)
+        gate.set()
+        async with asyncio.timeout(GUARD_S):
+            done = await report
+        assert done == ok_report(the_job)
+        await eventually(lambda: _empty(cluster), "the job acknowledged")
+    assert {j.job_id for j in executor.finished} == {the_job.job_id}
+
+
+async def _empty(cluster: Cluster) -> bool:
+    return await queued(cluster) == 0
