@@ -448,3 +448,24 @@ async def test_nats_restarted_while_a_job_runs(cluster: Cluster, nats_server: Na
 
 async def _empty(cluster: Cluster) -> bool:
     return await queued(cluster) == 0
+
+
+async def test_a_job_longer_than_ack_wait_is_not_redelivered(cluster: Cluster) -> None:
+    """The worker keeps telling JetStream the job is in progress, so a job may run for several
+    ack-wait periods without a second worker taking it (both share the stand-in runner, which
+    counts the runs)."""
+    gate = asyncio.Event()
+    executor = ScriptedExecutor(gate=gate)
+    the_job = job("tcp-gw", concurrency=4)  # no lease: only in-progress keeps it here
+    async with (
+        running(ClusterWorker(cluster, executor, worker_id="a")),
+        running(ClusterWorker(cluster, executor, worker_id="b")),
+    ):
+        report = asyncio.create_task(QueueExecutor(cluster).run(the_job))
+        async with asyncio.timeout(GUARD_S):
+            await executor.running.wait()
+        await asyncio.sleep(3 * cluster.settings.ack_wait_s)
+        gate.set()
+        async with asyncio.timeout(GUARD_S):
+            assert await report == ok_report(the_job)
+    assert [j.job_id for j in executor.started] == [the_job.job_id]
