@@ -70,19 +70,11 @@ async def open_cluster(
                 f"{type(exc).__name__}"
             ) from None
         await _declare_streams(js, settings, site)
-        leases = await js.create_key_value(
-            bucket=settings.lease_bucket,
-            ttl=settings.lease_ttl_s,
-            history=1,
-            storage=api.StorageType.FILE,
-            description="channel leases: one holder per half-duplex channel",
+        leases = await _ensure_bucket(
+            js, settings.lease_bucket, settings.lease_ttl_s, "channel leases, one holder each"
         )
-        workers = await js.create_key_value(
-            bucket=settings.worker_bucket,
-            ttl=settings.worker_ttl_s,
-            history=1,
-            storage=api.StorageType.FILE,
-            description="worker heartbeats",
+        workers = await _ensure_bucket(
+            js, settings.worker_bucket, settings.worker_ttl_s, "worker heartbeats"
         )
     except BaseException:
         await nc.close()
@@ -206,3 +198,18 @@ async def _ensure_stream(js: JetStreamContext, config: api.StreamConfig) -> None
         if exc.err_code != _STREAM_IN_USE:
             raise
         await js.update_stream(config)
+
+
+async def _ensure_bucket(js: JetStreamContext, bucket: str, ttl_s: float, what: str) -> KeyValue:
+    """The bucket, created, or with its TTL changed when the configuration changed it."""
+    try:
+        return await js.create_key_value(
+            bucket=bucket, ttl=ttl_s, history=1, storage=api.StorageType.FILE, description=what
+        )
+    except BadRequestError as exc:
+        if exc.err_code != _STREAM_IN_USE:
+            raise
+    stream = f"KV_{bucket}"  # nats' naming of a bucket's stream
+    config = (await js.stream_info(stream)).config
+    await js.update_stream(config.evolve(max_age=ttl_s, duplicate_window=min(ttl_s, 120.0)))
+    return await js.key_value(bucket)

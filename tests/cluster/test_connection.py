@@ -44,7 +44,9 @@ async def test_open_twice_and_with_changed_settings(
     await cluster.js.publish(f"headend.{SITE}.jobs.bulk", b"kept")
     again = await open_cluster(settings, SITE, environ={})
     changed = await open_cluster(
-        settings.model_copy(update={"ack_wait_s": 7.0, "results_max_age_s": 600.0}),
+        settings.model_copy(
+            update={"ack_wait_s": 7.0, "results_max_age_s": 600.0, "lease_ttl_s": 5.0}
+        ),
         SITE,
         environ={},
     )
@@ -52,6 +54,7 @@ async def test_open_twice_and_with_changed_settings(
         info = await changed.js.consumer_info("HEADEND_JOBS", "headend-workers-bulk")
         assert info.config.ack_wait == 7.0
         assert (await changed.js.stream_info("HEADEND_RESULTS")).config.max_age == 600.0
+        assert (await changed.leases_kv.status()).ttl == 5.0
         # declaring again keeps what the stream holds
         assert (await changed.js.stream_info("HEADEND_JOBS")).state.messages == 1
     finally:
