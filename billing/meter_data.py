@@ -22,6 +22,7 @@ from itertools import pairwise, repeat
 from billing.determinants.inputs import MeterData
 from headend.store import Store
 from headend.store.register_columns import RegisterColumns, UnitMismatch
+from headend.store.scaled_ints import ScaledInts
 
 IMPORT = "1.0.1.8.0.255"
 EXPORT = "1.0.2.8.0.255"
@@ -47,7 +48,7 @@ class KwhColumns:
     """A stored register's columns in kWh (`ColumnsLike` for determinants)."""
 
     times: list[datetime]
-    values: list[Decimal]
+    values: Sequence[Decimal]  # `ScaledInts` when the store had whole numbers
     flagged: dict[datetime, str]
 
 
@@ -61,7 +62,9 @@ def in_kwh(column: RegisterColumns) -> KwhColumns:
         )
     values = column.values
     exponent -= column.scaled_by  # the store scales as it parses (`SCALE`)
-    if exponent:
+    if exponent and isinstance(values, ScaledInts):
+        values = values.rescaled(exponent)
+    elif exponent:
         values = list(map(Decimal.scaleb, values, repeat(exponent)))
     return KwhColumns(column.times, values, column.flagged)
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from headend.store.scaled_ints import ScaledInts
+
 ZERO = Decimal(0)
 Labels = Callable[[datetime, timedelta, int], list[str]]
 Runs = tuple[tuple[str, ...], tuple[tuple[str, int, int], ...]]
@@ -37,6 +39,12 @@ def label_runs(names: Sequence[str]) -> Runs:
 def split_by_period(cumulative: Sequence[Decimal], runs: Runs) -> dict[str, Decimal]:
     """Energy per period name from running totals at the grid points (see SeriesResult)."""
     names, spans = runs
+    if isinstance(cumulative, ScaledInts):  # whole numbers: sum as integers, one Decimal a name
+        ints = cumulative.ints.tolist()
+        sums = dict.fromkeys(names, 0)
+        for name, first, stop in spans:
+            sums[name] += ints[stop] - ints[first]
+        return {name: Decimal(total).scaleb(cumulative.exponent) for name, total in sums.items()}
     result = dict.fromkeys(names, ZERO)
     for name, first, stop in spans:
         result[name] += cumulative[stop] - cumulative[first]

@@ -31,7 +31,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 
 from billing.export.atomic import HashingWriter
 from billing.export.model import EXPORT_OBIS, IMPORT_OBIS, ExportError, ExportItem, ExportSite
@@ -44,11 +43,13 @@ from billing.vee.model import (
     Flag,
     IntervalSeries,
 )
+from headend.store.scaled_ints import SMALL, decimal_table
 
 # Data stream per register: NMI suffix (E import from the grid, B export to it), MDM identifier.
 STREAMS = {IMPORT_OBIS: ("E1", "N1"), EXPORT_OBIS: ("B1", "N2")}
 _METHOD = {RULE_INTERPOLATE: "17", RULE_HISTORY: "15"}
 _NULL = ("N", "", "")
+_ZERO = "0"  # a null interval's value
 
 Quality = tuple[str, str, str]  # QualityMethod, ReasonCode, ReasonDescription
 
@@ -82,6 +83,8 @@ def _quality(flag: Flag, rule: str, forward: bool) -> Quality:
 def interval_qualities(series: IntervalSeries) -> list[Quality]:
     """The NEM12 quality of each interval of `series` (see the module docstring)."""
     flags, rules = series.flags, series.rules
+    if flags.count(Flag.ACTUAL) == len(flags):  # a clean month: one quality throughout
+        return [_quality(Flag.ACTUAL, "", False)] * len(flags)
     last_measured = -1
     for index in range(len(flags) - 1, -1, -1):
         if flags[index] is not Flag.ESTIMATED:
@@ -98,11 +101,26 @@ def interval_qualities(series: IntervalSeries) -> list[Quality]:
     return result
 
 
-def _values_text(values: Sequence[Decimal]) -> str:
-    text = ",".join(map(str, values))
-    if "E" in text:  # rare: a value str() writes with an exponent
-        text = ",".join(map(decimal_text, values))
-    return text
+_TEXT_TABLES: dict[int, list[str]] = {}
+
+
+def value_texts(series: IntervalSeries) -> list[str]:
+    """Each interval value as written (plain notation); a clean month's whole-number steps are
+    spelled from a table made once per exponent."""
+    steps = series.steps
+    if steps is not None:
+        ints = steps.ints
+        if not len(ints) or (int(ints.min()) >= 0 and int(ints.max()) < SMALL):
+            table = _TEXT_TABLES.get(steps.exponent)
+            if table is None:
+                table = _TEXT_TABLES[steps.exponent] = list(
+                    map(decimal_text, decimal_table(steps.exponent))
+                )
+            return list(map(table.__getitem__, ints.tolist()))
+    texts = list(map(str, series.kwh))
+    if "E" in "".join(texts):  # rare: a value str() writes with an exponent
+        texts = list(map(decimal_text, series.kwh))
+    return texts
 
 
 def _runs(qualities: Sequence[Quality]) -> list[tuple[int, int, Quality]]:
@@ -158,6 +176,7 @@ class _Stream:
         self.zone = zone
         self.stamp = stamp
         self.qualities = interval_qualities(series)
+        self.texts = value_texts(series)
 
     def days(self) -> list[date]:
         if not len(self.series):
@@ -174,17 +193,17 @@ class _Stream:
             day_start = datetime(day.year, day.month, day.day, tzinfo=self.zone)
             base = round((day_start - series.start).total_seconds() / step)
             low, high = max(base, 0), min(base + per_day, count)
-            values: Sequence[Decimal] = series.kwh[low:high]
+            values = self.texts[low:high]
             qualities: list[Quality] = self.qualities[low:high]
             if low - base or base + per_day - high:  # a day partly outside the series
                 head, tail = low - base, base + per_day - high
-                values = [Decimal(0)] * head + list(values) + [Decimal(0)] * tail
+                values = [_ZERO] * head + values + [_ZERO] * tail
                 qualities = [_NULL] * head + qualities + [_NULL] * tail
             first = qualities[0]
             mixed = qualities.count(first) != len(qualities)
             method, reason, description = ("V", "", "") if mixed else first
             sink.write(
-                f"300,{day:%Y%m%d},{_values_text(values)},{method},{reason},{description},"
+                f"300,{day:%Y%m%d},{','.join(values)},{method},{reason},{description},"
                 f"{self.stamp},\n"
             )
             if mixed:

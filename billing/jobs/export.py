@@ -85,6 +85,14 @@ async def export_period(
         site = site_of(billing)
         if fmt == "nem12":
             site.nmis(chosen)  # every NMI once across the parts, or refused before any work
+
+        async def local(share: list[str], part_dir: Path) -> export_parts.PartResult:
+            part = await export_period(billing, store, period_name, fmt, part_dir, meters=share)
+            assert part.manifest is not None
+            result = export_parts.part_result(part.manifest, part.failed, part_dir)
+            result.seconds = part.seconds
+            return result
+
         run.manifest, run.failed, run.meters = await export_parts.export_in_parts(
             config=billing.config.path.resolve(),
             database_url=database_url,
@@ -95,6 +103,7 @@ async def export_period(
             workers=parts,
             generator=site.generator,
             version=site.version,
+            local=local,
         )
         run.seconds = time.perf_counter() - began
         return run

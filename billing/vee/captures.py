@@ -9,12 +9,15 @@ negative steps and captures the meter or the head-end flagged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 from operator import itemgetter, sub
 from typing import TypeVar
+
+import numpy as np
 
 from billing.vee.grid import Grid
 from billing.vee.model import (
@@ -26,6 +29,7 @@ from billing.vee.model import (
 )
 from billing.vee.register import Register
 from billing.vee.settings import VeeSettings
+from headend.store.scaled_ints import ScaledInts
 
 # A capture the meter itself marked estimated or suspect (a status bit), not a head-end rule.
 RULE_METER_STATUS = "meter-status"
@@ -39,8 +43,21 @@ ZERO = Decimal(0)
 class Clean:
     """A fully captured, all-ok, never-decreasing month: grid values and their differences."""
 
-    values: tuple[Decimal, ...]  # cumulative kWh at grid points 0..n
+    values: Sequence[Decimal]  # cumulative kWh at grid points 0..n
     diffs: list[Decimal]  # interval consumption 0..n-1
+    # the differences as integers when the store had whole numbers: counts and maxima in C
+    # rather than over Decimals
+    steps: ScaledInts | None = None
+
+    def nonzero(self) -> int:
+        if self.steps is not None:
+            return int(np.count_nonzero(self.steps.ints))
+        return len(self.diffs) - self.diffs.count(ZERO)
+
+    def peak(self) -> Decimal:
+        if self.steps is not None:
+            return self.diffs[int(self.steps.ints.argmax())]
+        return max(self.diffs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +104,25 @@ def read_profile(
     lo, hi = register.span(grid.times[0], grid.times[-1])
     if hi - lo >= count + 1 and not _flagged_on_grid(register, grid):
         times = tuple(register.times[lo:hi])
-        values = tuple(register.values[lo:hi])
+        values = register.values[lo:hi]
         if hi - lo > count + 1:
             # register reads between the profile's captures (a daily billing read at 00:05)
             keep = _without_reads(times, grid)
             if keep is not None:
-                times, values = _pick(times, keep), _pick(values, keep)
+                times = _pick(times, keep)
+                if isinstance(values, ScaledInts):
+                    values = ScaledInts.joined([values[a:b] for a, b in keep])
+                else:
+                    values = _pick(tuple(values), keep)
         if times == grid.times:
-            diffs = list(map(sub, values[1:], values[:-1]))
-            if min(diffs) >= ZERO:
-                return Clean(values, diffs)
+            if isinstance(values, ScaledInts):
+                steps = values.differences()
+                if int(steps.ints.min()) >= 0:
+                    return Clean(values, steps.decimals(), steps)
+            else:
+                diffs = list(map(sub, values[1:], values[:-1]))
+                if min(diffs) >= ZERO:
+                    return Clean(tuple(values), diffs)
     return _careful(meter_id, obis, register, lo, hi, grid, settings)
 
 

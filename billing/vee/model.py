@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from headend.store.scaled_ints import ScaledInts
+
 
 class Flag(StrEnum):
     """Quality of a billing value, worst last (a bill's flag is the worst of its inputs)."""
@@ -71,6 +73,9 @@ class IntervalSeries:
     raw: tuple[Decimal | None, ...]  # as measured; None when nothing was measured
     flags: tuple[Flag, ...]
     rules: tuple[str, ...]  # the rule that set each flag (RULE_ACTUAL for an actual value)
+    # `kwh` as integers times a power of ten, when every value was measured as a whole number
+    # of the stored unit (a clean month): writers spell them from a table
+    steps: ScaledInts | None = None
 
     def __len__(self) -> int:
         return len(self.kwh)

@@ -40,7 +40,7 @@ class SeriesResult:
     estimated_kwh: Decimal  # estimated energy inside the period
     # running totals at the grid points (any base): the energy of intervals a..b-1 is
     # cumulative[b] - cumulative[a], so splitting by tariff period costs a subtraction per run
-    cumulative: tuple[Decimal, ...]
+    cumulative: Sequence[Decimal]
     peak: Decimal  # the largest interval value
 
 
@@ -67,7 +67,7 @@ def vee_series(
         total, nonzero = clean_typical(profile)
         typical = _typical(total, nonzero, grid, history, profile, settings)
         diffs = profile.diffs
-        peak = max(diffs)
+        peak = profile.peak()
         if not (
             (typical is not None and peak > settings.spike_multiple * typical[0])
             or (check_zeros and len(diffs) - nonzero > settings.max_zero_intervals)
@@ -77,7 +77,7 @@ def vee_series(
             kwh = tuple(diffs)
             flags, rules = actual_flags(len(kwh))
             series = IntervalSeries(
-                meter_id, obis, grid.start, grid.interval, kwh, kwh, flags, rules
+                meter_id, obis, grid.start, grid.interval, kwh, kwh, flags, rules, profile.steps
             )
             return SeriesResult(series, (), ZERO, profile.values, peak)
         work = Work.from_clean(profile)

@@ -42,7 +42,7 @@ def typical_use(
 
 def clean_typical(clean: Clean) -> tuple[Decimal, int]:
     """Sum and count of a clean month's non-zero intervals (sum: the register advance)."""
-    return clean.values[-1] - clean.values[0], len(clean.diffs) - clean.diffs.count(ZERO)
+    return clean.values[-1] - clean.values[0], clean.nonzero()
 
 
 def work_typical(work: Work) -> tuple[Decimal, int]:

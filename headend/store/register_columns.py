@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from headend.store.rows import utc_text
+from headend.store.scaled_ints import ScaledInts, parse_integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class RegisterColumns:
     unit: str | None  # one unit for the whole column (mixed units: `UnitMismatch`)
     captured: bool  # the meter gave the times (False: receive times of plain reads)
     times: list[datetime]  # aware UTC, increasing (may be shared between columns: never mutate)
-    values: list[Decimal]
+    values: Sequence[Decimal]  # `ScaledInts` when every stored value is a whole number
     flagged: dict[datetime, str]  # the times whose stored quality is not "ok", and that quality
     scaled_by: int = 0  # the values are the stored ones times 10^scaled_by (`scale`)
 
@@ -131,18 +132,18 @@ def from_sqlite(
         unit = _unit(str(meter), str(obis), low, high, int(units), int(count))
         exponent = (scale or {}).get(unit, 0)
         values_text = str(values_text)
-        if exponent:
-            # 10^exponent in the text itself: one string operation, exact ("1049058E-3")
-            values_text = values_text.replace(",", f"E{exponent},") + f"E{exponent}"
         times = grids.get(times_text)
+        values: Sequence[Decimal]
         if times is not None:
-            values = list(map(Decimal, values_text.split(",")))
+            values = _column(values_text, exponent)
         else:
             texts = str(times_text).split(",")
             if texts == sorted(texts):  # the scan follows the primary key; never trust it blindly
-                values = list(map(Decimal, values_text.split(",")))
+                values = _column(values_text, exponent)
             else:
-                pairs = sorted(zip(texts, values_text.split(","), strict=True))
+                pairs = sorted(
+                    zip(texts, _scaled_text(values_text, exponent).split(","), strict=True)
+                )
                 texts = [t for t, _ in pairs]
                 values = list(map(Decimal, (v for _, v in pairs)))
             times = [times_of.get(t) or times_of.setdefault(t, parse(t)) for t in texts]
@@ -156,6 +157,20 @@ def from_sqlite(
             RegisterColumns(str(meter), str(obis), unit, captured, times, values, flagged, exponent)
         )
     return out
+
+
+def _scaled_text(text: str, exponent: int) -> str:
+    """10^exponent in the text itself: one string operation, exact ("1049058E-3")."""
+    return text.replace(",", f"E{exponent},") + f"E{exponent}" if exponent else text
+
+
+def _column(text: str, exponent: int) -> Sequence[Decimal]:
+    """A column's comma-separated values in time order, times 10^exponent: whole numbers (the
+    common case) parsed by numpy into `ScaledInts`, anything else into Decimals."""
+    ints = parse_integers(text)
+    if ints is not None:
+        return ScaledInts(ints, exponent)
+    return list(map(Decimal, _scaled_text(text, exponent).split(",")))
 
 
 def from_postgres(
