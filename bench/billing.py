@@ -2,6 +2,7 @@
 exported in every format.
 
     .venv/bin/python -m bench.billing [--meters 1000] [--month 2026-10] [--keep DIR]
+                                      [--formats csv,nem12,cim,espi]
 
 1. Store: a generated fleet of N GPRS meters and a simulated month of their readings
    (headend/simulation/month.py: the 15-minute load profile, import and export, and the daily
@@ -56,6 +57,7 @@ from headend.store import open_store
 REPO = Path(__file__).resolve().parents[1]
 TARIFFS = REPO / "config" / "tariffs"
 STORE_BATCH = 200_000
+STORED_MARK = "stored.txt"  # in a kept directory: "<meters> <month>" once the month is stored
 
 
 def fleet_file(work: Path, meters: int) -> Path:
@@ -92,17 +94,30 @@ async def store_month(url: str, meter_ids: list[str], month: str) -> tuple[int, 
     return stored, time.perf_counter() - began
 
 
-async def measure(meters: int, month: str, work: Path) -> dict[str, Any]:
-    path = fleet_file(work, meters)
+async def measure(
+    meters: int, month: str, work: Path, formats: tuple[str, ...] = FORMATS
+) -> dict[str, Any]:
+    path = work / "fleet.toml"
+    # a kept directory holding this fleet's month already: billed again, not stored again
+    mark = work / STORED_MARK
+    reuse = mark.exists() and mark.read_text() == f"{meters} {month}"
+    if not reuse:
+        path = fleet_file(work, meters)
     config = load_config(path)
     billing = billing_of(config)
     ids = billing.customers()
     url = config.fleet.site.database
-    stored, store_s = await store_month(url, ids, month)
+    figures: dict[str, Any] = {"meters": len(ids)}
+    if reuse:
+        figures["readings_stored"] = None
+        figures["store_readings_per_s"] = None
+    else:
+        stored, store_s = await store_month(url, ids, month)
+        (work / STORED_MARK).write_text(f"{meters} {month}")
+        figures["readings_stored"] = stored
+        figures["store_readings_per_s"] = round(stored / store_s)
     store = await open_store(url)
     db = await open_billing_db(url, MIGRATIONS)
-    figures: dict[str, Any] = {"meters": len(ids), "readings_stored": stored}
-    figures["store_readings_per_s"] = round(stored / store_s)
     try:
         now = datetime.now(UTC)
         run = await bill_period(billing, store, db, month, meters=ids, now=now)
@@ -120,7 +135,7 @@ async def measure(meters: int, month: str, work: Path) -> dict[str, Any]:
         figures["bill_intervals_s"] = round(interval_run.seconds, 2)
         figures["bill_intervals_per_s"] = round(len(interval_run.bills) / interval_run.seconds, 1)
         out = work / "exports"
-        for fmt in FORMATS:
+        for fmt in formats:
             began = time.perf_counter()
             exported = await export_period(
                 billing, store, month, fmt, out, meters=ids, workers=2, database_url=url
@@ -156,6 +171,8 @@ def show(f: dict[str, Any], console: Console) -> None:
         "",
     )
     for fmt in FORMATS:
+        if f"{fmt}_s" not in f:
+            continue
         target = ">= 200" if fmt in ("csv", "nem12") else ""
         table.add_row(
             f"export {fmt} ({f[f'{fmt}_mb']} MB)",
@@ -165,21 +182,28 @@ def show(f: dict[str, Any], console: Console) -> None:
             target,
         )
     console.print(table)
+    stored = (
+        f"{f['readings_stored']:,} readings stored at {f['store_readings_per_s']:,}/s"
+        if f["readings_stored"] is not None
+        else "readings stored by an earlier run (--keep)"
+    )
     console.print(
-        f"{f['readings_stored']:,} readings stored at {f['store_readings_per_s']:,}/s; "
+        f"{stored}; "
         f"{f['bills']:,} bills ({f['bill_failed']} failed), totals {f['bills_total']}; "
         f"re-bill stored {f['rebill_new']} new bills; load average {f['load_average']}"
     )
 
 
-def main(meters: int, month: str, keep: Path | None = None) -> dict[str, Any]:
+def main(
+    meters: int, month: str, keep: Path | None = None, formats: tuple[str, ...] = FORMATS
+) -> dict[str, Any]:
     # as the `headend` command does (headend/cli/main.py): a month of intervals is millions of
     # objects, and the default threshold rescans them over and over
     gc.set_threshold(50_000, 20, 20)
     work = Path(tempfile.mkdtemp(prefix="bench-billing-")) if keep is None else keep
     work.mkdir(parents=True, exist_ok=True)
     try:
-        figures = asyncio.run(measure(meters, month, work))
+        figures = asyncio.run(measure(meters, month, work, formats))
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -191,6 +215,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--month", default="2026-10")
-    parser.add_argument("--keep", type=Path, help="keep the database and files in DIR")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the database and files in DIR; a DIR holding this fleet's month from an "
+        "earlier run is billed and exported again without storing it again",
+    )
+    parser.add_argument(
+        "--formats",
+        default=",".join(FORMATS),
+        help=f"export formats to measure, comma-separated (default: {','.join(FORMATS)})",
+    )
     args = parser.parse_args()
-    print(json.dumps(main(args.meters, args.month, args.keep)))
+    chosen = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    unknown = sorted(set(chosen) - set(FORMATS))
+    if unknown:
+        parser.error(f"--formats: unknown {', '.join(unknown)} (choose from {', '.join(FORMATS)})")
+    print(json.dumps(main(args.meters, args.month, args.keep, chosen)))

@@ -30,3 +30,45 @@ def test_last_line_is_the_json_of_the_figures() -> None:
     assert figures["readings_stored"] >= 3 * 31 * 96 * 2
     assert all(figures[f"{fmt}_mb"] >= 0 for fmt in ("csv", "nem12", "cim", "espi"))
     assert "Billing a month of 3 meters" in done.stdout
+
+
+def test_a_kept_month_is_billed_again_without_storing_it_again(tmp_path: Path) -> None:
+    def run(*extra: str) -> tuple[dict[str, object], str]:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.billing",
+                "--meters",
+                "2",
+                "--keep",
+                str(tmp_path),
+                *extra,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=110,
+            check=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout
+
+    first, _ = run("--formats", "nem12")
+    assert isinstance(first["readings_stored"], int) and first["readings_stored"] > 0
+    assert "nem12_per_s" in first and "csv_per_s" not in first
+    again, shown = run("--formats", "csv,nem12")
+    assert again["readings_stored"] is None and "stored by an earlier run" in shown
+    assert again["bills"] == 2 and again["rebill_new"] == 0
+    assert {"csv_per_s", "nem12_per_s"} <= set(again) and "cim_per_s" not in again
+
+
+def test_an_unknown_format_is_refused() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.billing", "--meters", "2", "--formats", "csv,xls"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "--formats: unknown xls" in done.stderr
