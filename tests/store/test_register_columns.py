@@ -13,6 +13,7 @@ import pytest
 from drivers.contract import Quality, Reading
 from headend.store import Store
 from headend.store.register_columns import UnitMismatch
+from headend.store.scaled_ints import ScaledInts
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 IMPORT = "1.0.1.8.0.255"
@@ -129,3 +130,53 @@ async def test_scale_converts_exactly_as_it_parses(store: Store) -> None:
     assert got["m1"].values == [Decimal("1049.058"), Decimal("1049.0585")]
     assert got["m1"].scaled_by == -3 and got["m1"].unit == "Wh"
     assert got["m2"].values == [Decimal("12.34")] and got["m2"].scaled_by == 0
+
+
+async def test_whole_numbers_come_back_as_exact_scaled_ints(store: Store, database: str) -> None:
+    wh = [1049058, 1049058, 1049100, 1149100 + 70000, 0, 5]  # steps inside and past the table
+    await store.save_batch([reading("m1", IMPORT, Decimal(v), 15 * i) for i, v in enumerate(wh)])
+    [column] = await store.register_columns(
+        ["m1"], [IMPORT], T0, T0 + timedelta(hours=2), scale={"Wh": -3}
+    )
+    want = [Decimal(v).scaleb(-3) for v in wh]
+    assert column.values == want
+    assert [str(v) for v in column.values] == [str(v) for v in want]  # "1049.058", "0.000"
+    assert column.scaled_by == -3
+    if database.endswith(".sqlite3"):  # PostgreSQL still gives a list of Decimal
+        assert isinstance(column.values, ScaledInts) and column.values.exponent == -3
+
+
+async def test_one_fraction_among_whole_numbers_keeps_the_decimal_path(store: Store) -> None:
+    texts = ["1000", "1001", "1001.5", "1003"]
+    await store.save_batch([reading("m1", IMPORT, Decimal(t), 15 * i) for i, t in enumerate(texts)])
+    [column] = await store.register_columns(
+        ["m1"], [IMPORT], T0, T0 + timedelta(hours=1), scale={"Wh": -3}
+    )
+    assert not isinstance(column.values, ScaledInts)
+    assert [str(v) for v in column.values] == ["1.000", "1.001", "1.0015", "1.003"]
+
+
+@pytest.mark.parametrize("huge", [10**18, 10**18 + 1, 2**63, 10**25 + 3, -(10**18)])
+async def test_values_too_large_for_int64_come_back_exact(store: Store, huge: int) -> None:
+    await store.save_batch(
+        [reading("m1", IMPORT, Decimal(5), 0), reading("m1", IMPORT, Decimal(huge), 15)]
+    )
+    [column] = await store.register_columns(
+        ["m1"], [IMPORT], T0, T0 + timedelta(hours=1), scale={"Wh": -3}
+    )
+    assert not isinstance(column.values, ScaledInts)
+    assert column.values == [Decimal("0.005"), Decimal(huge).scaleb(-3)]
+    [plain] = await store.register_columns(["m1"], [IMPORT], T0, T0 + timedelta(hours=1))
+    assert plain.values == [Decimal(5), Decimal(huge)]
+
+
+async def test_negative_whole_numbers_come_back_exact(store: Store) -> None:
+    wh = [-3, 0, -70000, 12, -(10**18 - 1)]
+    await store.save_batch([reading("m1", EXPORT, Decimal(v), 15 * i) for i, v in enumerate(wh)])
+    [scaled] = await store.register_columns(
+        ["m1"], [EXPORT], T0, T0 + timedelta(hours=1), scale={"Wh": -3}
+    )
+    assert scaled.values == [Decimal(v).scaleb(-3) for v in wh]
+    assert [str(v) for v in scaled.values] == [str(Decimal(v).scaleb(-3)) for v in wh]
+    [plain] = await store.register_columns(["m1"], [EXPORT], T0, T0 + timedelta(hours=1))
+    assert plain.values == [Decimal(v) for v in wh] and plain.scaled_by == 0
