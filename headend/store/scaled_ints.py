@@ -115,7 +115,9 @@ class ScaledInts(Sequence[Decimal]):
     @classmethod
     def joined(cls, parts: Sequence[ScaledInts]) -> ScaledInts:
         """The parts one after the other (all at the first part's exponent)."""
-        exponent = parts[0].exponent if parts else 0
+        if not parts:
+            return cls(np.empty(0, dtype=np.int64), 0)
+        exponent = parts[0].exponent
         if any(p.exponent != exponent for p in parts):
             raise ValueError("joining ScaledInts of different exponents")
         return cls(np.concatenate([p.ints for p in parts]), exponent)

@@ -212,11 +212,6 @@ def test_joining_different_exponents_is_refused() -> None:
         ScaledInts.joined([ScaledInts(array([1]), -3), ScaledInts(array([1]), 0)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="joined([]) reaches np.concatenate([]), though the code picks exponent 0 for it",
-)
 def test_joining_nothing_is_an_empty_column() -> None:
     joined = ScaledInts.joined([])
     assert len(joined) == 0 and joined.exponent == 0
