@@ -244,6 +244,16 @@ class FeederController:
                     lease_until=decision.expires_at,
                 )
             )
+        # limits raised for households drawing up to them: the load may rise by that much
+        self._forecast.expect_rise(
+            math.fsum(
+                c.limit_w / 1000 - in_force[c.household]
+                for c in commands
+                if c.limit_w is not None
+                and c.household in pressing_now
+                and c.limit_w / 1000 > in_force[c.household]
+            )
+        )
         cut, restored = self._switching(allocation, demands, forecast_kw)
         commands += cut + restored
 

@@ -18,32 +18,45 @@ from collections.abc import Collection, Mapping, Sequence
 
 class FeederForecast:
     """Last value plus a damped rising trend: follows an evening ramp without overshooting on
-    noise."""
+    noise.
+
+    A rise the controller itself allowed (it raised the limit of a household pressing on it) is
+    not demand growing: it is taken out of the trend (`expect_rise`). Otherwise a limit raised
+    to just fit reads as a rising load, the forecast overshoots, the limit is cut a step, the
+    load falls, and the limit rises again: an oscillation of one step that never settles.
+    """
 
     def __init__(self, damping: float = 0.5, history: int = 3) -> None:
         if not 0 <= damping <= 1:
             raise ValueError("damping must be within [0, 1]")
         self.damping = damping
+        # the loads less every rise the controller allowed so far: the trend is taken on these
         self._recent: deque[float] = deque(maxlen=max(2, history))
+        self._allowed_kw = 0.0
+        self._last: float | None = None
 
     def observe(self, load_kw: float) -> None:
-        self._recent.append(load_kw)
+        self._last = load_kw
+        self._recent.append(load_kw - self._allowed_kw)
+
+    def expect_rise(self, kw: float) -> None:
+        """The controller raised limits households were pressing on by `kw` in all: the next
+        readings may rise by that much without any demand having grown."""
+        self._allowed_kw += max(0.0, kw)
 
     @property
     def last_kw(self) -> float | None:
-        return self._recent[-1] if self._recent else None
+        return self._last
 
     def forecast(self) -> float | None:
         """The load expected over the next interval, None before the first observation."""
-        if not self._recent:
-            return None
-        last = self._recent[-1]
-        if len(self._recent) < 2:
+        last = self._last
+        if last is None or len(self._recent) < 2:
             return last
         # The mean step over the window: one noisy reading moves the trend less. A fall is
         # forecast flat: it is often the manager's own limits taking effect, not less demand,
         # and easing limits early is what the hysteresis is there to avoid anyway.
-        trend = (last - self._recent[0]) / (len(self._recent) - 1)
+        trend = (self._recent[-1] - self._recent[0]) / (len(self._recent) - 1)
         return last + self.damping * max(0.0, trend)
 
 

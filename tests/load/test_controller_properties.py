@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from headend.load.controller import CycleDecision, FeederController
@@ -68,11 +68,28 @@ def test_unchanged_input_gives_unchanged_commands(
     check_protection(load, decisions)
 
 
-# derandomize: the same 200 cases every run. A random search found a case that does not settle
-# (a 1 kW feeder, two relay-only households disconnected, two exporting PV: the capped
-# household's limit moves between 3.2 and 3.3 kW after 33 cycles); it is written down for the
-# controller's owner in the issue note, and CI must not turn red on a draw.
+# A case a random search once found not settling: the limit rose to fit the feeder exactly,
+# the rising load read as a trend, the forecast overshot and cut it a step, over and over.
+# (The forecast now takes the controller's own raises out of its trend.)
+# derandomize: the same 200 cases every run. A wider search (3,000 cases) found one more that
+# settles, but later than the bound below (two relay-only households swapped off and on for 14
+# cycles on a 1 kW feeder): written down in the issue note; CI must not turn red on a draw.
+_RISE_IS_NOT_DEMAND = (
+    load_settings(
+        ["h0", "h1", "h2", "h3", "h4"],
+        1.0,
+        margin=0.0,
+        overrides={"h1": {"limiter": False}, "h2": {"limiter": False}},
+        ramp_up_kw_per_cycle=0.2,
+        hold_cycles=1,
+    ),
+    {"h0": 5.0, "h1": 3.7, "h2": 3.7, "h3": -3.0, "h4": -3.0},
+    0.0,
+)
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
+@example(_RISE_IS_NOT_DEMAND)
 @given(feeders())
 def test_steady_demand_settles_without_oscillation(
     case: tuple[Any, dict[str, float], float],
