@@ -68,12 +68,10 @@ def dead_letter_event(
     reason: str,
     *,
     at: datetime | None = None,
-    code: int = HeadendEvent.COLLECTION_FAILED,
+    code: int = HeadendEvent.JOB_DEAD_LETTER,
 ) -> Event:
-    """The head-end event for a dead-lettered job (one per channel job), for `on_dead_letter`.
-
-    `code`: COLLECTION_FAILED until the event codes have one of their own for dead letters.
-    """
+    """The head-end event for a dead-lettered job (one per channel job), for `on_dead_letter`;
+    `reason` says how many deliveries it had."""
     when = at or datetime.now(UTC)
     return Event(
         origin=EventOrigin.HEADEND,
@@ -81,8 +79,8 @@ def dead_letter_event(
         channel_id=job.channel_id,
         code=code,
         name="job_dead_letter",
-        text=f"channel job {job.job_id} ({len(job.meter_ids)} meters, plan {job.plan.name}) "
-        f"dead-lettered: {reason}",
+        text=f"channel job {job.job_id} on channel {job.channel_id} ({len(job.meter_ids)} meters, "
+        f"plan {job.plan.name}) dead-lettered: {reason}",
         time=when,
         received_at=when,
         source=f"cluster job {job.job_id}",

@@ -29,6 +29,7 @@ from drivers.errors import Unsupported
 from drivers.modbus.registermap import load_map
 from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
+from headend.cluster.settings import ClusterSettings
 from headend.config.keys import KeyFileEntry
 from headend.config.load import LoadSettings
 from headend.config.service import ServiceSettings
@@ -327,6 +328,8 @@ class Fleet(_Model):
     sinks: Sinks | None = None
     load: LoadSettings | None = None
     billing: dict[str, Any] | None = None  # checked by billing (billing/config.py), kept as is
+    # scale-out over NATS JetStream (`headend run --role scheduler|worker`); None: one process
+    cluster: ClusterSettings | None = None
     _cache: _FleetIndex | None = PrivateAttr(default=None)
 
     @field_validator("channels", mode="before")

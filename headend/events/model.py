@@ -35,6 +35,8 @@ class HeadendEvent(IntEnum):
     AUTHENTICATION_FAILED = 1006
     READING_CONFLICT = 1007
     PUSH_REJECTED = 1008
+    # a channel job that failed on every delivery, left in the cluster's dead-letter stream
+    JOB_DEAD_LETTER = 1009
     # commands (headend/commands): 1020 up, leaving room below for others
     COMMAND_FAILED = 1020
     COMMAND_EXPIRED = 1021
