@@ -8,55 +8,28 @@ once, ramp up slowly), and turn the difference with what is in force into comman
 where it binds (as a lease, renewed while needed), a release when it no longer does, a
 disconnection only for households without a limiter and only as the last resort, and their
 reconnection once the allocation has not needed it for `hold_cycles` cycles.
+
+The commands and the record it returns are in `decision.py`, the words it gives its reasons in
+`explain.py`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from headend.config.load import DemandResponseEvent, FeederSettings, LoadSettings
 from headend.load.allocation import Allocation, Feeder, Household, allocate
+from headend.load.decision import CycleDecision, HouseholdCommand
 from headend.load.demand_response import EventBook, Reduction
+from headend.load.explain import cycle_report, infeasibility, limit_reason
 from headend.load.fairness import curtailment_fairness
 from headend.load.forecast import FeederForecast, estimate_demands, pressing
 from headend.load.hysteresis import Smoother
 from headend.load.leases import LeaseAction, LeaseBook
 from headend.load.metrics import Interval, LoadCycle
-
-
-@dataclass(frozen=True, slots=True)
-class HouseholdCommand:
-    """A command for one household's meter: limit, renew, release, disconnect or reconnect."""
-
-    household: str
-    action: str
-    reason: str
-    limit_w: int | None = None
-    lease_s: int | None = None
-    lease_until: datetime | None = None
-
-    @property
-    def command_action(self) -> str:
-        """The command service's action: a renewal is the same limit sent again."""
-        return "limit" if self.action == "renew" else self.action
-
-
-@dataclass(frozen=True)
-class CycleDecision:
-    feeder: str
-    commands: list[HouseholdCommand]
-    cycle: LoadCycle
-    limits_w: dict[str, int]
-    """The limits in force after this cycle's commands."""
-    disconnected: frozenset[str]
-    infeasible: str | None = None
-    """Why the guaranteed minimums alone do not fit, when they do not."""
-    notices: list[str] = field(default_factory=list)
-    """Events worth recording on their own: demand-response changes, and a feeder becoming
-    infeasible or feasible again (said once, not every cycle)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +200,13 @@ class FeederController:
                     f"{allocation.usable_kw:.1f} kW: limit no longer needed",
                 )
             else:
-                source, reason = self._why(
-                    model, allocation, reductions.get(household), forecast_kw
+                source, reason = limit_reason(
+                    self.feeder.id,
+                    model,
+                    allocation,
+                    reductions.get(household),
+                    self._baselines.get(household, 0.0),
+                    forecast_kw,
                 )
             decision = self._leases.decide(household, limit_w, now, source=source, reason=reason)
             if decision is None:
@@ -258,7 +236,7 @@ class FeederController:
         commands += cut + restored
 
         limits_w = {h: lease.limit_w for h, lease in self._leases.in_force(now).items()}
-        infeasible = self._infeasible(allocation, models)
+        infeasible = infeasibility(self.feeder.id, allocation, models)
         # Said once when it starts and once when it ends, not every cycle in between.
         if infeasible is not None and not self._was_infeasible:
             notices.append(infeasible)
@@ -322,37 +300,6 @@ class FeederController:
         watts = math.floor(limit_kw * 1000 / step + 1e-9) * step
         return max(watts, math.ceil(floor_kw * 1000 - 1e-6), step)
 
-    def _why(
-        self,
-        household: Household,
-        allocation: Allocation,
-        reduction: Reduction | None,
-        forecast_kw: float,
-    ) -> tuple[str, str]:
-        share = allocation.allocated_kw[household.id]
-        dr_capped = reduction is not None and household.maximum_kw < household.demand_kw
-        if reduction is not None and dr_capped and share >= household.maximum_kw - 1e-9:
-            baseline = self._baselines.get(household.id, 0.0)
-            names = ",".join(reduction.events)
-            return (
-                f"demand-response:{names}",
-                f"demand response {names}: {reduction.kw:.2f} kW below a baseline of "
-                f"{baseline:.2f} kW",
-            )
-        if forecast_kw > allocation.usable_kw:
-            return (
-                "allocation",
-                f"feeder {self.feeder.id} forecast {forecast_kw:.1f} kW over usable "
-                f"{allocation.usable_kw:.1f} kW: fair share {share:.2f} kW",
-            )
-        if share < household.demand_kw:
-            return "allocation", f"above the contractual maximum {household.maximum_kw:.2f} kW"
-        return (
-            "allocation",
-            f"feeder {self.feeder.id} forecast {forecast_kw:.1f} kW within usable "
-            f"{allocation.usable_kw:.1f} kW: limit eased off slowly",
-        )
-
     def _switching(
         self, allocation: Allocation, demands: Mapping[str, float], forecast_kw: float
     ) -> tuple[list[HouseholdCommand], list[HouseholdCommand]]:
@@ -391,19 +338,6 @@ class FeederController:
                 )
         return cut, restored
 
-    def _infeasible(self, allocation: Allocation, households: list[Household]) -> str | None:
-        if allocation.shortfall_kw <= 1e-9:
-            return None
-        protected = math.fsum(h.demand_kw for h in households if h.priority)
-        floors = math.fsum(h.floor_kw for h in households if not h.priority and h.has_limiter)
-        return (
-            f"infeasible: on feeder {self.feeder.id} the guaranteed minimums ({floors:.1f} kW) "
-            f"and protected households ({protected:.1f} kW) exceed the usable "
-            f"{allocation.usable_kw:.1f} kW by {allocation.shortfall_kw:.1f} kW even with every "
-            "household without limiter disconnected; limitable households are held at their "
-            "minimums, protected ones are not limited"
-        )
-
     def _record(
         self,
         now: datetime,
@@ -424,25 +358,19 @@ class FeederController:
         for command in commands:
             counts[command.action] = counts.get(command.action, 0) + 1
         changes = sum(counts.get(a, 0) for a in ("limit", "release", "disconnect", "reconnect"))
-        shown = (
-            f"not read (meter {self.feeder.meter}; households' use as read)"
-            if load_kw is None
-            else f"{load_kw:.1f} kW"
+        report = cycle_report(
+            self.feeder.id,
+            self.feeder.meter,
+            load_kw,
+            usable,
+            forecast_kw,
+            len(limits_w),
+            counts,
+            len(cut),
+            len(restored),
+            len(self._disconnected),
+            infeasible,
         )
-        parts = [
-            f"feeder {self.feeder.id}: load {shown} of {usable:.1f} kW usable, "
-            f"forecast {forecast_kw:.1f} kW",
-            f"{len(limits_w)} limited ({counts.get('limit', 0)} set, "
-            f"{counts.get('release', 0)} released, {counts.get('renew', 0)} renewed)",
-        ]
-        if cut:
-            parts.append(f"disconnected {len(cut)} households without limiter as last resort")
-        if restored:
-            parts.append(f"reconnected {len(restored)} households")
-        if self._disconnected and not cut:
-            parts.append(f"{len(self._disconnected)} still disconnected")
-        if infeasible is not None:
-            parts.append(infeasible)
         return LoadCycle(
             feeder=self.feeder.id,
             at=now,
@@ -459,5 +387,5 @@ class FeederController:
             disconnected=len(self._disconnected),
             limit_changes=changes,
             infeasible=infeasible is not None,
-            report="; ".join(parts),
+            report=report,
         )

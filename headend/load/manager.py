@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 from drivers.contract import Reading
 from headend.config.load import DemandResponseEvent, FeederSettings, LoadSettings
-from headend.load.controller import CycleDecision, FeederController, HouseholdCommand
+from headend.load.controller import FeederController
+from headend.load.decision import CycleDecision, HouseholdCommand
 from headend.load.metrics import LoadCycle
 from headend.service.clock import ServiceClock, sleep_until
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from headend.config.load import DemandResponseEvent, LoadSettings
-from headend.load.controller import CycleDecision, FeederController
+from headend.load.controller import FeederController
+from headend.load.decision import CycleDecision
 
 T0 = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
 CYCLE = timedelta(minutes=5)

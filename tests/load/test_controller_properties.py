@@ -10,7 +10,8 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from headend.load.controller import CycleDecision, FeederController
+from headend.load.controller import FeederController
+from headend.load.decision import CycleDecision
 from tests.load.harness import CYCLE, T0, ModelFeeder
 from tests.load.harness import settings as load_settings
 
