@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.service --meters 10000
 	$(BIN)/python -m bench.load_allocation --households 10000
 	$(BIN)/python -m bench.billing --meters 1000
+	$(BIN)/python -m bench.scale_out --meters 20000 --workers 1,2,4 --big 100000 --big-workers 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
