@@ -3,6 +3,9 @@
 On a terminal a progress bar shows meters done of total, failures, rate and time left; piped or
 redirected, one summary line goes to stderr instead. A table per channel (ok, partial, failed by
 cause) goes to stdout, or with `--json` the run report as JSON.
+
+`--role scheduler` runs the plan's channel jobs on a cluster's workers (`headend run --role
+worker`) through NATS JetStream instead of in this process, and waits for their reports.
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ from rich.text import Text
 from headend.cli.database import open_url, shown_url, site_url
 from headend.cli.output import console
 from headend.cli.usage import UsageError
+from headend.cluster.connection import ClusterError, open_cluster
+from headend.cluster.queue_executor import JobTimeout, QueueExecutor
+from headend.cluster.settings import ClusterSettings
 from headend.config import HeadendConfig, ReadingPlan, load_config
 from headend.reading import MeterReport, MeterStatus, ReadingService, RunReport
+from headend.service.roles import RoleRefused, cluster_role_settings, scheduler_config
+from headend.store.base import Store
+
+CLUSTER_FAILED_STATUS = 4
 
 
 class RateColumn(ProgressColumn):
@@ -149,10 +159,25 @@ async def run_collect(args: argparse.Namespace) -> int:
     check_meters(config, meter_ids)
     total = len(meter_ids) if meter_ids else len(config.fleet.meters)
     url = site_url(config, args.db)
+    role = getattr(args, "role", "local")
+    settings: ClusterSettings | None = None
+    if role == "scheduler":
+        try:
+            settings = cluster_role_settings(config, url, role)
+        except RoleRefused as exc:
+            raise UsageError(str(exc)) from None
     store = await open_url(url)
     try:
-        service = ReadingService(config, store, contacts=store, counters=store)
-        report = await _run(service, plan, meter_ids, total)
+        if settings is None:
+            service = ReadingService(config, store, contacts=store, counters=store)
+            report = await _run(service, plan, meter_ids, total)
+        else:
+            report = await _run_on_cluster(config, store, settings, plan, meter_ids, total)
+    except (ClusterError, JobTimeout) as exc:
+        sys.stderr.write(f"headend collect: {exc}\n")
+        return CLUSTER_FAILED_STATUS
+    except ValueError as exc:  # a site name that cannot be a NATS subject, NATS credentials
+        raise UsageError(str(exc)) from None
     finally:
         await store.close()
     if args.json:
@@ -168,6 +193,28 @@ async def run_collect(args: argparse.Namespace) -> int:
     if args.json or not sys.stderr.isatty():
         sys.stderr.write(f"headend collect: {summary_line(report)}\n")
     return 0 if report.all_ok else 1
+
+
+async def _run_on_cluster(
+    config: HeadendConfig,
+    store: Store,
+    settings: ClusterSettings,
+    plan: ReadingPlan,
+    meter_ids: list[str] | None,
+    total: int,
+) -> RunReport:
+    """The plan's channel jobs published to the cluster, every report awaited; the workers
+    store the readings (and meters' events) in the shared store."""
+    cluster = await open_cluster(settings, config.fleet.site.name, name="headend collect")
+    executor = QueueExecutor(cluster)
+    try:
+        service = ReadingService(
+            scheduler_config(config), store, contacts=store, counters=store, executor=executor
+        )
+        return await _run(service, plan, meter_ids, total)
+    finally:
+        await executor.close()
+        await cluster.close()
 
 
 def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -186,9 +233,17 @@ def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
             "  headend collect --config config/demo.toml --plan daily-registers\n"
             "  headend collect --config config/demo.toml --plan demo --meters gprs-0001 dc1-0002\n"
             "  headend collect --config fleet.toml --plan load-profile --json > run.json\n\n"
+            "On a cluster ([cluster] section, PostgreSQL store), --role scheduler publishes the\n"
+            "plan's channel jobs to NATS JetStream, where `headend run --role worker` processes\n"
+            "(on this or other machines) read them; this command waits for every job's report\n"
+            "and prints the same summary:\n"
+            "  headend run --config fleet.toml --role worker &     # one or more, anywhere\n"
+            "  headend collect --config fleet.toml --plan daily --role scheduler --json\n\n"
             "Exit status: 0 every meter read completely, 1 some meters failed or were read\n"
-            "partially, 2 usage or configuration error, 3 the store failed (readings kept in a\n"
-            "spool file beside the database), 141 output cut short."
+            "partially, 2 usage or configuration error (also: --role scheduler without\n"
+            "[cluster] or PostgreSQL), 3 the store failed (readings kept in a spool file beside\n"
+            "the database), 4 NATS unreachable or a job's report not in [cluster] job_timeout_s,\n"
+            "141 output cut short."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -204,5 +259,12 @@ def add_collect_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     parser.add_argument(
         "--json", action="store_true", help="print the run report as JSON instead of the table"
+    )
+    parser.add_argument(
+        "--role",
+        choices=("local", "scheduler"),
+        default="local",
+        help="local: read in this process (default); scheduler: send the channel jobs to the "
+        "[cluster]'s workers and wait for their reports",
     )
     parser.set_defaults(handler=run_collect)

@@ -3,7 +3,11 @@
 Logs one line per run and per problem on stderr (`--log-file` to write them to a file as well);
 an expected failure (a meter, a channel, a sink that is down) is a line, never a traceback.
 Exit status: 0 after a clean stop, 2 for a usage or configuration error, 3 when the store cannot
-be opened.
+be opened, 4 when NATS cannot be reached (scheduler and worker roles).
+
+`--role` (headend/service/roles.py): `all` (the default) is the one-process head-end; with a
+`[cluster]` section and a PostgreSQL store, `scheduler` runs the service with its channel jobs
+sent to NATS JetStream, and `worker` (headend/service/cluster_worker.py) reads them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ import signal
 import sys
 
 from headend.cli.database import check_url, open_url, site_url
-from headend.config import load_config
+from headend.cli.usage import UsageError
+from headend.cluster.connection import Cluster, ClusterError, open_cluster
+from headend.cluster.queue_executor import QueueExecutor
+from headend.cluster.settings import ClusterSettings
+from headend.config import HeadendConfig, load_config
 from headend.service.clock import clock_for
+from headend.service.cluster_worker import default_worker_id, run_worker
 from headend.service.daemon import Daemon, run_until_stopped
+from headend.service.roles import ROLES, RoleRefused, cluster_role_settings, scheduler_config
+from headend.store.base import Store
+
+CLUSTER_UNREACHABLE_STATUS = 4
 
 
 def _logging(args: argparse.Namespace) -> None:
@@ -40,17 +53,56 @@ async def run_service(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     _logging(args)
     url = check_url(site_url(config, args.db))
+    role = getattr(args, "role", "all")
+    try:
+        settings = cluster_role_settings(config, url, role)
+    except RoleRefused as exc:
+        raise UsageError(str(exc)) from None
     store = await open_url(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        daemon = Daemon(config, store, clock_for(config.fleet), database_url=url)
-        await run_until_stopped(daemon, stop)
+        if settings is None:
+            daemon = Daemon(config, store, clock_for(config.fleet), database_url=url)
+            await run_until_stopped(daemon, stop)
+        elif role == "worker":
+            worker_id = args.worker_id or default_worker_id()
+            await run_worker(config, store, settings, stop, worker_id=worker_id)
+        else:
+            await _run_scheduler(config, store, settings, url, stop)
+    except ClusterError as exc:
+        sys.stderr.write(f"headend run: {exc}\n")
+        return CLUSTER_UNREACHABLE_STATUS
+    except ValueError as exc:  # a site name that cannot be a NATS subject, NATS credentials
+        raise UsageError(str(exc)) from None
     finally:
         await store.close()
     return 0
+
+
+async def _run_scheduler(
+    config: HeadendConfig, store: Store, settings: ClusterSettings, url: str, stop: asyncio.Event
+) -> None:
+    cluster: Cluster = await open_cluster(
+        settings, config.fleet.site.name, name="headend scheduler"
+    )
+    executor = QueueExecutor(cluster)
+    try:
+        scheduling = scheduler_config(config)
+        daemon = Daemon(
+            scheduling,
+            store,
+            clock_for(config.fleet),
+            database_url=url,
+            executor=executor,
+            cluster=cluster,
+        )
+        await run_until_stopped(daemon, stop)
+    finally:
+        await executor.close()
+        await cluster.close()
 
 
 def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,9 +120,20 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
             "  headend run --config config/service.toml\n"
             "  headend status --config config/service.toml      # from another shell\n"
             "  headend read --config config/service.toml gprs-0001   # served by the service\n\n"
+            "Several machines (a [cluster] section: NATS JetStream; a PostgreSQL store that every\n"
+            "machine reaches; the same fleet file everywhere):\n"
+            "  headend run --config fleet.toml --role scheduler   # once: plans, commands, status\n"
+            "  headend run --config fleet.toml --role worker      # on each worker machine\n"
+            "  headend collect --config fleet.toml --plan daily --role scheduler   # one run now\n"
+            "The scheduler publishes channel jobs to JetStream and needs its workers to read\n"
+            "them; a worker pulls jobs, reads the meters, stores the readings and needs no\n"
+            "scheduler and no control socket (-v: one log line per job).\n\n"
             "Secrets from the environment: HEADEND_MQTT_PASSWORD, HEADEND_INFLUXDB_TOKEN, key\n"
-            "references HEADEND_KEY_<REF>_PASSWORD/_AUTH/_BLOCK.\n"
-            "Exit status: 0 stopped cleanly, 2 usage/configuration error, 3 store unusable."
+            "references HEADEND_KEY_<REF>_PASSWORD/_AUTH/_BLOCK; NATS: HEADEND_NATS_USER and\n"
+            "HEADEND_NATS_PASSWORD, or HEADEND_NATS_TOKEN, or HEADEND_NATS_CREDS (a file).\n"
+            "Exit status: 0 stopped cleanly, 2 usage/configuration error (also: a scheduler or\n"
+            "worker role without [cluster] or without PostgreSQL), 3 store unusable, 4 NATS\n"
+            "unreachable."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -82,4 +145,16 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "(overrides site.database)",
     )
     parser.add_argument("--log-file", metavar="PATH", help="also write the log to this file")
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: one process (default); scheduler: plans, commands and status, channel jobs "
+        "to the [cluster]; worker: reads the cluster's channel jobs",
+    )
+    parser.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="a worker's name in `headend status` (default: host-pid)",
+    )
     parser.set_defaults(handler=run_service)

@@ -3,7 +3,9 @@
 From the store (works whether or not the service runs): each configured sink's outbox depth and
 oldest undelivered entry, the latest run of each plan and today's collection success rate. From
 the running service, over its control socket: runs in progress, the next run of each plan,
-channels marked down (with why and until when), and the sinks' delivery state.
+channels marked down (with why and until when), and the sinks' delivery state; against a
+cluster's scheduler (`headend run --role scheduler`) also the cluster: its workers with the jobs
+each holds, the queue depth per lane, the channel leases held and the dead letters.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ async def run_status(args: argparse.Namespace) -> int:
                 text = f"failing: {state['last_error']}" if state["failing"] else "delivering"
             sinks.add_row(entry["sink"], str(entry["depth"]), entry["oldest_at"] or "-", text)
         out.print(sinks)
+    if isinstance(status.get("cluster"), dict):
+        _print_cluster(status["cluster"])
     for down in status.get("channels_down", []):
         out.print(f"channel {down['channel']} down: {down['why']}")
     # sections of daemon extensions (billing's prepay) say what to print in "lines"
@@ -131,6 +135,38 @@ async def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_cluster(cluster: dict[str, Any]) -> None:
+    out = console()
+    if "error" in cluster:
+        out.print(f"cluster: {cluster['error']}")
+        return
+    lanes = ", ".join(
+        f"{lane['lane']} {lane['waiting']} waiting, {lane['running']} running"
+        for lane in cluster["lanes"]
+    )
+    out.print(f"cluster: jobs {lanes}; {cluster['dead_letters']} dead letters")
+    workers = Table(title="workers")
+    for column in ("worker", "host", "pid", "last beat", "done", "failed", "jobs held"):
+        workers.add_column(column)
+    for beat in cluster["workers"]:
+        held = ", ".join(f"{job['job_id']} ({job['channel_id']})" for job in beat["jobs_held"])
+        workers.add_row(
+            beat["worker_id"],
+            beat["host"],
+            str(beat["pid"]),
+            beat["beat_at"],
+            str(beat["jobs_done"]),
+            str(beat["jobs_failed"]),
+            held or "-",
+        )
+    out.print(workers)
+    for lease in cluster["leases"]:
+        out.print(
+            f"lease: channel {lease['channel_id']} held by {lease['holder']} "
+            f"(job {lease['job_id']}) until {lease['expires_at']}"
+        )
+
+
 def add_status_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "status",
@@ -139,7 +175,10 @@ def add_status_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
             "Show whether `headend run` is running for this fleet file (its control socket,\n"
             "[service] control_socket), its runs in progress and next runs, channels marked\n"
             "down, for each sink the outbox depth and oldest undelivered entry, the commands\n"
-            "in flight and each feeder's last control cycle (with a [load] section).\n\n"
+            "in flight and each feeder's last control cycle (with a [load] section). Against a\n"
+            "cluster's scheduler (headend run --role scheduler): the workers (id, host, pid,\n"
+            "last heartbeat, jobs held with their channels), jobs waiting and running per lane,\n"
+            'channel leases held and dead letters; in --json under "cluster".\n\n'
             "  headend status --config config/service.toml [--json]\n\n"
             "Exit status: 0, 2 usage/configuration error."
         ),

@@ -46,6 +46,12 @@ class ClusterSettings(BaseModel):
     job_timeout_s: float = Field(default=3600.0, gt=0, description="scheduler's wait for a report")
     connect_timeout_s: float = Field(default=10.0, gt=0, description="first connection only")
     results_max_age_s: float = Field(default=86400.0, gt=0)
+    worker_jobs: int = Field(
+        default=64, ge=1, description="bulk channel jobs one worker process runs at once"
+    )
+    worker_priority_jobs: int = Field(
+        default=4, ge=1, description="priority jobs (on-demand reads) one worker runs at once"
+    )
     fetch_wait_s: float = Field(
         default=1.0, gt=0, description="an idle worker's long poll: bounds a priority job's wait"
     )

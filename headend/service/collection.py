@@ -27,6 +27,7 @@ from headend.config.fleet import ReadingPlan
 from headend.config.loader import HeadendConfig
 from headend.config.settings import meter_settings
 from headend.events.model import Event, EventOrigin, HeadendEvent
+from headend.reading.executor import JobExecutor
 from headend.reading.meter import SettingsResolver
 from headend.reading.report import MeterReport, MeterStatus, PointFailure, RunReport
 from headend.reading.service import ReadingService
@@ -77,8 +78,11 @@ class Collection:
         *,
         resolve: SettingsResolver | None = None,
         requester: str = "scheduler",
+        executor: JobExecutor | None = None,
     ) -> None:
         self.config = config
+        # None: jobs run in this process; a cluster's scheduler gives the queue's executor
+        self.executor = executor
         self.store = store
         self.channels = channels
         self.clock = clock
@@ -94,6 +98,7 @@ class Collection:
             channels=self.channels,
             resolve=self.resolve,
             events=self._store_events,
+            executor=self.executor,
         )
 
     async def _store_events(self, channel_id: str, events: list[MeterEvent]) -> None:

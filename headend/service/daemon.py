@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from headend.cluster.connection import Cluster
+from headend.cluster.status import cluster_status
 from headend.commands.model import CommandAction, CommandRecord, CommandRequest, CommandState
 from headend.commands.service import CommandService
 from headend.config.load import DemandResponseEvent
@@ -25,6 +27,7 @@ from headend.config.loader import HeadendConfig
 from headend.events.model import Event, EventOrigin, HeadendEvent
 from headend.load.manager import REQUESTER as LOAD_REQUESTER
 from headend.load.manager import LoadManager, submit_to
+from headend.reading.executor import JobExecutor
 from headend.reading.meter import SettingsResolver
 from headend.reading.saving import RunFailed
 from headend.runs.model import RunStats
@@ -53,11 +56,16 @@ class Daemon:
         database_url: str,
         resolve: SettingsResolver | None = None,
         forwarder: Forwarder | None = None,
+        executor: JobExecutor | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
-        self.service = HeadendService(config, store, clock, resolve=resolve)
+        # a cluster's scheduler: channel jobs go to the workers through `executor`, and the
+        # status shows the cluster (workers, queues, leases, dead letters)
+        self.cluster = cluster
+        self.service = HeadendService(config, store, clock, resolve=resolve, executor=executor)
         self.database_url = database_url
         fleet = config.fleet
         if forwarder is None and fleet.sinks is not None:
@@ -354,8 +362,16 @@ class Daemon:
             },
             "sinks": [s.model_dump(mode="json") for s in sinks],
             "recent_runs": [r.model_dump(mode="json") for r in service.completed[-10:]],
+            **({"cluster": await self._cluster_status()} if self.cluster is not None else {}),
             **{e.name: await e.status() for e in self.extensions},
         }
+
+    async def _cluster_status(self) -> dict[str, Any]:
+        assert self.cluster is not None
+        try:
+            return (await cluster_status(self.cluster)).model_dump(mode="json")
+        except Exception as exc:  # NATS away: the rest of the status is still worth showing
+            return {"error": f"cluster status unavailable: {type(exc).__name__}: {exc}"}
 
 
 def scheduler_database(url: str) -> str:

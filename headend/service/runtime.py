@@ -28,6 +28,7 @@ from drivers.contract import Reading
 from headend.config.fleet import ReadingPlan
 from headend.config.loader import HeadendConfig
 from headend.reading.channels import channel_registry
+from headend.reading.executor import JobExecutor
 from headend.reading.meter import SettingsResolver
 from headend.reading.service import ReadingService
 from headend.runs.model import RunStats, RunTrigger
@@ -80,13 +81,18 @@ class HeadendService:
         clock: ServiceClock,
         *,
         resolve: SettingsResolver | None = None,
+        executor: JobExecutor | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.channels = channel_registry(config.fleet)
         self.resolve = resolve
-        self.collection = Collection(config, store, self.channels, clock, resolve=resolve)
+        # None: channel jobs run here; a scheduler's queue executor sends them to the workers
+        self.executor = executor
+        self.collection = Collection(
+            config, store, self.channels, clock, resolve=resolve, executor=executor
+        )
         self.in_progress: dict[tuple[str, datetime | None], RunInProgress] = {}
         self.started_at = datetime.now(UTC)
         self.completed: list[RunStats] = []
@@ -206,6 +212,7 @@ class HeadendService:
             counters=self.store,
             channels=self.channels,
             resolve=self.resolve,
+            executor=self.executor,
         )
         started = time.monotonic()
         report = await reading.run(plan, request.meters, now=now, window=window, lane="priority")
