@@ -89,6 +89,10 @@ class ChannelLeases:
             revision = await self._kv.create(token(channel_id), record.model_dump_json().encode())
         except KeyWrongLastSequenceError:
             return None
+        except KeyNotFoundError:
+            # nats-py's create looks the key up after a refusal, to retry over a delete marker;
+            # a lease expiring in between leaves nothing to find: busy now, free at the next try
+            return None
         except APIError as exc:
             if exc.err_code in _WRONG_LAST:
                 return None
