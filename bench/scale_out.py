@@ -15,8 +15,9 @@ with SIGTERM. Then `--big` meters are served anew and read the same way by `--bi
 
 What is measured, per run:
 - wall time: from starting the scheduler process to its exit, as an operator sees it (its
-  start-up included); meters/s = meters / wall time. `span` is first job published to last
-  report seen, the part the workers share;
+  start-up included); meters/s = meters / wall time, and `scaling_2x` is the 2-worker meters/s
+  over the 1-worker one. `span` is first job published to last report seen, the part the
+  workers share (`scaling_2x_span`: the same ratio over it);
 - per worker: CPU over the run (/proc/<pid>/stat utime + stime, before and after) and peak RSS
   (VmHWM, read before SIGTERM); the scheduler's CPU (wait4) and peak RSS (VmHWM, polled); the
   simulator's CPU over the same run (it shares the 2 cores);
@@ -593,7 +594,12 @@ def report(args: argparse.Namespace, runs: list[Run], big: Run | None) -> None:
             f"over the run: {depth}; jobs seen {run.jobs_published}, reports "
             f"{len(run.latencies)}; observer CPU {run.observer_cpu_s:.1f} s"
         )
-    print(json.dumps(figures(args, runs, big)))
+    out = figures(args, runs, big)
+    console.print(
+        f"2 workers / 1 worker: {out['scaling_2x']} in meters/s, {out['scaling_2x_span']} over "
+        f"the span; targets: {out['targets']}"
+    )
+    print(json.dumps(out))
 
 
 def _figures_of(run: Run) -> dict[str, Any]:
@@ -635,6 +641,11 @@ def figures(args: argparse.Namespace, runs: list[Run], big: Run | None) -> dict[
     one, two = by_count.get(1), by_count.get(2)
     out["scaling_2x"] = (
         round(two.meters_per_s / one.meters_per_s, 2) if one and two and one.meters_per_s else None
+    )
+    # the same ratio over the span the workers share, without the scheduler's start-up (a few
+    # seconds of loading the fleet file and planning, the same whatever the number of workers)
+    out["scaling_2x_span"] = (
+        round(one.span_s / two.span_s, 2) if one and two and two.span_s else None
     )
     if big is not None:
         out["big_meters"], out["big_workers"] = big.meters, big.workers

@@ -64,6 +64,7 @@ def test_every_meter_is_read_by_one_and_two_workers_and_the_json_says_so() -> No
     # the same fleet and plan give the same readings whatever the number of workers
     assert figures["readings"]["1"] == figures["readings"]["2"] > 0
     assert isinstance(figures["scaling_2x"], float)
+    assert isinstance(figures["scaling_2x_span"], float)
 
     assert figures["big_meters"] == 40 and figures["big_workers"] == 2
     assert figures["big_ok"] == 40 and figures["big_failed"] == 0
