@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from headend.cluster.connection import Cluster
+from headend.cluster.leases import ChannelLeases
 from headend.cluster.status import cluster_status
 from headend.commands.model import CommandAction, CommandRecord, CommandRequest, CommandState
 from headend.commands.service import CommandService
@@ -36,6 +39,7 @@ from headend.service.clock import ServiceClock
 from headend.service.control import ControlServer
 from headend.service.demand_response import DemandResponseRequest, check_event
 from headend.service.extensions import DaemonExtension
+from headend.service.leased_commands import LeasedCommandService
 from headend.service.load_control import CyclePublisher, FeederMeters
 from headend.service.push_intake import PushIntake
 from headend.service.runtime import HeadendService, cancel_all
@@ -73,7 +77,22 @@ class Daemon:
         self.forwarder = forwarder
         self.scheduler: PlanScheduler | None = None
         # commands share the reading service's channels: the priority lane is theirs to use
-        self.commands = CommandService(config, store, self.service.channels, clock, resolve=resolve)
+        self.commands: CommandService
+        if cluster is None:
+            self.commands = CommandService(
+                config, store, self.service.channels, clock, resolve=resolve
+            )
+        else:
+            # a worker may be reading a half-duplex channel: commands take its lease
+            self.commands = LeasedCommandService(
+                config,
+                store,
+                self.service.channels,
+                clock,
+                resolve=resolve,
+                leases=ChannelLeases(cluster.leases_kv, cluster.settings.lease_ttl_s),
+                holder=f"scheduler-{socket.gethostname()}-{os.getpid()}",
+            )
         self.load: LoadManager | None = None
         self._load_stop = asyncio.Event()
         if fleet.load is not None and fleet.load.feeders:
