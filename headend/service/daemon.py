@@ -22,6 +22,7 @@ from typing import Any
 
 from headend.cluster.connection import Cluster
 from headend.cluster.leases import ChannelLeases
+from headend.cluster.queue_executor import JobTimeout
 from headend.cluster.status import cluster_status
 from headend.commands.model import CommandAction, CommandRecord, CommandRequest, CommandState
 from headend.commands.service import CommandService
@@ -145,6 +146,8 @@ class Daemon:
         except (RunFailed, StoreError) as exc:
             # the readings are kept (spooled beside the database) and stored by the next run
             LOG.error("run %s: the store failed: %s", plan_name, exc)
+        except JobTimeout as exc:  # a cluster's scheduler: no worker answered in time
+            LOG.error("run %s: %s", plan_name, exc)
         except Exception:
             LOG.exception("run %s failed unexpectedly", plan_name)  # a bug: keep its traceback
         finally:
