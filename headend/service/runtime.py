@@ -34,6 +34,7 @@ from headend.reading.service import ReadingService
 from headend.runs.model import RunStats, RunTrigger
 from headend.service.clock import ServiceClock
 from headend.service.collection import Collection
+from headend.service.read_back import read_back
 from headend.service.requests import ReadingRow, ReadRequest, ReadResult
 from headend.service.schedule import latest_fire_time, parse_schedule
 from headend.service.scheduler import current_fire
@@ -215,7 +216,17 @@ class HeadendService:
             executor=self.executor,
         )
         started = time.monotonic()
+        began = datetime.now(UTC)
         report = await reading.run(plan, request.meters, now=now, window=window, lane="priority")
+        if self.executor is not None:
+            # run by a cluster's worker, which stored the readings: read back from the store
+            collector.readings = await read_back(
+                self.store,
+                plan,
+                report.meters,
+                began=began,
+                window=window or (now - plan.profile_window, now),
+            )
         LOG.info(
             "on-demand read %s by %s: %d meters, %d ok, %d readings in %.1f s",
             request.correlation_id,

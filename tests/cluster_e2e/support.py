@@ -72,11 +72,15 @@ def cluster_fleet(
     database: str,
     nats_url: str,
     dead_channel: bool = False,
+    scheduled: tuple[str, ...] = (),
 ) -> Path:
+    """The fleet file for the cluster; of the scheduled plans only those in `scheduled` kept."""
     data: dict[str, Any] = tomllib.loads(fleet_file.read_text())
     data["site"]["database"] = database
     data["service"] = {"control_socket": str(dest.parent / "headend.sock"), "shutdown_grace_s": 30}
-    data["plans"] = [p for p in data["plans"] if p.get("schedule") is None]  # runs on demand only
+    data["plans"] = [
+        p for p in data["plans"] if p.get("schedule") is None or p["name"] in scheduled
+    ]
     data["reading"] = {**data.get("reading", {}), "retries": 1, "breaker_failures": 2}
     data["cluster"] = {"nats_url": nats_url, **CLUSTER}
     if dead_channel:

@@ -23,6 +23,7 @@ from headend.events.model import HeadendEvent
 from tests.cluster_e2e.support import (
     DEAD_CHANNEL,
     DEAD_METER,
+    PLAN,
     Database,
     Process,
     Worker,
@@ -43,6 +44,12 @@ def fleet_ids(config: Path) -> tuple[dict[str, str], list[str]]:
     """Each meter's channel, and the meter ids in fleet order."""
     data = tomllib.loads(config.read_text())
     return {m["id"]: m["channel"] for m in data["meters"]}, [m["id"] for m in data["meters"]]
+
+
+def plan_points(config: Path) -> list[str]:
+    data = tomllib.loads(config.read_text())
+    points: list[str] = next(p["points"] for p in data["plans"] if p["name"] == PLAN)
+    return points
 
 
 def cluster_of(config: Path) -> tuple[ClusterSettings, str]:
@@ -344,3 +351,56 @@ async def test_the_cluster_roles_are_refused_without_a_cluster_or_postgresql(
         "collect", "--config", str(clustered), "--plan", "daily", "--role", "scheduler"
     )
     assert status == 2 and "role scheduler needs a PostgreSQL store" in err
+
+
+async def test_a_schedulers_planned_runs_and_on_demand_reads_go_through_the_workers(
+    tmp_path: Path, nats_server: NatsServer, pg_url: str, simulated_fleet: Path
+) -> None:
+    # "every 5 minutes" on the simulated clock (x60): a run every few seconds
+    config = cluster_fleet(
+        simulated_fleet,
+        tmp_path / "fleet.toml",
+        database=pg_url,
+        nats_url=nats_server.url,
+        scheduled=("instantaneous",),
+    )
+    channel_of, meters = fleet_ids(config)
+    # a meter of its own channel: a half-duplex one may be busy with the bulk job meanwhile
+    alone = next(m for m in meters if channel_of[m] not in HALF_DUPLEX)
+    db = Database(pg_url)
+    scheduler = Process(
+        tmp_path, "scheduler", "-v", "run", "--config", str(config), "--role", "scheduler"
+    )
+    async with watching(config) as cluster:
+        crew = await start_workers(tmp_path, config, cluster, 2)
+        async with processes(*crew, scheduler):
+            await scheduler.start()
+            runs: list[Any] = []
+
+            async def a_run_stored() -> bool:
+                assert scheduler.alive(), scheduler.log()[-3000:]
+                runs[:] = await db.fetch("SELECT * FROM runs WHERE plan = 'instantaneous'")
+                return bool(runs)
+
+            await until(a_run_stored, "a scheduled run of the plan")
+            # an on-demand read, served by the scheduler on the priority lane
+            status, out, err = await headend(
+                "read", "--config", str(config), "--plan", PLAN, "--json", alone
+            )
+            assert status == 0, err + scheduler.log()[-3000:]
+            # the worker stored them; the scheduler's answer has them, read back from the store
+            answer = [json.loads(line) for line in out.splitlines() if line.strip()]
+            assert {(row["meter"], row["obis"]) for row in answer} == {
+                (alone, obis) for obis in plan_points(config)
+            }
+            assert len(answer) == POINTS
+            assert await scheduler.signal(signal.SIGTERM) == 0, scheduler.log()[-3000:]
+            logs = "".join(w.log() for w in crew)
+            for worker in crew:
+                assert await worker.signal(signal.SIGTERM) == 0
+    run = runs[0]
+    assert run["attempted"] == len(meters) and run["failed"] == 0, dict(run)
+    assert run["readings"] > 0
+    assert "instantaneous" in logs and "priority lane" in logs  # both lanes ran on workers
+    rows = await db.fetch("SELECT DISTINCT meter_id FROM readings WHERE obis = '1.0.1.7.0.255'")
+    assert {r["meter_id"] for r in rows} == set(meters)
