@@ -31,11 +31,16 @@ from headend.cli.database import open_url, shown_url, site_url
 from headend.cli.output import console
 from headend.cli.usage import UsageError
 from headend.cluster.connection import ClusterError, open_cluster
-from headend.cluster.queue_executor import JobTimeout, QueueExecutor
+from headend.cluster.queue_executor import JobTimeout
 from headend.cluster.settings import ClusterSettings
 from headend.config import HeadendConfig, ReadingPlan, load_config
 from headend.reading import MeterReport, MeterStatus, ReadingService, RunReport
-from headend.service.roles import RoleRefused, cluster_role_settings, scheduler_config
+from headend.service.roles import (
+    RoleRefused,
+    cluster_role_settings,
+    scheduler_config,
+    scheduler_executor,
+)
 from headend.store.base import Store
 
 CLUSTER_FAILED_STATUS = 4
@@ -206,10 +211,11 @@ async def _run_on_cluster(
     """The plan's channel jobs published to the cluster, every report awaited; the workers
     store the readings (and meters' events) in the shared store."""
     cluster = await open_cluster(settings, config.fleet.site.name, name="headend collect")
-    executor = QueueExecutor(cluster)
+    executor = scheduler_executor(cluster)
     try:
+        scheduling = scheduler_config(config, settings)
         service = ReadingService(
-            scheduler_config(config), store, contacts=store, counters=store, executor=executor
+            scheduling, store, contacts=store, counters=store, executor=executor
         )
         return await _run(service, plan, meter_ids, total)
     finally:

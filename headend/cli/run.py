@@ -21,13 +21,18 @@ import sys
 from headend.cli.database import check_url, open_url, site_url
 from headend.cli.usage import UsageError
 from headend.cluster.connection import Cluster, ClusterError, open_cluster
-from headend.cluster.queue_executor import QueueExecutor
 from headend.cluster.settings import ClusterSettings
 from headend.config import HeadendConfig, load_config
 from headend.service.clock import clock_for
 from headend.service.cluster_worker import default_worker_id, run_worker
 from headend.service.daemon import Daemon, run_until_stopped
-from headend.service.roles import ROLES, RoleRefused, cluster_role_settings, scheduler_config
+from headend.service.roles import (
+    ROLES,
+    RoleRefused,
+    cluster_role_settings,
+    scheduler_config,
+    scheduler_executor,
+)
 from headend.store.base import Store
 
 CLUSTER_UNREACHABLE_STATUS = 4
@@ -88,9 +93,9 @@ async def _run_scheduler(
     cluster: Cluster = await open_cluster(
         settings, config.fleet.site.name, name="headend scheduler"
     )
-    executor = QueueExecutor(cluster)
+    executor = scheduler_executor(cluster)
     try:
-        scheduling = scheduler_config(config)
+        scheduling = scheduler_config(config, settings)
         daemon = Daemon(
             scheduling,
             store,

@@ -52,6 +52,13 @@ class ClusterSettings(BaseModel):
     worker_priority_jobs: int = Field(
         default=4, ge=1, description="priority jobs (on-demand reads) one worker runs at once"
     )
+    scheduler_jobs_in_flight: int = Field(
+        default=4096,
+        ge=1,
+        le=100_000,
+        description="jobs a scheduler has published and awaits at once: well above the "
+        "workers' slots, the rest wait in the scheduler",
+    )
     fetch_wait_s: float = Field(
         default=1.0, gt=0, description="an idle worker's long poll: bounds a priority job's wait"
     )

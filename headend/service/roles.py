@@ -2,9 +2,9 @@
 workers sharing a NATS JetStream cluster and a PostgreSQL store.
 
 `cluster_role_settings` refuses a scheduler or worker role without what it needs (a `[cluster]`
-section, a PostgreSQL store) with a message naming what is missing. `scheduler_config` lets the
-scheduler's reading service publish every job of a run at once: the queue, not the scheduler,
-holds them until a worker slot is free.
+section, a PostgreSQL store) with a message naming what is missing. `scheduler_config` sets the
+scheduler's bound on jobs in progress (`[cluster] scheduler_jobs_in_flight`: published and
+awaited at once), and `scheduler_executor` is the queue executor the scheduler runs them with.
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, get_args
 
+from headend.cluster.connection import Cluster
+from headend.cluster.queue_executor import QueueExecutor
 from headend.cluster.settings import ClusterSettings
 from headend.config.loader import HeadendConfig
 
 Role = Literal["all", "scheduler", "worker"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
-# channel jobs a scheduler has published and awaits at once; each costs a future and a small
-# message in the stream, and far more than the workers' slots keeps every worker busy
-SCHEDULER_JOBS_IN_FLIGHT = 100_000
+# how often a job waiting for its report also looks for it in the results stream (a report
+# missed while NATS reconnected): one request per job in flight each time, so not too often
+REPORT_LOOK_BACK_S = 30.0
 
 _SERVER_SCHEMES = ("postgresql", "postgres")
 
@@ -54,9 +56,14 @@ def cluster_role_settings(config: HeadendConfig, url: str, role: str) -> Cluster
     return config.fleet.cluster
 
 
-def scheduler_config(config: HeadendConfig) -> HeadendConfig:
-    """`config` with the reading service's bound on jobs in progress raised for the queue."""
+def scheduler_config(config: HeadendConfig, settings: ClusterSettings) -> HeadendConfig:
+    """`config` with the reading service's bound on jobs in progress set for the queue: each
+    job in flight costs the scheduler a waiter (and a look into the results stream now and
+    then), and a few times the workers' slots keep every worker busy."""
     fleet = config.fleet
-    limit = max(fleet.reading.max_channels, SCHEDULER_JOBS_IN_FLIGHT)
-    reading = fleet.reading.model_copy(update={"max_channels": limit})
+    reading = fleet.reading.model_copy(update={"max_channels": settings.scheduler_jobs_in_flight})
     return dataclasses.replace(config, fleet=fleet.model_copy(update={"reading": reading}))
+
+
+def scheduler_executor(cluster: Cluster) -> QueueExecutor:
+    return QueueExecutor(cluster, look_back_s=REPORT_LOOK_BACK_S)
