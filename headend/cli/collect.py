@@ -30,7 +30,7 @@ from rich.text import Text
 from headend.cli.database import open_url, shown_url, site_url
 from headend.cli.output import console
 from headend.cli.usage import UsageError
-from headend.cluster.connection import ClusterError, open_cluster
+from headend.cluster.connection import ClusterError
 from headend.cluster.queue_executor import JobTimeout
 from headend.cluster.settings import ClusterSettings
 from headend.config import HeadendConfig, ReadingPlan, load_config
@@ -38,6 +38,7 @@ from headend.reading import MeterReport, MeterStatus, ReadingService, RunReport
 from headend.service.roles import (
     RoleRefused,
     cluster_role_settings,
+    connect,
     scheduler_config,
     scheduler_executor,
 )
@@ -181,7 +182,7 @@ async def run_collect(args: argparse.Namespace) -> int:
     except (ClusterError, JobTimeout) as exc:
         sys.stderr.write(f"headend collect: {exc}\n")
         return CLUSTER_FAILED_STATUS
-    except ValueError as exc:  # a site name that cannot be a NATS subject, NATS credentials
+    except RoleRefused as exc:  # a site name that cannot be a NATS subject, NATS credentials
         raise UsageError(str(exc)) from None
     finally:
         await store.close()
@@ -210,7 +211,7 @@ async def _run_on_cluster(
 ) -> RunReport:
     """The plan's channel jobs published to the cluster, every report awaited; the workers
     store the readings (and meters' events) in the shared store."""
-    cluster = await open_cluster(settings, config.fleet.site.name, name="headend collect")
+    cluster = await connect(settings, config.fleet.site.name, "headend collect")
     executor = scheduler_executor(cluster)
     try:
         scheduling = scheduler_config(config, settings)

@@ -20,7 +20,7 @@ import sys
 
 from headend.cli.database import check_url, open_url, site_url
 from headend.cli.usage import UsageError
-from headend.cluster.connection import Cluster, ClusterError, open_cluster
+from headend.cluster.connection import Cluster, ClusterError
 from headend.cluster.settings import ClusterSettings
 from headend.config import HeadendConfig, load_config
 from headend.service.clock import clock_for
@@ -30,6 +30,7 @@ from headend.service.roles import (
     ROLES,
     RoleRefused,
     cluster_role_settings,
+    connect,
     scheduler_config,
     scheduler_executor,
 )
@@ -80,7 +81,7 @@ async def run_service(args: argparse.Namespace) -> int:
     except ClusterError as exc:
         sys.stderr.write(f"headend run: {exc}\n")
         return CLUSTER_UNREACHABLE_STATUS
-    except ValueError as exc:  # a site name that cannot be a NATS subject, NATS credentials
+    except RoleRefused as exc:  # a site name that cannot be a NATS subject, NATS credentials
         raise UsageError(str(exc)) from None
     finally:
         await store.close()
@@ -90,9 +91,7 @@ async def run_service(args: argparse.Namespace) -> int:
 async def _run_scheduler(
     config: HeadendConfig, store: Store, settings: ClusterSettings, url: str, stop: asyncio.Event
 ) -> None:
-    cluster: Cluster = await open_cluster(
-        settings, config.fleet.site.name, name="headend scheduler"
-    )
+    cluster: Cluster = await connect(settings, config.fleet.site.name, "headend scheduler")
     executor = scheduler_executor(cluster)
     try:
         scheduling = scheduler_config(config, settings)
@@ -132,7 +131,8 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
             "  headend collect --config fleet.toml --plan daily --role scheduler   # one run now\n"
             "The scheduler publishes channel jobs to JetStream and needs its workers to read\n"
             "them; a worker pulls jobs, reads the meters, stores the readings and needs no\n"
-            "scheduler and no control socket (-v: one log line per job).\n\n"
+            "scheduler and no control socket; it runs [cluster] worker_jobs channel jobs at\n"
+            "once (`headend -v run ... --role worker`: one log line per job).\n\n"
             "Secrets from the environment: HEADEND_MQTT_PASSWORD, HEADEND_INFLUXDB_TOKEN, key\n"
             "references HEADEND_KEY_<REF>_PASSWORD/_AUTH/_BLOCK; NATS: HEADEND_NATS_USER and\n"
             "HEADEND_NATS_PASSWORD, or HEADEND_NATS_TOKEN, or HEADEND_NATS_CREDS (a file).\n"

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from drivers.channel import ChannelRegistry
 from drivers.contract import MeterEvent
-from headend.cluster.connection import open_cluster
 from headend.cluster.dead_letters import dead_letter_event
 from headend.cluster.settings import ClusterSettings
 from headend.cluster.worker import ClusterWorker
@@ -35,6 +34,7 @@ from headend.reading.jobs import ChannelJob
 from headend.reading.meter import SettingsResolver
 from headend.reading.report import ChannelReport, MeterStatus
 from headend.reading.saving import RunFailed, Saver
+from headend.service.roles import connect
 from headend.store.base import Store
 
 LOG = logging.getLogger("headend.service.worker")
@@ -120,7 +120,7 @@ async def run_worker(
     """Pull and run jobs until `stop` is set; then stop gracefully (see the module docstring)."""
     wid = worker_id or default_worker_id()
     site = config.fleet.site.name
-    cluster = await open_cluster(settings, site, name=f"headend worker {wid}")
+    cluster = await connect(settings, site, f"headend worker {wid}")
 
     async def dead_letter(job: ChannelJob, reason: str) -> None:
         await store.save_events([dead_letter_event(job, reason)])

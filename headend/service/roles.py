@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal, get_args
 
-from headend.cluster.connection import Cluster
+from headend.cluster.connection import Cluster, open_cluster
 from headend.cluster.queue_executor import QueueExecutor
 from headend.cluster.settings import ClusterSettings
 from headend.config.loader import HeadendConfig
@@ -67,3 +67,12 @@ def scheduler_config(config: HeadendConfig, settings: ClusterSettings) -> Headen
 
 def scheduler_executor(cluster: Cluster) -> QueueExecutor:
     return QueueExecutor(cluster, look_back_s=REPORT_LOOK_BACK_S)
+
+
+async def connect(settings: ClusterSettings, site: str, name: str) -> Cluster:
+    """The cluster, opened; RoleRefused for what the operator must fix (a site name that
+    cannot be a NATS subject, an incomplete set of NATS credentials in the environment)."""
+    try:
+        return await open_cluster(settings, site, name=name)
+    except ValueError as exc:
+        raise RoleRefused(str(exc)) from None

@@ -13,6 +13,7 @@ from headend.config.loader import HeadendConfig
 from headend.service.roles import (
     RoleRefused,
     cluster_role_settings,
+    connect,
     is_server_store,
     scheduler_config,
 )
@@ -71,3 +72,14 @@ def test_the_scheduler_publishes_as_many_jobs_as_configured(tmp_path: Path) -> N
     assert scheduling.fleet.reading.max_channels == 300
     assert scheduling.fleet.meters == config.fleet.meters
     assert config.fleet.reading.max_channels == 4096  # the original is left as it was
+
+
+async def test_what_the_operator_must_fix_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = ClusterSettings(nats_url="nats://127.0.0.1:1")  # nothing listens: not reached
+    with pytest.raises(RoleRefused, match="cannot be part of a NATS subject"):
+        await connect(settings, "my site", "test")
+    monkeypatch.setenv("HEADEND_NATS_USER", "headend")
+    with pytest.raises(RoleRefused, match="HEADEND_NATS_PASSWORD go together"):
+        await connect(settings, "site", "test")
