@@ -1,6 +1,7 @@
 """Exporting a period: every customer meter's stored readings through VEE (the same determinants
-the bill is worked from, with the interval series), its bill priced on them, written in one
-format by `billing.export.run.write_export`, atomically, with its manifest.
+the bill is worked from, with the interval series), priced for the formats that carry amounts
+(`PRICED`), written in one format by `billing.export.run.write_export`, atomically, with its
+manifest.
 
 The store is read batch by batch on the event loop while the writer runs in a worker thread and
 takes the items in meter order as they come, so a fleet's month never has to sit in memory at
@@ -26,6 +27,10 @@ from billing.jobs import export_parts
 from billing.jobs.bill import determinants_batches, tariff_groups
 from billing.period import BillingPeriod
 from headend.store import Store
+
+# the formats that carry amounts (CSV's amount column, ESPI's usage summary cost): the others
+# carry readings only, and a meter whose bill cannot be priced is still exported in them
+PRICED = frozenset({"csv", "espi"})
 
 
 @dataclass
@@ -152,11 +157,13 @@ async def export_period(
                     intervals=intervals,
                 )
                 for det in dets:
-                    try:
-                        bill = compute_bill(tariff, det, period)
-                    except ValueError as exc:
-                        run.failed[det.meter_id] = str(exc)
-                        continue
+                    bill = None
+                    if fmt in PRICED:
+                        try:
+                            bill = compute_bill(tariff, det, period)
+                        except ValueError as exc:
+                            run.failed[det.meter_id] = str(exc)
+                            continue
                     made[det.meter_id] = ExportItem(det.meter_id, det, bill, tariff.registers)
             batch = [made[m] for m in chunk if m in made]
             run.meters += len(batch)
