@@ -1,4 +1,5 @@
-"""The fleet file's models: site, channels, meters, reading plans and the demo simulation section.
+"""The fleet file's models: site, channels, meters and the demo simulation section (reading plans
+and policy: `plans.py`, re-exported here).
 
 No secret is ever held here: a meter names a *key reference* whose material comes from a keys file
 or the environment (see `keys.py`). Client system titles are not secret and may stay in the file.
@@ -15,11 +16,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,23 +25,18 @@ from pydantic import (
 from drivers.dlms.settings import DlmsAuth, DlmsFraming
 from drivers.errors import Unsupported
 from drivers.modbus.registermap import load_map
-from drivers.obis import ObisCode
 from drivers.transport.settings import LinkSettings, SerialLink, TcpLink
 from headend.cluster.settings import ClusterSettings
+from headend.config.base import FrozenModel, Identifier
 from headend.config.keys import KeyFileEntry
 from headend.config.load import LoadSettings
+from headend.config.plans import ReadingPlan as ReadingPlan
+from headend.config.plans import ReadingPolicy as ReadingPolicy
 from headend.config.service import ServiceSettings
 from headend.config.sinks import Sinks
-from headend.service.schedule import parse_schedule
-
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Site(_Model):
+class Site(FrozenModel):
     name: Identifier = "site"
     system_title: str | None = Field(
         default=None, description="client system title, 16 hex digits (not secret)"
@@ -60,7 +53,7 @@ class Site(_Model):
         return _system_title(value)
 
 
-class TcpChannel(_Model):
+class TcpChannel(FrozenModel):
     """A TCP endpoint: a meter's own modem, a wrapper gateway, or a concentrator."""
 
     id: Identifier
@@ -79,7 +72,7 @@ class TcpChannel(_Model):
         return TcpLink(host=self.host, port=self.port)
 
 
-class SerialChannel(_Model):
+class SerialChannel(FrozenModel):
     """A serial port (RS-485/optical): half-duplex, one request at a time."""
 
     id: Identifier
@@ -104,7 +97,7 @@ class SerialChannel(_Model):
 Channel = Annotated[Union[TcpChannel, SerialChannel], Field(discriminator="kind")]  # noqa: UP007
 
 
-class Segment(_Model):
+class Segment(FrozenModel):
     """A network segment shared by several channels (a concentrator, a gateway, a radio cell):
     its limits bound the sessions and new connections of all its channels together."""
 
@@ -113,7 +106,7 @@ class Segment(_Model):
     connect_rate_per_s: float | None = Field(default=None, gt=0)
 
 
-class DlmsMeter(_Model):
+class DlmsMeter(FrozenModel):
     id: Identifier
     protocol: Literal["dlms"]
     channel: Identifier
@@ -139,7 +132,7 @@ class DlmsMeter(_Model):
         return self.auth is not DlmsAuth.NONE or self.cipher
 
 
-class ModbusMeter(_Model):
+class ModbusMeter(FrozenModel):
     id: Identifier
     protocol: Literal["modbus"]
     channel: Identifier
@@ -175,7 +168,7 @@ def _map_problem(model: str) -> str | None:
     return None
 
 
-class Dlt645Meter(_Model):
+class Dlt645Meter(FrozenModel):
     id: Identifier
     protocol: Literal["dlt645"]
     channel: Identifier
@@ -190,107 +183,7 @@ class Dlt645Meter(_Model):
 Meter = Annotated[Union[DlmsMeter, ModbusMeter, Dlt645Meter], Field(discriminator="protocol")]  # noqa: UP007
 
 
-class ReadingPlan(_Model):
-    """What to read: points by OBIS code, optionally a load profile over a window before now.
-
-    One plan serves a fleet that mixes protocols: with `skip_unsupported` (the default) a point or
-    profile that a meter's driver can never provide (not in a Modbus register map, not in the
-    DL/T 645 table, a profile Modbus does not have) is skipped for that meter and listed in its
-    report as skipped, not failed. DLMS meters are always asked: only the meter knows its objects.
-    A plan with neither points nor a profile reads each meter's standard register set.
-    """
-
-    name: Identifier
-    points: list[ObisCode] = Field(default_factory=list)
-    profile: ObisCode | None = None
-    skip_unsupported: bool = Field(
-        default=True, description="skip points a meter's protocol or register map cannot provide"
-    )
-    profile_window: timedelta = Field(
-        default=timedelta(days=1), description="ISO 8601 duration such as PT6H or P1D"
-    )
-    schedule: str | None = Field(
-        default=None, description="for the scheduler, e.g. 'every 15 minutes', 'daily at 00:05'"
-    )
-    gap_fill: bool = Field(
-        default=True,
-        description="start a meter's profile read after its last stored capture (bounded by "
-        "`horizon`), so an outage longer than `profile_window` leaves no gap",
-    )
-    horizon: timedelta = Field(
-        default=timedelta(days=7), description="how far back a gap-filling read may start"
-    )
-    rereads: int = Field(
-        default=2, ge=0, le=20, description="re-read rounds later in the run for failed meters"
-    )
-    reread_spacing: timedelta = Field(
-        default=timedelta(minutes=1), description="wait before each re-read round"
-    )
-    event_logs: list[ObisCode] = Field(
-        default_factory=list,
-        description="also collect these event logs (DLMS: standard 0.0.99.98.0.255, fraud "
-        "detection 0.0.99.98.1.255, disconnector control 0.0.99.98.2.255) since the last entry "
-        "stored; meters that keep none (Modbus, DL/T 645) skip them",
-    )
-    clock_sync_beyond_s: float | None = Field(
-        default=None,
-        gt=0,
-        description="clock check: synchronise a meter whose clock is further than this from "
-        "the head-end's (needs the clock 0.0.1.0.0.255 among the points)",
-    )
-
-    @field_validator("profile_window", "horizon", "reread_spacing")
-    @classmethod
-    def _window(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be a positive duration")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # Parsed at load time so a typo is a config error naming the plan, not a scheduler crash.
-        if value is not None:
-            try:
-                parse_schedule(value)
-            except ValueError as exc:
-                name = info.data.get("name")  # validated before `schedule`: declared first
-                raise ValueError(f"plan {name!r}: {exc}" if name else str(exc)) from None
-        return value
-
-
-class ReadingPolicy(_Model):
-    """How hard to try: per-meter retries with exponential backoff (a failed meter goes to the back
-    of its channel's queue), the circuit breaker of each channel, and process-wide limits.
-
-    `max_channels` bounds the channel jobs in progress at once (memory for their queues; a job no
-    longer holds anything while a meter waits for its retry); the sessions themselves are bounded
-    by each channel, its segment and `max_sessions`, the sessions in flight in the whole process
-    (file descriptors): a larger fleet is read in waves.
-    """
-
-    retries: int = Field(default=2, ge=0, le=10)
-    backoff_s: float = Field(default=0.5, ge=0, le=300)
-    backoff_max_s: float = Field(default=30.0, ge=0)
-    meter_budget_s: float = Field(
-        default=120.0, gt=0, description="hang guard: one meter's whole attempt"
-    )
-    max_channels: int = Field(default=4096, ge=1, le=100_000)
-    max_sessions: int = Field(default=512, ge=1, le=100_000)
-    breaker_failures: int = Field(
-        default=3, ge=1, le=1000, description="channel-level failures in a row that open it"
-    )
-    breaker_backoff_s: float = Field(default=30.0, gt=0, description="first open period")
-    breaker_backoff_max_s: float = Field(default=600.0, gt=0)
-    clock_drift_max_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="a meter clock further than this from the head-end's time makes the values "
-        "read with it clock-suspect, keyed on the receive time",
-    )
-
-
-class Simulation(_Model):
+class Simulation(FrozenModel):
     """Demo only: how `headend simulate`/`headend demo` run the fleet as simulated meters.
 
     `demo_keys` are DEMO VALUES for simulated meters, never for a real meter; they serve as key
@@ -316,7 +209,7 @@ class Simulation(_Model):
     demo_keys: dict[Identifier, KeyFileEntry] = Field(default_factory=dict)
 
 
-class Fleet(_Model):
+class Fleet(FrozenModel):
     site: Site = Field(default_factory=Site)
     reading: ReadingPolicy = Field(default_factory=ReadingPolicy)
     channels: list[Channel] = Field(default_factory=list)

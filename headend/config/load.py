@@ -44,12 +44,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -57,12 +55,7 @@ from pydantic import (
 )
 
 from drivers.obis import ObisCode
-
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from headend.config.base import FrozenModel, Identifier
 
 
 class PriorityClass(StrEnum):
@@ -76,7 +69,7 @@ class PriorityClass(StrEnum):
         return self is not PriorityClass.NORMAL
 
 
-class FeederSettings(_Model):
+class FeederSettings(FrozenModel):
     """A feeder or a transformer: its capacity, the margin kept below it, the meter that measures
     it and the households it supplies."""
 
@@ -98,7 +91,7 @@ class FeederSettings(_Model):
         return self.capacity_kw - self.margin_kw
 
 
-class HouseholdSettings(_Model):
+class HouseholdSettings(FrozenModel):
     """Overrides for one household (by meter id); unset values come from the section's defaults."""
 
     min_w: float | None = Field(default=None, ge=0, allow_inf_nan=False)
@@ -114,7 +107,7 @@ class HouseholdSettings(_Model):
         return self
 
 
-class DemandResponseEvent(_Model):
+class DemandResponseEvent(FrozenModel):
     """A reduction of a feeder's (or a group of households') load between a start and an end.
 
     A newer `version` of the same `id` replaces the older one; `cancelled` ends it. Each household
@@ -154,7 +147,7 @@ class DemandResponseEvent(_Model):
         return self
 
 
-class LoadSettings(_Model):
+class LoadSettings(FrozenModel):
     cycle: timedelta = Field(default=timedelta(minutes=5), description="control cycle")
     lease: timedelta = Field(
         default=timedelta(minutes=15), description="a limit's lifetime unless renewed"
