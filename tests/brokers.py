@@ -23,6 +23,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.server_process import find_binary, log_tail, stop_process
+
 MQTT_USER = "headend"
 MQTT_PASSWORD = "mqtt-Pa55word!"  # a test value for a throwaway broker
 
@@ -30,42 +32,17 @@ _MOSQUITTO = "/usr/sbin/mosquitto"
 _VICTORIA = "/usr/bin/victoria-metrics"
 
 
-def _binary(path: str, package: str) -> str:
-    found = path if Path(path).is_file() else shutil.which(Path(path).name)
-    if not found:
-        raise RuntimeError(f"{Path(path).name} not found: install {package} (.ci/run does)")
-    return found
-
-
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path, what: str) -> None:
     deadline = time.monotonic() + 30  # a hang guard only
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited ({process.returncode}): {_tail(log)}")
+            raise RuntimeError(f"{what} exited ({process.returncode}): {log_tail(log)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port}: {_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    try:
-        return log.read_text(errors="replace")[-2000:]
-    except OSError:
-        return ""
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=20)
+    raise RuntimeError(f"{what} did not listen on {port}: {log_tail(log)}")
 
 
 @dataclass
@@ -100,7 +77,7 @@ class Mosquitto:
         else:
             passwords = self.root / "passwords"
             passwords.touch(mode=0o600)
-            passwd = _binary("/usr/bin/mosquitto_passwd", "mosquitto")
+            passwd = find_binary("/usr/bin/mosquitto_passwd", "mosquitto")
             for user, password in self.users.items():
                 subprocess.run(
                     [passwd, "-b", str(passwords), user, password],
@@ -120,7 +97,7 @@ class Mosquitto:
         conf = self.root / "mosquitto.conf"
         if not conf.exists():
             conf = self._configure()
-        binary = _binary(_MOSQUITTO, "mosquitto")
+        binary = find_binary(_MOSQUITTO, "mosquitto")
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
@@ -128,7 +105,7 @@ class Mosquitto:
         _wait_port(self.port, self._process, self.log, "mosquitto")
 
     def stop(self) -> None:
-        _stop(self._process)
+        stop_process(self._process)
         self._process = None
 
     def remove(self) -> None:
@@ -155,7 +132,7 @@ class VictoriaMetrics:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        binary = _binary(_VICTORIA, "victoria-metrics")
+        binary = find_binary(_VICTORIA, "victoria-metrics")
         log = self.root / "victoria.log"
         with log.open("ab") as out:
             self._process = subprocess.Popen(
@@ -176,7 +153,7 @@ class VictoriaMetrics:
         _wait_port(self.port, self._process, log, "victoria-metrics")
 
     def stop(self) -> None:
-        _stop(self._process)
+        stop_process(self._process)
         self._process = None
 
     def remove(self) -> None:

@@ -14,14 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.server_process import find_binary, log_tail, stop_process
+
 _NATS = "/usr/sbin/nats-server"
-
-
-def _binary() -> str:
-    found = _NATS if Path(_NATS).is_file() else shutil.which("nats-server")
-    if not found:
-        raise RuntimeError("nats-server not found: install the Debian package nats-server")
-    return found
 
 
 @dataclass
@@ -50,7 +45,15 @@ class NatsServer:
         if self._process is not None and self._process.poll() is None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        args = [_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-l", str(self.log)]
+        args = [
+            find_binary(_NATS, "the Debian package nats-server"),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-l",
+            str(self.log),
+        ]
         if self.jetstream:
             args += ["-js", "-sd", str(self.store_dir)]
         if self.user is not None and self.password is not None:
@@ -82,21 +85,11 @@ class NatsServer:
         return not self.jetstream or "Server is ready" in self._tail(100_000)
 
     def _tail(self, size: int = 2000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
+        return log_tail(self.log, size)
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+        stop_process(process)
 
     def restart(self) -> None:
         """Stop and start again: same port, same store directory."""
