@@ -5,11 +5,15 @@ Only when the row count shows that some rows were ignored are the batch's keys l
 query per chunk, on the primary key) to tell a repeat of a stored value (not new, not a conflict)
 from a different value for the same key (a conflict: the stored value stays, the new one goes to
 `reading_conflicts` and is returned). The caller runs this inside one write transaction.
+
+The units the stored rows carry go to `register_units` in the same transaction: the batch's
+distinct (meter, register, unit), one `INSERT OR IGNORE` each (a few per meter, not per row). A
+row kept as a conflict is not a reading: only the units of rows in `readings` are added.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +32,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (meter_id, obis, capture_time, new_value) DO UPDATE SET last_seen = excluded.last_seen
 """
 
+_KEEP_UNIT = "INSERT OR IGNORE INTO register_units (meter_id, obis, unit) VALUES (?, ?, ?)"
+
 CONFLICT_COLUMNS = "meter_id, obis, capture_time, stored_value, new_value, unit, receive_time"
 
 # keys per lookup query: 3 parameters each, well under SQLite's 32766-parameter limit
@@ -43,13 +49,19 @@ async def insert_rows(
     # rowcount, not total_changes: the latter also counts the outbox rows the trigger inserts
     new = (await db.executemany(_INSERT_READING, rows)).rowcount
     if new == len(rows):
+        await _keep_units(db, rows)
         return new, []
     stored = await _stored_values(db, rows)
+    # what is stored under the batch's keys (its new rows, and rows stored before, whose units are
+    # there already), never an ignored row's unit
+    await db.executemany(
+        _KEEP_UNIT, {(m, o, unit or "") for (m, o, _), (*_, unit) in stored.items()}
+    )
     kept: list[tuple[Any, ...]] = []
     seen: set[tuple[Key, str]] = set()
     for row in rows:
         key: Key = (row[METER], row[OBIS], row[CAPTURE])
-        kind, value = stored[key]
+        kind, value, _ = stored[key]
         if (kind, value) == (row[KIND], row[VALUE]) or (key, row[VALUE]) in seen:
             continue
         seen.add((key, row[VALUE]))
@@ -71,31 +83,38 @@ async def insert_groups(
     await db.execute("SAVEPOINT grouped_readings")
     if (await db.executemany(_INSERT_READING, rows)).rowcount == len(rows):
         await db.execute("RELEASE grouped_readings")
+        await _keep_units(db, rows)
         return [(len(group), []) for group in groups]
     await db.execute("ROLLBACK TO grouped_readings")
     await db.execute("RELEASE grouped_readings")
     return [await insert_rows(db, group, now) for group in groups]
 
 
+async def _keep_units(db: aiosqlite.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """The distinct (meter, register, unit) of rows all stored by this transaction."""
+    await db.executemany(_KEEP_UNIT, {(row[METER], row[OBIS], row[UNIT] or "") for row in rows})
+
+
 async def _stored_values(
     db: aiosqlite.Connection, rows: Sequence[tuple[Any, ...]]
-) -> dict[Key, tuple[str, str]]:
+) -> dict[Key, tuple[str, str, str | None]]:
+    """(value type, value, unit) stored under each of the rows' keys."""
     keys = list(dict.fromkeys((row[METER], row[OBIS], row[CAPTURE]) for row in rows))
-    found: dict[Key, tuple[str, str]] = {}
+    found: dict[Key, tuple[str, str, str | None]] = {}
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         chunk = keys[start : start + _LOOKUP_CHUNK]
         values = ",".join("(?,?,?)" for _ in chunk)
         # CROSS JOIN keeps the keys as the outer loop: one primary-key search per key. (A row-value
         # `IN (VALUES ...)` is planned as a scan of the whole table.)
         query = (
-            "SELECT r.meter_id, r.obis, r.capture_time, r.value_type, r.value "
+            "SELECT r.meter_id, r.obis, r.capture_time, r.value_type, r.value, r.unit "
             f"FROM (VALUES {values}) AS k CROSS JOIN readings AS r "
             "ON r.meter_id = k.column1 AND r.obis = k.column2 AND r.capture_time = k.column3"
         )
         params = [part for key in chunk for part in key]
         async with db.execute(query, params) as cursor:
-            for meter_id, obis, capture, kind, value in await cursor.fetchall():
-                found[(meter_id, obis, capture)] = (kind, value)
+            for meter_id, obis, capture, kind, value, unit in await cursor.fetchall():
+                found[(meter_id, obis, capture)] = (kind, value, unit)
     return found
 
 

@@ -3,10 +3,11 @@
 A group of batches (see `group_commit`) is copied in binary (`copy_records_to_table`) into a
 temporary staging table dropped at commit. One statement then inserts the staged rows into
 `readings` (`ON CONFLICT DO NOTHING`), queues an outbox entry for each row it inserted, in batch
-order, and counts the new rows per batch. Only when fewer rows were new than staged are the
-staged rows compared with what is stored (one join on the primary key) to tell a repeat of a
-stored value from a conflict, as `ingest.py` does for SQLite. The caller runs this inside one
-transaction.
+order, adds the distinct (meter, register, unit) of the inserted rows to `register_units` (a row
+kept as a conflict is not a reading), and counts the new rows per batch. Only when fewer rows
+were new than staged are the staged rows compared with what is stored (one join on the primary
+key) to tell a repeat of a stored value from a conflict, as `ingest.py` does for SQLite. The
+caller runs this inside one transaction.
 
 Every row carries its batch and its place in the group; `first` marks the first row of a key in
 the group, the only one offered to `readings` (a later row with the key is a repeat or a
@@ -58,13 +59,18 @@ CREATE TEMPORARY TABLE staged_readings (
 ) ON COMMIT DROP
 """
 
-# new rows per batch; the outbox entries are queued in the same statement, in the group's order
+# new rows per batch; the outbox entries are queued and the units kept in the same statement (the
+# outbox lock taken before it also orders concurrent ingests' register_units inserts)
 _INSERT = f"""
 WITH new AS (
     INSERT INTO readings ({READING_COLUMNS})
     SELECT {READING_COLUMNS} FROM staged_readings WHERE first ORDER BY ord
     ON CONFLICT DO NOTHING
-    RETURNING meter_id, obis, capture_time
+    RETURNING meter_id, obis, capture_time, unit
+), units AS (
+    INSERT INTO register_units (meter_id, obis, unit)
+    SELECT DISTINCT meter_id, obis, coalesce(unit, '') FROM new
+    ON CONFLICT DO NOTHING
 ), placed AS (
     SELECT s.ord, s.batch, s.meter_id, s.obis, s.capture_time
     FROM new AS n JOIN staged_readings AS s

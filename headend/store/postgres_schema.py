@@ -219,7 +219,29 @@ V3_DEMAND_RESPONSE: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2_COMMANDS_AUDIT_LOAD_CYCLES, V3_DEMAND_RESPONSE)
+# 4 (SQLite's version 6): every unit each (meter, register) was ever stored in ('' for none),
+# kept by the ingest's COPY statement; billing's bulk read takes a single unit from here
+V4_REGISTER_UNITS: tuple[str, ...] = (
+    """
+    CREATE TABLE register_units (
+        meter_id text COLLATE "C" NOT NULL,
+        obis     text COLLATE "C" NOT NULL,
+        unit     text COLLATE "C" NOT NULL,  -- '' for a reading without unit
+        PRIMARY KEY (meter_id, obis, unit)
+    )
+    """,
+    """
+    INSERT INTO register_units (meter_id, obis, unit)
+    SELECT DISTINCT meter_id, obis, coalesce(unit, '') FROM readings
+    """,
+)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (
+    V1,
+    V2_COMMANDS_AUDIT_LOAD_CYCLES,
+    V3_DEMAND_RESPONSE,
+    V4_REGISTER_UNITS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _VERSION_TABLE = """

@@ -250,12 +250,31 @@ V5_DEMAND_RESPONSE: tuple[str, ...] = (
     """,
 )
 
+# 6: every unit each (meter, register) was ever stored in ('' for none), kept by the ingest in
+# the transaction that stores the readings: billing's bulk read takes the unit of a register
+# stored in one unit from here instead of checking it row by row (`register_columns`).
+V6_REGISTER_UNITS: tuple[str, ...] = (
+    """
+    CREATE TABLE register_units (
+        meter_id TEXT NOT NULL,
+        obis     TEXT NOT NULL,
+        unit     TEXT NOT NULL,  -- '' for a reading without unit
+        PRIMARY KEY (meter_id, obis, unit)
+    ) WITHOUT ROWID
+    """,
+    """
+    INSERT INTO register_units (meter_id, obis, unit)
+    SELECT DISTINCT meter_id, obis, coalesce(unit, '') FROM readings
+    """,
+)
+
 MIGRATIONS: tuple[Sequence[str], ...] = (
     V1_READINGS_COUNTERS_CONTACT,
     V2_READING_CONFLICTS,
     V3_EVENTS_RUNS_MARKS_OUTBOX,
     V4_COMMANDS_AUDIT_LOAD_CYCLES,
     V5_DEMAND_RESPONSE,
+    V6_REGISTER_UNITS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

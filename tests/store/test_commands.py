@@ -144,7 +144,7 @@ async def test_a_version_3_file_is_migrated_to_version_4(tmp_path: Path) -> None
         await store.save_command(record(), new=True)
         assert [c.id for c in await store.commands()] == ["c1"]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
 async def test_commands_survive_reopening(database: str) -> None:

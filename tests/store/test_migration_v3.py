@@ -37,7 +37,7 @@ async def test_a_version_2_file_is_migrated_and_keeps_its_data(tmp_path: Path) -
     assert user_version(path) == 2
 
     async with await SqliteStore.open(path) as store:
-        assert user_version(path) == SCHEMA_VERSION == 5
+        assert user_version(path) == SCHEMA_VERSION == 6
         assert await store.readings() == old
         assert await store.load_counter("dlms:m1") == 4096
         assert await store.outbox_fetch("mqtt", 100) == []

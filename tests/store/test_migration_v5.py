@@ -33,7 +33,7 @@ async def test_a_version_4_file_is_migrated_to_version_5(tmp_path: Path) -> None
         await store.save_demand_response(EVENT, "cli:ops")
         assert await store.demand_responses() == [EVENT]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 6
 
 
 async def test_a_version_2_postgres_database_is_migrated_to_version_3(
@@ -60,6 +60,6 @@ async def test_a_version_2_postgres_database_is_migrated_to_version_3(
     conn = await asyncpg.connect(url)
     try:
         version = await conn.fetchval("SELECT version FROM schema_version")
-        assert version == postgres_schema.SCHEMA_VERSION == 3
+        assert version == postgres_schema.SCHEMA_VERSION == 4
     finally:
         await conn.close()

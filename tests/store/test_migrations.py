@@ -76,7 +76,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -
             receive_time=T0,
         )
         assert len((await store.save_batch([clash])).conflicts) == 1
-    assert user_version(path) == SCHEMA_VERSION == 5
+    assert user_version(path) == SCHEMA_VERSION == 6
 
     # opening again applies nothing and loses nothing
     async with await SqliteStore.open(path) as store:
