@@ -235,7 +235,7 @@ class PostgresStore(PostgresControlTables):
         scale: Mapping[str | None, int] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
-            query, params = register_columns.postgres_query(
+            queries = register_columns.postgres_query(
                 meters,
                 obis,
                 aware(since),
@@ -243,8 +243,11 @@ class PostgresStore(PostgresControlTables):
                 captured=captured,
                 instants=instants,
             )
-            rows = await self._query("reading register columns", _fetching(query, params))
-            return register_columns.from_postgres(rows, captured, scale)
+            rows, units = await self._query(
+                "reading register columns",
+                lambda conn: register_columns.read_postgres_chunk(conn, queries),
+            )
+            return register_columns.from_postgres(rows, units, captured, scale)
 
         return await register_columns.read_columns(fetch, meter_ids, obis)
 
@@ -378,15 +381,6 @@ class PostgresStore(PostgresControlTables):
         return await self._transaction(
             "pruning the outbox", lambda c: postgres_outbox.prune(c, sinks)
         )
-
-
-def _fetching(
-    query: str, args: Sequence[Any]
-) -> Callable[[asyncpg.Connection], Awaitable[list[Any]]]:
-    async def fetch(conn: asyncpg.Connection) -> list[Any]:
-        return list(await conn.fetch(query, *args))
-
-    return fetch
 
 
 def _scrub(message: str, secrets: list[str]) -> str:

@@ -277,13 +277,12 @@ class SqliteStore(SqliteControlTables):
         scale: Mapping[str | None, int] | None = None,
     ) -> list[RegisterColumns]:
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
-            query, params = register_columns.sqlite_query(
+            queries = register_columns.sqlite_query(
                 meters, obis, since, until, captured=captured, instants=instants
             )
             async with self._reading("reading register columns"):
-                async with self._reader.execute(query, params) as cursor:
-                    rows = await cursor.fetchall()
-            return register_columns.from_sqlite(rows, captured, scale)
+                rows, units = await register_columns.read_sqlite_chunk(self._reader, queries)
+            return register_columns.from_sqlite(rows, units, captured, scale)
 
         return await register_columns.read_columns(fetch, meter_ids, obis)
 
