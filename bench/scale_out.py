@@ -2,7 +2,7 @@
 JetStream into PostgreSQL.
 
     python -m bench.scale_out [--meters 20000] [--workers 1,2,4] [--big 100000]
-                              [--big-workers 2] [--latency-ms 20] [--worker-jobs N]
+                              [--big-workers 2] [--latency-ms 100] [--worker-jobs N]
 
 The bench starts its own PostgreSQL (tests/postgres_server.py) and serves a generated fleet with
 `headend simulate --meters N --write-config FILE` in its own process, as bench/fleet_read.py
@@ -27,7 +27,17 @@ What is measured, per run:
   results subjects, noting when its report arrives; the difference includes the time the job
   waited in the queue. The observer's own CPU is shown apart;
 - meters ok / partial / failed from the scheduler's JSON report; readings and distinct meters
-  stored, counted in PostgreSQL.
+  stored, counted in PostgreSQL;
+- what the run shares the machine with: the simulator's, nats-server's and PostgreSQL's CPU (the
+  postmaster with its backends) and how busy the cores were (/proc/stat), since on one machine
+  they all compete with the workers.
+
+The meters reply after `--latency-ms` (100 ms by default, a cellular modem on a good day; GPRS
+is 0.5-2 s). A worker then is bound by its `worker_jobs` sessions waiting on meters, as workers
+are in the field, and the run shows whether the shared parts (scheduler, NATS, leases,
+PostgreSQL) let two workers do twice the work. At `--latency-ms 20` one worker alone keeps the
+2-core machine 80 % busy (the simulator, PostgreSQL, NATS and the scheduler take half of that),
+so a second worker on the same machine can add little: that run measures CPU per meter.
 
 The last line printed is one JSON object.
 """
@@ -58,6 +68,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from bench.proc_stats import CpuTimes, cpu_s, peak_rss_mb, tree_cpu_s
 from headend.cluster import subjects
 from headend.cluster.heartbeats import WorkerBeat
 from headend.cluster.settings import ClusterSettings
@@ -78,21 +89,6 @@ TARGET_RSS_MB = 1024.0
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def cpu_s(pid: int) -> float:
-    """A live process's user + system CPU seconds, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    """A live process's VmHWM (wait4's ru_maxrss would also count what it shared with us before
-    exec)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def tail(path: Path, size: int = 2500) -> str:
@@ -299,6 +295,15 @@ class Observer:
 # -- one run -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Servers:
+    """The processes a run shares the machine with, whose CPU it reports."""
+
+    simulator: int
+    nats: int
+    postgres: int  # the postmaster: its backends are its children
+
+
 @dataclass
 class Run:
     label: str
@@ -316,6 +321,9 @@ class Run:
     worker_exit: list[int]
     sim_cpu_s: float
     observer_cpu_s: float
+    nats_cpu_s: float = 0.0
+    postgres_cpu_s: float = 0.0
+    machine_busy: float = 0.0  # share of the cores' time busy over the scheduler's run
     readings: int = 0
     meters_stored: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -392,11 +400,12 @@ async def measure(
     meters: int,
     workers: int,
     settings: ClusterSettings,
-    sim_pid: int,
+    pids: Servers,
     work: Path,
     start_timeout_s: float,
 ) -> Run:
     """W workers and one scheduler run of PLAN; the store must exist already."""
+    sim_pid = pids.simulator
     observer = Observer(settings, SITE)
     await observer.start()
     logs = [work / f"{label}-worker{i}.log" for i in range(workers)]
@@ -408,6 +417,8 @@ async def measure(
         await _wait_workers(observer, procs, logs, start_timeout_s)
         before = [cpu_s(p.pid) for p in procs]
         sim_before, self_before = cpu_s(sim_pid), self_cpu_s()
+        nats_before, postgres_before = tree_cpu_s(pids.nats), tree_cpu_s(pids.postgres)
+        machine_before = CpuTimes.now()
         observer.sample()
         out_path, err_path = work / f"{label}-scheduler.json", work / f"{label}-scheduler.log"
         started = time.perf_counter()
@@ -423,6 +434,9 @@ async def measure(
         worker_cpu = [cpu_s(p.pid) - b for p, b in zip(procs, before, strict=True)]
         worker_rss = [peak_rss_mb(p.pid) for p in procs]
         sim_cpu, observer_cpu = cpu_s(sim_pid) - sim_before, self_cpu_s() - self_before
+        machine_busy = CpuTimes.now().busy_share(machine_before)
+        nats_cpu = tree_cpu_s(pids.nats) - nats_before
+        postgres_cpu = tree_cpu_s(pids.postgres) - postgres_before
     finally:
         if scheduler is not None and scheduler.returncode is None:  # interrupted
             await asyncio.to_thread(stop_process, scheduler)
@@ -457,6 +471,9 @@ async def measure(
         worker_exit=list(exits),
         sim_cpu_s=sim_cpu,
         observer_cpu_s=observer_cpu,
+        nats_cpu_s=nats_cpu,
+        postgres_cpu_s=postgres_cpu,
+        machine_busy=machine_busy,
         latencies=seen.latencies(),
         jobs_published=len(seen.published),
         depth=seen.depth,
@@ -491,8 +508,10 @@ def one_run(
         settings = ClusterSettings.model_validate(cluster)
         config = run_config(base, work / f"{label}.toml", url, cluster)
         asyncio.run(_migrate(url))
+        assert nats_server.pid is not None
+        pids = Servers(simulator=sim_pid, nats=nats_server.pid, postgres=postgres.pid)
         run = asyncio.run(
-            measure(label, config, meters, workers, settings, sim_pid, work, args.start_timeout_s)
+            measure(label, config, meters, workers, settings, pids, work, args.start_timeout_s)
         )
         counted = postgres.psql("SELECT count(*), count(DISTINCT meter_id) FROM readings", database)
         readings, stored = (int(x) for x in counted.strip().split("|"))
@@ -522,7 +541,7 @@ def main() -> None:
     parser.add_argument("--workers", type=worker_counts, default=[1, 2, 4])
     parser.add_argument("--big", type=int, default=100_000, help="0: no big run")
     parser.add_argument("--big-workers", type=int, default=2)
-    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument(
         "--worker-jobs", type=int, default=None, help="[cluster] worker_jobs (default: its own)"
     )
@@ -562,7 +581,8 @@ def report(args: argparse.Namespace, runs: list[Run], big: Run | None) -> None:
     for column in (
         "meters", "workers", "ok", "failed", "wall s", "meters/s", "span s",
         "CPU ms/meter", "worker CPU s", "worker RSS MB", "sched CPU s", "sched RSS MB",
-        "sim CPU s", "queue max", "latency p50/p95/max s", "readings",
+        "sim CPU s", "NATS CPU s", "PG CPU s", "cores busy", "queue max",
+        "latency p50/p95/max s", "readings",
     ):  # fmt: skip
         table.add_column(column, justify="right")
     every = [*runs, *([big] if big else [])]
@@ -581,6 +601,9 @@ def report(args: argparse.Namespace, runs: list[Run], big: Run | None) -> None:
             f"{run.scheduler_cpu_s:.1f}",
             f"{run.scheduler_rss_mb:.0f}",
             f"{run.sim_cpu_s:.1f}",
+            f"{run.nats_cpu_s:.1f}",
+            f"{run.postgres_cpu_s:.1f}",
+            f"{100 * run.machine_busy:.0f} %",
             str(run.depth_max),
             f"{run.latency(0.5):.2f}/{run.latency(0.95):.2f}/{run.latency(1.0):.2f}",
             str(run.readings),
@@ -613,6 +636,9 @@ def _figures_of(run: Run) -> dict[str, Any]:
         "scheduler_cpu_s": round(run.scheduler_cpu_s, 2),
         "scheduler_peak_rss_mb": round(run.scheduler_rss_mb, 1),
         "sim_cpu_s": round(run.sim_cpu_s, 2),
+        "nats_cpu_s": round(run.nats_cpu_s, 2),
+        "postgres_cpu_s": round(run.postgres_cpu_s, 2),
+        "machine_busy": round(run.machine_busy, 3),
         "ok": run.ok,
         "partial": run.partial,
         "failed": run.failed,

@@ -34,6 +34,11 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The running server's process id (None when it is not running)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def store_dir(self) -> Path:
         return self.root / "jetstream"
 

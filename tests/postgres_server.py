@@ -68,6 +68,11 @@ class PostgresServer:
     def data_dir(self) -> Path:
         return self.root / "data"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     @classmethod
     def start(cls, port: int) -> PostgresServer:
         bin_dir = find_binaries()

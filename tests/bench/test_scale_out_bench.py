@@ -58,6 +58,9 @@ def test_every_meter_is_read_by_one_and_two_workers_and_the_json_says_so() -> No
         assert figures["meters_per_s"][count] > 0 and figures["peak_rss_mb_per_worker"][count] > 0
         assert len(figures["worker_cpu_s"][count]) == int(count)
         assert figures["worker_exit"][count] == [0] * int(count)  # SIGTERM is a clean stop
+        # the servers sharing the machine are measured (a tiny run may stay under a clock tick)
+        assert figures["nats_cpu_s"][count] >= 0 and figures["postgres_cpu_s"][count] >= 0
+        assert 0 < figures["machine_busy"][count] <= 1
         # every job published was seen reported: one latency each
         assert figures["jobs_reported"][count] == figures["jobs"][count] > 0
         assert figures["latency_s"][count]["max"] >= figures["latency_s"][count]["p50"] > 0
