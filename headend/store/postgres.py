@@ -16,7 +16,7 @@ entries by an advisory lock, so seq order is commit order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Self, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -44,7 +44,6 @@ from headend.store.postgres_control import PostgresControlTables
 from headend.store.postgres_ingest import aware, insert_groups
 from headend.store.postgres_schema import migrate
 from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact, stored_as_is
-from headend.store.register_columns import RegisterColumns
 from headend.store.rows import READING_COLUMNS, row_reading
 
 T = TypeVar("T")
@@ -90,8 +89,10 @@ def describe_url(url: str) -> tuple[str, list[str]]:
     return f"{user}{host}{port}{parts.path}", secrets
 
 
-class PostgresStore(PostgresControlTables):
+class PostgresStore(PostgresControlTables, register_columns.ColumnReads):
     """`Store` over one PostgreSQL database. Open with `await PostgresStore.open(url)`."""
+
+    _column_dialect = register_columns.POSTGRES
 
     def __init__(self, pool: asyncpg.Pool, database: str, secrets: list[str]) -> None:
         self._pool = pool
@@ -224,32 +225,13 @@ class PostgresStore(PostgresControlTables):
         rows = await self._query("listing readings", lambda c: c.fetch(query, *params))
         return [row_reading(row, stored_as_is) for row in rows]
 
-    async def register_columns(
-        self,
-        meter_ids: Sequence[str],
-        obis: Sequence[str],
-        since: datetime,
-        until: datetime,
-        *,
-        instants: Sequence[datetime] | None = None,
-        scale: Mapping[str | None, int] | None = None,
-    ) -> list[RegisterColumns]:
-        async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
-            queries = register_columns.postgres_query(
-                meters,
-                obis,
-                aware(since),
-                aware(until),
-                captured=captured,
-                instants=instants,
-            )
-            rows, units = await self._query(
-                "reading register columns",
-                lambda conn: register_columns.read_postgres_chunk(conn, queries),
-            )
-            return register_columns.from_postgres(rows, units, captured, scale)
-
-        return await register_columns.read_columns(fetch, meter_ids, obis)
+    async def _read_column_chunk(
+        self, queries: register_columns.ChunkQueries
+    ) -> register_columns.ChunkRead:
+        return await self._query(
+            "reading register columns",
+            lambda conn: register_columns.read_postgres_chunk(conn, queries),
+        )
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         query, params = "SELECT count(*) FROM readings", list[str]()

@@ -17,7 +17,7 @@ conflict, as if its batch had been saved after the earlier one).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -26,6 +26,7 @@ from drivers.contract import Reading
 from headend.store.base import ReadingConflict
 from headend.store.postgres_schema import OUTBOX_LOCK
 from headend.store.rows import READING_COLUMNS, encode_value
+from headend.store.rows import aware as aware  # the postgres modules import it from here
 
 STAGED_COLUMNS = (
     "ord",
@@ -100,11 +101,6 @@ ON CONFLICT (meter_id, obis, capture_time, new_value) DO UPDATE SET last_seen = 
 """
 
 Key = tuple[str, str, datetime]
-
-
-def aware(when: datetime) -> datetime:
-    """A naive time is UTC (as `rows.utc_text` takes it), never the machine's local time."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def staged_rows(groups: Sequence[Sequence[Reading]]) -> list[tuple[Any, ...]]:

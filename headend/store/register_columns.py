@@ -25,12 +25,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import aiosqlite
 import asyncpg
 
-from headend.store.rows import utc_text
+from headend.store.rows import aware, utc_text
 from headend.store.scaled_ints import ScaledInts, parse_integers
 
 
@@ -159,7 +159,7 @@ def postgres_query(
     clause = "AND capture_time = ANY($6::timestamptz[])" if instants else ""
 
     def over(select: str, meters: Sequence[str], codes: Sequence[str]) -> Statement:
-        params: list[object] = [list(meters), list(codes), since, until, captured]
+        params: list[object] = [list(meters), list(codes), aware(since), aware(until), captured]
         if instants:
             params.append(list(instants))
         return select + _POSTGRES_FROM.format(time_of_day=clause), params
@@ -337,3 +337,69 @@ async def read_columns(
         plain = await fetch(False, lacking[first : first + step])
         out += [c for c in plain if (c.meter_id, c.obis) not in have]
     return out
+
+
+class Query(Protocol):
+    """A dialect's statements for one chunk (`sqlite_query`, `postgres_query`)."""
+
+    def __call__(
+        self,
+        meter_ids: Sequence[str],
+        obis: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        captured: bool,
+        instants: Sequence[datetime] | None,
+    ) -> ChunkQueries: ...
+
+
+Parse = Callable[
+    [Iterable[Sequence[Any]], Mapping[Pair, str | None], bool, Mapping[str | None, int] | None],
+    list[RegisterColumns],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one store spells a chunk's statements and lays out the column rows they return."""
+
+    query: Query
+    parse: Parse
+
+
+SQLITE = Dialect(sqlite_query, from_sqlite)
+POSTGRES = Dialect(postgres_query, from_postgres)
+
+
+class ColumnReads:
+    """`Store.register_columns` for both stores: the chunks and the choice between captured and
+    plain columns are the same; a store names its dialect and reads one chunk's statements in
+    its own read transaction (`_read_column_chunk`)."""
+
+    _column_dialect: ClassVar[Dialect]
+
+    async def _read_column_chunk(self, queries: ChunkQueries) -> ChunkRead:
+        raise NotImplementedError
+
+    async def register_columns(
+        self,
+        meter_ids: Sequence[str],
+        obis: Sequence[str],
+        since: datetime,
+        until: datetime,
+        *,
+        instants: Sequence[datetime] | None = None,
+        scale: Mapping[str | None, int] | None = None,
+    ) -> list[RegisterColumns]:
+        """See `Store.register_columns`."""
+        dialect = self._column_dialect
+
+        async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
+            queries = dialect.query(
+                meters, obis, since, until, captured=captured, instants=instants
+            )
+            rows, units = await self._read_column_chunk(queries)
+            return dialect.parse(rows, units, captured, scale)
+
+        return await read_columns(fetch, meter_ids, obis)

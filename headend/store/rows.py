@@ -33,6 +33,11 @@ def utc_text(when: datetime) -> str:
     return when.isoformat(timespec="microseconds")
 
 
+def aware(when: datetime) -> datetime:
+    """A naive time is UTC (as `utc_text` takes it), never the machine's local time."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
 def encode_value(value: Decimal | datetime | str) -> tuple[str, str]:
     if isinstance(value, Decimal):
         # str() is format(value, "f") unless it chose an exponent, at a quarter of the cost

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,6 @@ from headend.store.group_commit import WriteQueue
 from headend.store.ingest import CONFLICT_COLUMNS, conflict_from_row, insert_groups
 from headend.store.profile_marks import select_marks, upsert_marks
 from headend.store.records import CONTACT_COLUMNS, contacts_about, row_contact
-from headend.store.register_columns import RegisterColumns
 from headend.store.rows import READING_COLUMNS, reading_rows, row_reading, utc_text
 from headend.store.runs import select_daily_rates, select_runs, upsert_run
 from headend.store.schema import SCHEMA_VERSION, migrate
@@ -85,8 +84,10 @@ ON CONFLICT (meter_id) DO UPDATE SET
 """
 
 
-class SqliteStore(SqliteControlTables):
+class SqliteStore(SqliteControlTables, register_columns.ColumnReads):
     """`Store` over one SQLite file. Open with `await SqliteStore.open(path)` or `async with`."""
+
+    _column_dialect = register_columns.SQLITE
 
     def __init__(
         self,
@@ -266,25 +267,11 @@ class SqliteStore(SqliteControlTables):
                 rows = await cursor.fetchall()
         return [row_reading(row) for row in rows]
 
-    async def register_columns(
-        self,
-        meter_ids: Sequence[str],
-        obis: Sequence[str],
-        since: datetime,
-        until: datetime,
-        *,
-        instants: Sequence[datetime] | None = None,
-        scale: Mapping[str | None, int] | None = None,
-    ) -> list[RegisterColumns]:
-        async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
-            queries = register_columns.sqlite_query(
-                meters, obis, since, until, captured=captured, instants=instants
-            )
-            async with self._reading("reading register columns"):
-                rows, units = await register_columns.read_sqlite_chunk(self._reader, queries)
-            return register_columns.from_sqlite(rows, units, captured, scale)
-
-        return await register_columns.read_columns(fetch, meter_ids, obis)
+    async def _read_column_chunk(
+        self, queries: register_columns.ChunkQueries
+    ) -> register_columns.ChunkRead:
+        async with self._reading("reading register columns"):
+            return await register_columns.read_sqlite_chunk(self._reader, queries)
 
     async def count_readings(self, meter_id: str | None = None) -> int:
         params: tuple[str, ...] = ()
