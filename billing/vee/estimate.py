@@ -150,19 +150,20 @@ def _fill(
     inside = [g for g in span if 0 <= g < count]
     if not inside:
         return ZERO
+
+    def note(rule: str, flag: Flag, intervals: Sequence[int], detail: str) -> None:
+        """A finding over `intervals` (in order), from the first's start to the last's end."""
+        start, end = at + step * intervals[0], at + step * (intervals[-1] + 1)
+        work.findings.append(Finding(meter_id, obis, rule, start, end, flag, detail))
+
     t0, t1 = at + step * gap.first, at + step * gap.stop
     missing = f"{len(span) - 1 if gap.advance is not None else len(span)} capture(s) missing"
-    work.findings.append(
-        Finding(
-            meter_id,
-            obis,
-            RULE_GAP,
-            at + step * inside[0],
-            at + step * (inside[-1] + 1),
-            Flag.ESTIMATED,
-            f"gap: {missing} between {t0.isoformat()} and {t1.isoformat()}, "
-            f"{len(span)} interval(s), {len(inside)} inside the period",
-        )
+    note(
+        RULE_GAP,
+        Flag.ESTIMATED,
+        inside,
+        f"gap: {missing} between {t0.isoformat()} and {t1.isoformat()}, "
+        f"{len(span)} interval(s), {len(inside)} inside the period",
     )
     if gap.advance is not None and gap.advance < ZERO:
         # kept as the register says (spread evenly, negative), so the series still sums to the
@@ -175,17 +176,12 @@ def _fill(
             if 0 <= g < count:
                 work.kwh[g] = share
                 work.mark(g, Flag.SUSPECT, RULE_NEGATIVE)
-        work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                RULE_NEGATIVE,
-                at + step * inside[0],
-                at + step * (inside[-1] + 1),
-                Flag.SUSPECT,
-                f"register went backwards by {-gap.advance} kWh across the gap (not a rollover): "
-                f"spread evenly over its {len(span)} interval(s), suspect",
-            )
+        note(
+            RULE_NEGATIVE,
+            Flag.SUSPECT,
+            inside,
+            f"register went backwards by {-gap.advance} kWh across the gap (not a rollover): "
+            f"spread evenly over its {len(span)} interval(s), suspect",
         )
         return ZERO
     dark = {g for g in span if _in_outage(at + step * g, at + step * (g + 1), outages)}
@@ -238,30 +234,20 @@ def _fill(
             estimated += by_interval[g]
     dark_inside = [g for g in inside if g in dark]
     if dark_inside:
-        work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                RULE_OUTAGE,
-                at + step * dark_inside[0],
-                at + step * (dark_inside[-1] + 1),
-                Flag.SUBSTITUTED,
-                f"power outage: {len(dark_inside)} missing interval(s) substituted as zero use",
-            )
+        note(
+            RULE_OUTAGE,
+            Flag.SUBSTITUTED,
+            dark_inside,
+            f"power outage: {len(dark_inside)} missing interval(s) substituted as zero use",
         )
     live_inside = [g for g in inside if g not in dark]
     if live_inside:
-        work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                rule,
-                at + step * live_inside[0],
-                at + step * (live_inside[-1] + 1),
-                Flag.ESTIMATED,
-                f"{how}; {sum((by_interval[g] for g in live_inside), ZERO)} kWh estimated inside "
-                "the period",
-            )
+        note(
+            rule,
+            Flag.ESTIMATED,
+            live_inside,
+            f"{how}; {sum((by_interval[g] for g in live_inside), ZERO)} kWh estimated inside "
+            "the period",
         )
     return estimated
 
