@@ -53,6 +53,12 @@ from rich.table import Table
 
 from headend.store.sqlite import SqliteStore
 
+if not __package__:
+    # run as `python bench/fleet_read.py` (the Makefile's and README's way): only bench/ is on
+    # the path, and `bench.proc_stats` needs the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.proc_stats import cpu_s, peak_rss_mb
+
 HEADEND = [sys.executable, "-m", "headend.cli.main"]
 PLAN = "daily"
 
@@ -138,19 +144,13 @@ def stop_fleet(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def cpu_s(pid: int) -> float:
-    """A live process's user + system CPU seconds, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class PeakRss:
     """Polls a child's VmHWM. `wait4`'s ru_maxrss is no use here: it also counts the memory the
     child shared with this process between fork and exec."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.kb = 0
+        self.mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -158,17 +158,14 @@ class PeakRss:
     def _poll(self) -> None:
         while not self._stop.wait(0.2):
             try:
-                status = Path(f"/proc/{self.pid}/status").read_text()
+                self.mb = max(self.mb, peak_rss_mb(self.pid))
             except OSError:
                 return
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.kb = max(self.kb, int(line.split()[1]))
 
     def stop(self) -> float:
         self._stop.set()
         self._thread.join()
-        return self.kb / 1024
+        return self.mb
 
 
 def collect(name: str, config: Path, db: Path, meters: int, sim_pid: int) -> Run:

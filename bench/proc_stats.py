@@ -5,6 +5,7 @@ were over an interval."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,15 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def or_zero(read: Callable[[int], float], pid: int) -> float:
+    """`read(pid)` (`cpu_s`, `peak_rss_mb`), or 0.0 once the process is gone: for a bench that
+    samples a child which may exit between two samples."""
+    try:
+        return read(pid)
+    except OSError:
+        return 0.0
 
 
 @dataclass(frozen=True)

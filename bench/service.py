@@ -69,6 +69,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bench.proc_stats import cpu_s, or_zero, peak_rss_mb
 from headend.runs.model import RunStats
 from headend.service.control import ask
 from headend.simulation.generator import to_toml
@@ -199,27 +200,6 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
         proc.wait()
 
 
-def cpu_s(pid: int) -> float:
-    """A live process's user + system CPU seconds, from /proc (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    """A live process's VmHWM (its peak resident set) in MiB."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 # -- observing the running service -------------------------------------------------------------
 
 
@@ -297,7 +277,7 @@ async def observe(
         subscribe_lags(mqtt_port, password, lag_meters, seen.lags_s, subscribed)
     )
     await asyncio.wait_for(subscribed.wait(), timeout=60)
-    sim_cpu_before = cpu_s(sim_pid)
+    sim_cpu_before = or_zero(cpu_s, sim_pid)
     console = Console(stderr=True)
     try:
         # the window, then the runs scheduled inside it that are still in progress
@@ -310,7 +290,7 @@ async def observe(
                 continue
             sample = sample_of(answer, time.monotonic() - ready_real)
             seen.samples.append(sample)
-            seen.peak_rss_mb = max(seen.peak_rss_mb, peak_rss_mb(headend.pid))
+            seen.peak_rss_mb = max(seen.peak_rss_mb, or_zero(peak_rss_mb, headend.pid))
             if len(seen.samples) % max(1, round(60 / args.sample_s)) == 0:
                 console.print(
                     f"[dim]{sample.clock:%H:%M} simulated, {sample.real_s:.0f} s: "
@@ -330,9 +310,9 @@ async def observe(
             if sample.clock > window_end + timedelta(seconds=args.grace_s * args.factor):
                 console.print(f"runs still in progress after the grace: {open_runs}", markup=False)
                 break
-        seen.cpu_s = cpu_s(headend.pid)
-        seen.peak_rss_mb = max(seen.peak_rss_mb, peak_rss_mb(headend.pid))
-        seen.sim_cpu_s = cpu_s(sim_pid) - sim_cpu_before
+        seen.cpu_s = or_zero(cpu_s, headend.pid)
+        seen.peak_rss_mb = max(seen.peak_rss_mb, or_zero(peak_rss_mb, headend.pid))
+        seen.sim_cpu_s = or_zero(cpu_s, sim_pid) - sim_cpu_before
         seen.clock_end = seen.samples[-1].clock
         # whether the outbox catches up (depth 0 on every sink) soon after the window
         drain_until = time.monotonic() + args.drain_s
