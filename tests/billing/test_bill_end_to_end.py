@@ -37,6 +37,7 @@ from drivers.contract import Reading
 from headend.cli.main import main
 from headend.config import load_config
 from headend.store import open_store
+from tests.billing.tariff_texts import EUR_CENTS, FOUR_PERIODS
 
 D = Decimal
 STEP = timedelta(minutes=15)
@@ -63,32 +64,28 @@ METERS = [
     "empty",
 ]
 
-TOU_TARIFF = """
-id = "e2e-tou"
-timezone = "UTC"
-weekend = []
-tier_basis = "year"
-tier_mode = "adder"
-
-[money]
-currency = "EUR"
-minor_units = 2
-rounding = "half-up"
-
-[periods]
-weekday = [
-    { period = "night", start = "23:00", end = "07:00" },
-    { period = "day", start = "07:00", end = "17:00" },
-    { period = "peak", start = "17:00", end = "21:00" },
-    { period = "shoulder", start = "21:00", end = "23:00" },
-]
-
+# the TOU tariffs' rates per period, and the registers that count each period
+TOU_RATES = """
 [rates]
 night = 0.10
 day = 0.20
 peak = 0.30
 shoulder = 0.15
+"""
+RATE_REGISTERS = "\n[registers]\n" + "".join(f'{p} = "{o}"\n' for p, o in RATE_OBIS.items())
 
+TOU_TARIFF = (
+    """
+id = "e2e-tou"
+timezone = "UTC"
+weekend = []
+tier_basis = "year"
+tier_mode = "adder"
+"""
+    + EUR_CENTS
+    + FOUR_PERIODS
+    + TOU_RATES
+    + """
 [[tiers]]
 up_to_kwh = 1000
 rate = 0.00
@@ -117,40 +114,22 @@ rate = 5.00
 [export]
 mode = "net-metering"
 excess = "credit"
-
-[registers]
-night = "1.0.1.8.1.255"
-day = "1.0.1.8.2.255"
-peak = "1.0.1.8.3.255"
-shoulder = "1.0.1.8.4.255"
 """
+    + RATE_REGISTERS
+)
 
-REGISTER_TOU_TARIFF = """
+REGISTER_TOU_TARIFF = (
+    """
 id = "e2e-tou-registers"
 timezone = "UTC"
 weekend = []
 tier_basis = "month"
 tier_mode = "adder"
-
-[money]
-currency = "EUR"
-minor_units = 2
-rounding = "half-up"
-
-[periods]
-weekday = [
-    { period = "night", start = "23:00", end = "07:00" },
-    { period = "day", start = "07:00", end = "17:00" },
-    { period = "peak", start = "17:00", end = "21:00" },
-    { period = "shoulder", start = "21:00", end = "23:00" },
-]
-
-[rates]
-night = 0.10
-day = 0.20
-peak = 0.30
-shoulder = 0.15
-
+"""
+    + EUR_CENTS
+    + FOUR_PERIODS
+    + TOU_RATES
+    + """
 [[tiers]]
 up_to_kwh = 100
 rate = 0.00
@@ -162,37 +141,35 @@ rate = 0.02
 name = "Standing charge"
 per = "day"
 rate = 0.50
-
-[registers]
-night = "1.0.1.8.1.255"
-day = "1.0.1.8.2.255"
-peak = "1.0.1.8.3.255"
-shoulder = "1.0.1.8.4.255"
 """
+    + RATE_REGISTERS
+)
 
-FLAT_REGISTERS_TARIFF = """
+FLAT_REGISTERS_TARIFF = (
+    """
 id = "e2e-flat"
 timezone = "UTC"
-[money]
-currency = "EUR"
-minor_units = 2
-rounding = "half-up"
+"""
+    + EUR_CENTS
+    + """
 [rates]
 all = 0.20
 [registers]
 all = "1.0.1.8.0.255"
 """
+)
 
-FLAT_INTERVALS_TARIFF = """
+FLAT_INTERVALS_TARIFF = (
+    """
 id = "e2e-flat-profile"
 timezone = "UTC"
-[money]
-currency = "EUR"
-minor_units = 2
-rounding = "half-up"
+"""
+    + EUR_CENTS
+    + """
 [rates]
 all = 0.20
 """
+)
 
 FLEET = """
 [site]
@@ -724,14 +701,14 @@ def test_boundary_interpolation_is_a_stored_finding(site: Site) -> None:
     assert "boundary-interpolation" in site.rules(bid)
 
 
-PV_TARIFF = """
+PV_TARIFF = (
+    """
 id = "e2e-pv"
 timezone = "UTC"
 tier_basis = "year"
-[money]
-currency = "EUR"
-minor_units = 2
-rounding = "half-up"
+"""
+    + EUR_CENTS
+    + """
 [rates]
 all = 0.20
 [registers]
@@ -744,6 +721,7 @@ rate = 0.10
 [export]
 mode = "net-metering"
 """
+)
 
 PV_FLEET = """
 [site]

@@ -14,8 +14,10 @@ from billing.determinants.model import Determinants
 from billing.period import BillingPeriod
 from billing.vee.model import RULE_BOUNDARY, Flag, IntervalSeries, RegisterRead
 from tests.billing.bill.bill_rig import det, example, kwh, tariff_from_text
+from tests.billing.tariff_texts import THREE_TIERS
 
-COMBO = """
+COMBO = (
+    """
 id = "combo"
 timezone = "Asia/Shanghai"
 tier_basis = "year"
@@ -38,18 +40,9 @@ sharp = 1.0200
 peak = 0.8500
 flat = 0.6000
 valley = 0.3000
-
-[[tiers]]
-up_to_kwh = 2760
-rate = 0
-
-[[tiers]]
-up_to_kwh = 4800
-rate = 0.05
-
-[[tiers]]
-rate = 0.30
-
+"""
+    + THREE_TIERS
+    + """
 [demand]
 rate = 30.00
 
@@ -67,6 +60,7 @@ rate = 10.00
 mode = "net-metering"
 excess = "credit"
 """
+)
 
 
 def test_tou_annual_tiers_demand_net_metering_and_fixed_charges(tmp_path: Path) -> None:

@@ -11,42 +11,29 @@ import pytest
 from billing.tariff.calendar import TariffCalendar
 from billing.tariff.load import TariffError, load_tariff, load_tariffs, tariff_from_data
 from billing.tariff.model import Tariff
+from tests.billing.tariff_texts import FOUR_PERIODS, THREE_TIERS
 
 TARIFFS = Path(__file__).resolve().parents[3] / "config" / "tariffs"
 
-BASE = """\
+BASE = (
+    """\
 id = "base"
 timezone = "Europe/Berlin"
 tier_basis = "year"
 
 [money]
 currency = "EUR"
-
-[periods]
-weekday = [
-    { period = "night", start = "23:00", end = "07:00" },
-    { period = "day", start = "07:00", end = "17:00" },
-    { period = "peak", start = "17:00", end = "21:00" },
-    { period = "shoulder", start = "21:00", end = "23:00" },
-]
-
+"""
+    + FOUR_PERIODS
+    + """
 [rates]
 night = 0.18
 day = 0.27
 peak = 0.36
 shoulder = 0.24
-
-[[tiers]]
-up_to_kwh = 2760
-rate = 0
-
-[[tiers]]
-up_to_kwh = 4800
-rate = 0.05
-
-[[tiers]]
-rate = 0.30
 """
+    + THREE_TIERS
+)
 
 SEASONS = """\
 id = "seasonal"
