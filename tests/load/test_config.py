@@ -12,52 +12,11 @@ from pydantic import ValidationError
 from headend.config.errors import ConfigError
 from headend.config.load import LoadSettings, PriorityClass
 from headend.config.loader import load_config
+from tests.load.feeder_fleet import FEEDER_LOAD, FEEDER_METERS, fleet_file
 
-METERS = """
-[[channels]]
-id = "c1"
-host = "127.0.0.1"
-port = 4059
-
-[[meters]]
-id = "feeder-1"
-protocol = "dlms"
-channel = "c1"
-
-[[meters]]
-id = "h1"
-protocol = "dlms"
-channel = "c1"
-
-[[meters]]
-id = "h2"
-protocol = "dlms"
-channel = "c1"
-
-[[meters]]
-id = "h3"
-protocol = "dlms"
-channel = "c1"
-"""
-
-LOAD = """
-[load]
-cycle = "PT1M"
-lease = "PT5M"
-
-[[load.feeders]]
-id = "f1"
-kind = "transformer"
-capacity_kw = 10
-margin = 0.05
-meter = "feeder-1"
-households = ["h1", "h2", "h3"]
-
-[load.households.h2]
-priority = "medical"
-
-[load.households.h3]
-limiter = false
+LOAD = (
+    FEEDER_LOAD
+    + """limiter = false
 min_w = 500
 max_w = 6000
 
@@ -69,26 +28,21 @@ end = "2026-06-01T20:00:00Z"
 reduction_kw = 2
 spread = "PT10M"
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "fleet.toml"
-    path.write_text(text)
-    return path
+)
 
 
 def errors(tmp_path: Path, text: str) -> str:
     with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, text), env={})
+        load_config(fleet_file(tmp_path, text), env={})
     return str(caught.value)
 
 
 def test_a_fleet_without_load_section_has_none(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, METERS), env={}).fleet.load is None
+    assert load_config(fleet_file(tmp_path, FEEDER_METERS), env={}).fleet.load is None
 
 
 def test_load_section_with_defaults_and_overrides(tmp_path: Path) -> None:
-    load = load_config(write(tmp_path, METERS + LOAD), env={}).fleet.load
+    load = load_config(fleet_file(tmp_path, FEEDER_METERS + LOAD), env={}).fleet.load
     assert load is not None
     assert load.cycle == timedelta(minutes=1)
     assert load.lease == timedelta(minutes=5)
@@ -112,7 +66,9 @@ def test_lease_must_exceed_two_cycles() -> None:
 
 
 def test_unknown_feeder_meter_and_household_name_their_key_path(tmp_path: Path) -> None:
-    text = METERS + LOAD.replace('meter = "feeder-1"', 'meter = "nope"').replace('"h3"]', '"h9"]')
+    text = FEEDER_METERS + LOAD.replace('meter = "feeder-1"', 'meter = "nope"').replace(
+        '"h3"]', '"h9"]'
+    )
     message = errors(tmp_path, text)
     assert "load.feeders[0].meter: no meter 'nope' is defined" in message
     assert "load.feeders[0].households[2]: no meter 'h9' is defined" in message
@@ -127,18 +83,18 @@ capacity_kw = 10
 meter = "feeder-1"
 households = ["h3", "h1"]
 """
-    message = errors(tmp_path, METERS + LOAD + second)
+    message = errors(tmp_path, FEEDER_METERS + LOAD + second)
     assert "feeders[1].households[1]: household 'h1' is already on feeder 'f1'" in message
     assert "a household is on one feeder only" in message
 
 
 def test_a_feeder_meter_is_not_a_household(tmp_path: Path) -> None:
-    text = METERS + LOAD.replace('"h3"]', '"h3", "feeder-1"]')
+    text = FEEDER_METERS + LOAD.replace('"h3"]', '"h3", "feeder-1"]')
     assert "'feeder-1' is the feeder meter of" in errors(tmp_path, text)
 
 
 def test_bad_values_name_the_field(tmp_path: Path) -> None:
-    text = METERS + LOAD.replace("margin = 0.05", "margin = 1.5").replace(
+    text = FEEDER_METERS + LOAD.replace("margin = 0.05", "margin = 1.5").replace(
         'priority = "medical"', 'priority = "vip"'
     )
     message = errors(tmp_path, text)
@@ -147,21 +103,21 @@ def test_bad_values_name_the_field(tmp_path: Path) -> None:
 
 
 def test_household_min_above_max_is_refused(tmp_path: Path) -> None:
-    message = errors(tmp_path, METERS + LOAD.replace("min_w = 500", "min_w = 7000"))
+    message = errors(tmp_path, FEEDER_METERS + LOAD.replace("min_w = 500", "min_w = 7000"))
     assert "load.households.h3: min_w (7000 W) exceeds max_w (6000 W)" in message
 
 
 def test_demand_response_event_needs_one_target_and_a_window(tmp_path: Path) -> None:
-    text = METERS + LOAD.replace('feeder = "f1"\nstart', "start").replace(
+    text = FEEDER_METERS + LOAD.replace('feeder = "f1"\nstart', "start").replace(
         'end = "2026-06-01T20:00:00Z"', 'end = "2026-06-01T17:00:00Z"'
     )
     message = errors(tmp_path, text)
     assert "load.demand_response[0]: name exactly one target: feeder or households" in message
-    group = METERS + LOAD.replace('feeder = "f1"\nstart', 'households = ["h1", "h7"]\nstart')
+    group = FEEDER_METERS + LOAD.replace('feeder = "f1"\nstart', 'households = ["h1", "h7"]\nstart')
     assert "demand_response[0].households[1]: household 'h7' is on no feeder" in errors(
         tmp_path, group
     )
-    unknown = METERS + LOAD.replace('feeder = "f1"\nstart', 'feeder = "f9"\nstart')
+    unknown = FEEDER_METERS + LOAD.replace('feeder = "f1"\nstart', 'feeder = "f9"\nstart')
     assert "demand_response[0].feeder: no feeder 'f9' is defined" in errors(tmp_path, unknown)
 
 
@@ -184,7 +140,7 @@ def test_end_must_follow_start() -> None:
 
 def test_a_version_repeated_is_refused(tmp_path: Path) -> None:
     event = LOAD.split("[[load.demand_response]]")[1]
-    message = errors(tmp_path, METERS + LOAD + "\n[[load.demand_response]]" + event)
+    message = errors(tmp_path, FEEDER_METERS + LOAD + "\n[[load.demand_response]]" + event)
     assert "demand_response[1].version: event 'dr1' has version 1 twice" in message
 
 

@@ -23,56 +23,21 @@ from headend.service.daemon import Daemon
 from headend.store import SqliteStore
 from tests.billing.service.rig import TARIFF
 from tests.cli.inprocess import cli
+from tests.load.feeder_fleet import FEEDER_LOAD, FEEDER_METERS, fleet_file
 
-FLEET = """
+FLEET = (
+    """
 [site]
 database = "{db}"
 
 [service]
 control_socket = "{sock}"
-
-[[channels]]
-id = "c1"
-host = "127.0.0.1"
-port = 4059
-
-[[meters]]
-id = "feeder-1"
-protocol = "dlms"
-channel = "c1"
-
-[[meters]]
-id = "h1"
-protocol = "dlms"
-channel = "c1"
-
-[[meters]]
-id = "h2"
-protocol = "dlms"
-channel = "c1"
-
-[[meters]]
-id = "h3"
-protocol = "dlms"
-channel = "c1"
-
-[load]
-cycle = "PT1M"
-lease = "PT5M"
-
-[[load.feeders]]
-id = "f1"
-kind = "transformer"
-capacity_kw = 10
-meter = "feeder-1"
-households = ["h1", "h2", "h3"]
-
-[load.households.h2]
-priority = "medical"
-
-[load.households.h3]
-priority = "critical"
 """
+    + FEEDER_METERS
+    + FEEDER_LOAD
+    + """priority = "critical"
+"""
+)
 
 PREPAY = """
 [billing]
@@ -102,9 +67,7 @@ def fleet(
     text = FLEET.format(db=tmp_path / "site.sqlite3", sock=tmp_path / "headend.sock")
     if billing:
         text += PREPAY.format(tariff=TARIFF, selection=selection, currency=currency, holds=holds)
-    path = tmp_path / "fleet.toml"
-    path.write_text(text)
-    return path
+    return fleet_file(tmp_path, text)
 
 
 async def test_all_meters_are_the_customers_and_protected_households_are_held(
