@@ -15,10 +15,11 @@ import pytest
 
 from headend.config import load_config
 from headend.simulation import simulated_fleet
-from tests.conftest import free_port
 from tests.headend.subprocess_cli import ROOT, headend
+from tests.loopback_fleet import loopback_channels, write_fleet_file
 
-FLEET = """
+FLEET = (
+    """
 [site]
 name = "collect"
 system_title = "4845414445303031"
@@ -38,27 +39,9 @@ block_key = "000102030405060708090a0b0c0d0e0f"
 [[plans]]
 name = "registers"
 points = ["1.0.1.8.0.255", "1.0.2.8.0.255", "0.0.1.0.0.255"]
-
-[[channels]]
-id = "gprs-a"
-host = "127.0.0.1"
-port = {p1}
-
-[[channels]]
-id = "gprs-hls"
-host = "127.0.0.1"
-port = {p2}
-
-[[channels]]
-id = "dc"
-host = "127.0.0.1"
-port = {p3}
-
-[[channels]]
-id = "gprs-dead"
-host = "127.0.0.1"
-port = {p4}
-
+"""
+    + loopback_channels("gprs-a", "gprs-hls", "dc", "gprs-dead")
+    + """
 [[meters]]
 id = "w-a"
 protocol = "dlms"
@@ -92,15 +75,14 @@ protocol = "dlms"
 channel = "gprs-dead"
 timeout_s = 0.5
 """
+)
 READ_OK = {"w-a", "w-hls", "h-1", "h-2"}
 
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Path]:
     """The fleet file; its meters served on its ports (w-dead accepts but never answers)."""
-    ports = {f"p{i}": free_port() for i in range(1, 5)}
-    path = tmp_path / "fleet.toml"
-    path.write_text(FLEET.format(db=tmp_path / "site.sqlite3", **ports))
+    path = write_fleet_file(tmp_path / "fleet.toml", FLEET, db=tmp_path / "site.sqlite3")
     async with simulated_fleet(load_config(path), configured_ports=True, silent={"w-dead"}):
         yield path
 

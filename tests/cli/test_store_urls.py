@@ -26,10 +26,12 @@ from headend.store import open_store
 from tests.cli.inprocess import cli
 from tests.conftest import free_port
 from tests.headend.subprocess_cli import headend
+from tests.loopback_fleet import loopback_channels, write_fleet_file
 from tests.postgres_server import PASSWORD as PG_PASSWORD
 from tests.postgres_server import PASSWORD_USER, PostgresServer
 
-FLEET = """
+FLEET = (
+    """
 [site]
 name = "urls"
 database = "{database}"
@@ -47,22 +49,9 @@ control_socket = "{socket}"
 [sinks.mqtt]
 host = "127.0.0.1"
 port = 1
-
-[[channels]]
-id = "gprs"
-host = "127.0.0.1"
-port = {p1}
-
-[[channels]]
-id = "mbtcp"
-host = "127.0.0.1"
-port = {p2}
-
-[[channels]]
-id = "line"
-host = "127.0.0.1"
-port = {p3}
-
+"""
+    + loopback_channels("gprs", "mbtcp", "line")
+    + """
 [[meters]]
 id = "w-ok"
 protocol = "dlms"
@@ -86,6 +75,7 @@ name = "registers"
 points = ["1.0.1.8.0.255", "1.0.32.7.0.255"]
 schedule = "every 15 minutes"
 """
+)
 
 PASSWORD = "Sup3r-s3cret!pw"
 
@@ -117,10 +107,8 @@ SQLITE_FILES = {
 
 
 def write_fleet(directory: Path, database: str) -> Path:
-    path = directory / "fleet.toml"
-    ports = {f"p{i}": free_port() for i in range(1, 4)}
-    path.write_text(FLEET.format(database=database, socket=directory / "no-service.sock", **ports))
-    return path
+    socket = directory / "no-service.sock"
+    return write_fleet_file(directory / "fleet.toml", FLEET, database=database, socket=socket)
 
 
 def entries(directory: Path) -> list[Path]:
