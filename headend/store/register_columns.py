@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import aiosqlite
 import asyncpg
@@ -114,17 +114,23 @@ class ChunkQueries:
     check: Callable[[Sequence[str], Sequence[str]], Statement]
 
 
-def sqlite_query(
-    meter_ids: Sequence[str],
-    obis: Sequence[str],
-    since: datetime,
-    until: datetime,
-    *,
-    captured: bool,
-    instants: Sequence[datetime] | None,
-) -> ChunkQueries:
-    """`instants`: only values at those instants (daily registers: point lookups on the primary
-    key, not a scan of the profile between them)."""
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """What one chunk reads: these meters' and registers' values in [since, until], those the
+    meter stamped (`captured`) or its plain reads; `instants`: only values at those instants
+    (daily registers: point lookups on the primary key, not a scan of the profile between)."""
+
+    meter_ids: Sequence[str]
+    obis: Sequence[str]
+    since: datetime
+    until: datetime
+    captured: bool
+    instants: Sequence[datetime] | None
+
+
+def sqlite_query(chunk: Chunk) -> ChunkQueries:
+    meter_ids, obis, instants = chunk.meter_ids, chunk.obis, chunk.instants
+    since, until = utc_text(chunk.since), utc_text(chunk.until)
     clause = ""
     if instants:
         clause = f"AND capture_time IN ({','.join('?' * len(instants))})"
@@ -133,7 +139,7 @@ def sqlite_query(
         where = _SQLITE_FROM.format(
             meters=",".join("?" * len(meters)), codes=",".join("?" * len(codes)), time_of_day=clause
         )
-        params: list[object] = [*meters, *codes, utc_text(since), utc_text(until), int(captured)]
+        params: list[object] = [*meters, *codes, since, until, int(chunk.captured)]
         params += [utc_text(at) for at in instants or ()]
         return select + where, params
 
@@ -147,26 +153,20 @@ def sqlite_query(
     )
 
 
-def postgres_query(
-    meter_ids: Sequence[str],
-    obis: Sequence[str],
-    since: datetime,
-    until: datetime,
-    *,
-    captured: bool,
-    instants: Sequence[datetime] | None,
-) -> ChunkQueries:
+def postgres_query(chunk: Chunk) -> ChunkQueries:
+    instants = chunk.instants
     clause = "AND capture_time = ANY($6::timestamptz[])" if instants else ""
+    since, until = aware(chunk.since), aware(chunk.until)
 
     def over(select: str, meters: Sequence[str], codes: Sequence[str]) -> Statement:
-        params: list[object] = [list(meters), list(codes), aware(since), aware(until), captured]
+        params: list[object] = [list(meters), list(codes), since, until, chunk.captured]
         if instants:
             params.append(list(instants))
         return select + _POSTGRES_FROM.format(time_of_day=clause), params
 
     return ChunkQueries(
-        over(_POSTGRES_COLUMNS, meter_ids, obis),
-        (_POSTGRES_UNITS, [list(meter_ids), list(obis)]),
+        over(_POSTGRES_COLUMNS, chunk.meter_ids, chunk.obis),
+        (_POSTGRES_UNITS, [list(chunk.meter_ids), list(chunk.obis)]),
         lambda meters, codes: over(_UNIT_CHECK, meters, codes),
     )
 
@@ -339,21 +339,6 @@ async def read_columns(
     return out
 
 
-class Query(Protocol):
-    """A dialect's statements for one chunk (`sqlite_query`, `postgres_query`)."""
-
-    def __call__(
-        self,
-        meter_ids: Sequence[str],
-        obis: Sequence[str],
-        since: datetime,
-        until: datetime,
-        *,
-        captured: bool,
-        instants: Sequence[datetime] | None,
-    ) -> ChunkQueries: ...
-
-
 Parse = Callable[
     [Iterable[Sequence[Any]], Mapping[Pair, str | None], bool, Mapping[str | None, int] | None],
     list[RegisterColumns],
@@ -364,7 +349,7 @@ Parse = Callable[
 class Dialect:
     """How one store spells a chunk's statements and lays out the column rows they return."""
 
-    query: Query
+    query: Callable[[Chunk], ChunkQueries]
     parse: Parse
 
 
@@ -396,9 +381,7 @@ class ColumnReads:
         dialect = self._column_dialect
 
         async def fetch(captured: bool, meters: Sequence[str]) -> list[RegisterColumns]:
-            queries = dialect.query(
-                meters, obis, since, until, captured=captured, instants=instants
-            )
+            queries = dialect.query(Chunk(meters, obis, since, until, captured, instants))
             rows, units = await self._read_column_chunk(queries)
             return dialect.parse(rows, units, captured, scale)
 
