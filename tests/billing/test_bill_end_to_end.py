@@ -74,18 +74,19 @@ shoulder = 0.15
 """
 RATE_REGISTERS = "\n[registers]\n" + "".join(f'{p} = "{o}"\n' for p, o in RATE_OBIS.items())
 
-TOU_TARIFF = (
+
+def tou_tariff(tariff_id: str, tier_basis: str, charges: str) -> str:
+    """A UTC tariff on the four periods at TOU_RATES, adder tiers over `tier_basis`, `charges`
+    (its tiers and the rest), and RATE_REGISTERS."""
+    head = f'\nid = "{tariff_id}"\ntimezone = "UTC"\nweekend = []\ntier_basis = "{tier_basis}"\n'
+    head += 'tier_mode = "adder"\n'
+    return head + EUR_CENTS + FOUR_PERIODS + TOU_RATES + charges + RATE_REGISTERS
+
+
+TOU_TARIFF = tou_tariff(
+    "e2e-tou",
+    "year",
     """
-id = "e2e-tou"
-timezone = "UTC"
-weekend = []
-tier_basis = "year"
-tier_mode = "adder"
-"""
-    + EUR_CENTS
-    + FOUR_PERIODS
-    + TOU_RATES
-    + """
 [[tiers]]
 up_to_kwh = 1000
 rate = 0.00
@@ -114,22 +115,13 @@ rate = 5.00
 [export]
 mode = "net-metering"
 excess = "credit"
-"""
-    + RATE_REGISTERS
+""",
 )
 
-REGISTER_TOU_TARIFF = (
+REGISTER_TOU_TARIFF = tou_tariff(
+    "e2e-tou-registers",
+    "month",
     """
-id = "e2e-tou-registers"
-timezone = "UTC"
-weekend = []
-tier_basis = "month"
-tier_mode = "adder"
-"""
-    + EUR_CENTS
-    + FOUR_PERIODS
-    + TOU_RATES
-    + """
 [[tiers]]
 up_to_kwh = 100
 rate = 0.00
@@ -141,8 +133,7 @@ rate = 0.02
 name = "Standing charge"
 per = "day"
 rate = 0.50
-"""
-    + RATE_REGISTERS
+""",
 )
 
 FLAT_REGISTERS_TARIFF = (
