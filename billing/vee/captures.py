@@ -205,18 +205,13 @@ def _careful(
             offset += modulus
             value += modulus
             step += modulus
+            why = (
+                f"register went from {prev_v - offset + modulus} to {native} kWh: "
+                "rolled over at "
+                f"{modulus} kWh, advance {step} kWh"
+            )
             work.findings.append(
-                Finding(
-                    meter_id,
-                    obis,
-                    RULE_ROLLOVER,
-                    grid.start + grid.interval * prev_k,
-                    grid.start + grid.interval * k,
-                    Flag.ACTUAL,
-                    f"register went from {prev_v - offset + modulus} to {native} kWh: "
-                    "rolled over at "
-                    f"{modulus} kWh, advance {step} kWh",
-                )
+                grid.finding(meter_id, obis, RULE_ROLLOVER, prev_k, k, Flag.ACTUAL, why)
             )
         if k == prev_k + 1:
             if 0 <= prev_k < count:
@@ -261,18 +256,11 @@ def _negative(
     step: Decimal,
 ) -> None:
     work.mark(k, Flag.SUSPECT, RULE_NEGATIVE)
-    work.findings.append(
-        Finding(
-            meter_id,
-            obis,
-            RULE_NEGATIVE,
-            grid.start + grid.interval * k,
-            grid.start + grid.interval * (k + 1),
-            Flag.SUSPECT,
-            f"register went backwards from {before} to {after} kWh ({step} kWh), not a rollover: "
-            "kept as measured",
-        )
+    why = (
+        f"register went backwards from {before} to {after} kWh ({step} kWh), not a rollover: "
+        "kept as measured"
     )
+    work.findings.append(grid.finding(meter_id, obis, RULE_NEGATIVE, k, k + 1, Flag.SUSPECT, why))
 
 
 def _flag_quality(work: Work, meter_id: str, obis: str, grid: Grid, k: int, quality: str) -> None:
@@ -282,15 +270,10 @@ def _flag_quality(work: Work, meter_id: str, obis: str, grid: Grid, k: int, qual
     for i in marked:
         work.mark(i, Flag.SUSPECT, rule)
     if marked:
+        why = (
+            f"capture at {(grid.start + grid.interval * k).isoformat()} stored with quality "
+            f"{quality!r}: {len(marked)} interval(s) kept as measured"
+        )
         work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                rule,
-                grid.start + grid.interval * marked[0],
-                grid.start + grid.interval * (marked[-1] + 1),
-                Flag.SUSPECT,
-                f"capture at {(grid.start + grid.interval * k).isoformat()} stored with quality "
-                f"{quality!r}: {len(marked)} interval(s) kept as measured",
-            )
+            grid.finding(meter_id, obis, rule, marked[0], marked[-1] + 1, Flag.SUSPECT, why)
         )

@@ -20,7 +20,6 @@ from billing.vee.model import (
     RULE_INTERPOLATE,
     RULE_NEGATIVE,
     RULE_OUTAGE,
-    Finding,
     Flag,
 )
 from billing.vee.register import Register
@@ -153,8 +152,8 @@ def _fill(
 
     def note(rule: str, flag: Flag, intervals: Sequence[int], detail: str) -> None:
         """A finding over `intervals` (in order), from the first's start to the last's end."""
-        start, end = at + step * intervals[0], at + step * (intervals[-1] + 1)
-        work.findings.append(Finding(meter_id, obis, rule, start, end, flag, detail))
+        first, stop = intervals[0], intervals[-1] + 1
+        work.findings.append(grid.finding(meter_id, obis, rule, first, stop, flag, detail))
 
     t0, t1 = at + step * gap.first, at + step * gap.stop
     missing = f"{len(span) - 1 if gap.advance is not None else len(span)} capture(s) missing"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing.vee.model import RULE_ACTUAL, Flag
+from billing.vee.model import RULE_ACTUAL, Finding, Flag
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,15 @@ class Grid:
         """Grid index of an on-grid instant anywhere in time (negative before start), else None."""
         steps, rest = divmod(at - self.start, self.interval)
         return steps if not rest else None
+
+    def finding(
+        self, meter_id: str, obis: str, rule: str, first: int, stop: int, flag: Flag, detail: str
+    ) -> Finding:
+        """A finding over intervals [first, stop) of this grid."""
+        start, step = self.start, self.interval
+        return Finding(
+            meter_id, obis, rule, start + step * first, start + step * stop, flag, detail
+        )
 
     def slot_key(self, k: int) -> tuple[bool, int]:
         """(weekend?, slot of the local day) of interval k: what "matching past days" match on."""

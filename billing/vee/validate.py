@@ -21,7 +21,6 @@ from billing.vee.model import (
     RULE_SPIKE,
     RULE_SUM,
     RULE_ZEROS,
-    Finding,
     Flag,
 )
 from billing.vee.register import Register
@@ -66,17 +65,12 @@ def flag_spikes(
     limit = settings.spike_multiple * mean
     for k, value in enumerate(work.raw):
         if value is not None and value > limit and work.mark(k, Flag.SUSPECT, RULE_SPIKE):
+            why = (
+                f"{value} kWh is above {settings.spike_multiple} x typical {mean:.4f} kWh "
+                f"({source}) = {limit:.4f} kWh: kept as measured"
+            )
             work.findings.append(
-                Finding(
-                    meter_id,
-                    obis,
-                    RULE_SPIKE,
-                    grid.start + grid.interval * k,
-                    grid.start + grid.interval * (k + 1),
-                    Flag.SUSPECT,
-                    f"{value} kWh is above {settings.spike_multiple} x typical {mean:.4f} kWh "
-                    f"({source}) = {limit:.4f} kWh: kept as measured",
-                )
+                grid.finding(meter_id, obis, RULE_SPIKE, k, k + 1, Flag.SUSPECT, why)
             )
 
 
@@ -127,28 +121,14 @@ def _zero_run(
     light = stop - first - len(dark)
     detail = f"{stop - first} consecutive zero intervals (more than {settings.max_zero_intervals})"
     if dark:
+        why = f"{detail}: {len(dark)} inside a power outage, zero use"
         work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                RULE_OUTAGE,
-                at + step * dark[0],
-                at + step * (dark[-1] + 1),
-                Flag.SUBSTITUTED,
-                f"{detail}: {len(dark)} inside a power outage, zero use",
-            )
+            grid.finding(meter_id, obis, RULE_OUTAGE, dark[0], dark[-1] + 1, Flag.SUBSTITUTED, why)
         )
     if light:
+        why = f"{detail}: {light} outside any power outage, kept as measured"
         work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                RULE_ZEROS,
-                at + step * first,
-                at + step * stop,
-                Flag.SUSPECT,
-                f"{detail}: {light} outside any power outage, kept as measured",
-            )
+            grid.finding(meter_id, obis, RULE_ZEROS, first, stop, Flag.SUSPECT, why)
         )
 
 
@@ -180,18 +160,13 @@ def flag_clock(
             for k in range(first, stop)
             if work.raw[k] is not None and work.mark(k, Flag.SUSPECT, RULE_CLOCK)
         ]
+        why = (
+            f"clock adjusted at {adjusted.isoformat()}: {len(marked)} measured interval(s) "
+            f"within "
+            f"{settings.clock_window_minutes} min kept as measured"
+        )
         work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                RULE_CLOCK,
-                grid.start + grid.interval * first,
-                grid.start + grid.interval * stop,
-                Flag.SUSPECT,
-                f"clock adjusted at {adjusted.isoformat()}: {len(marked)} measured interval(s) "
-                f"within "
-                f"{settings.clock_window_minutes} min kept as measured",
-            )
+            grid.finding(meter_id, obis, RULE_CLOCK, first, stop, Flag.SUSPECT, why)
         )
 
 
@@ -251,16 +226,9 @@ def flag_sums(
         for k in range(k0, k1):
             if work.raw[k] is not None:
                 work.mark(k, Flag.SUSPECT, RULE_SUM)
-        work.findings.append(
-            Finding(
-                meter_id,
-                obis,
-                RULE_SUM,
-                grid.start + grid.interval * k0,
-                grid.start + grid.interval * k1,
-                Flag.SUSPECT,
-                f"intervals sum to {total} kWh, tariff registers advanced {advance} kWh "
-                f"(difference {total - advance} kWh, tolerance {settings.sum_tolerance_kwh}; "
-                f"{estimated} estimated interval(s) in the span)",
-            )
+        why = (
+            f"intervals sum to {total} kWh, tariff registers advanced {advance} kWh "
+            f"(difference {total - advance} kWh, tolerance {settings.sum_tolerance_kwh}; "
+            f"{estimated} estimated interval(s) in the span)"
         )
+        work.findings.append(grid.finding(meter_id, obis, RULE_SUM, k0, k1, Flag.SUSPECT, why))
