@@ -12,6 +12,7 @@ import asyncpg
 from headend.config.load import DemandResponseEvent
 from headend.store import PostgresStore, SqliteStore, postgres_schema, schema
 from tests.postgres_server import PostgresServer
+from tests.store.old_schemas import postgres_at_version
 from tests.store.samples import T0
 
 EVENT = DemandResponseEvent(
@@ -42,14 +43,7 @@ async def test_a_version_2_postgres_database_is_migrated_to_version_3(
     url = postgres_server.url(pg_database)
     conn = await asyncpg.connect(url)
     try:
-        for migration in postgres_schema.MIGRATIONS[:2]:
-            for statement in migration:
-                await conn.execute(statement)
-        await conn.execute(
-            "CREATE TABLE schema_version (only_row boolean PRIMARY KEY DEFAULT true "
-            "CHECK (only_row), version integer NOT NULL)"
-        )
-        await conn.execute("INSERT INTO schema_version (version) VALUES (2)")
+        await postgres_at_version(conn, 2)
         await conn.execute("INSERT INTO counters VALUES ('dlms:m1', 9)")
     finally:
         await conn.close()

@@ -18,6 +18,7 @@ from headend.store import Store, open_store, postgres_schema, schema
 from headend.store.register_columns import UnitMismatch
 from headend.store.rows import reading_rows
 from tests.postgres_server import PostgresServer
+from tests.store.old_schemas import postgres_at_version
 from tests.store.test_register_columns import EXPORT, IMPORT, T0, reading
 from tests.store.test_register_units import stored_units
 
@@ -84,14 +85,7 @@ async def test_a_version_3_postgres_database_lists_its_readings_units(
     url = postgres_server.url(pg_database)
     conn = await asyncpg.connect(url)
     try:
-        for migration in postgres_schema.MIGRATIONS[:3]:
-            for statement in migration:
-                await conn.execute(statement)
-        await conn.execute(
-            "CREATE TABLE schema_version (only_row boolean PRIMARY KEY DEFAULT true "
-            "CHECK (only_row), version integer NOT NULL)"
-        )
-        await conn.execute("INSERT INTO schema_version (version) VALUES (3)")
+        await postgres_at_version(conn, 3)
         await conn.executemany(
             "INSERT INTO readings VALUES ($1, $2, $3, true, $4, $5, $6, $7, 'ok')",
             [
