@@ -10,7 +10,8 @@ from pathlib import Path
 
 from headend.commands.model import CommandAction, CommandRecord, CommandState
 from headend.store import SqliteStore, Store, open_store
-from headend.store.schema import MIGRATIONS, SCHEMA_VERSION
+from headend.store.schema import SCHEMA_VERSION
+from tests.store.old_schemas import sqlite_at_version
 from tests.store.samples import T0
 
 
@@ -134,11 +135,8 @@ async def test_commands_and_audit_are_listed_by_meter_state_and_parent(store: St
 async def test_a_version_3_file_is_migrated_to_version_4(tmp_path: Path) -> None:
     path = tmp_path / "v3.sqlite3"
     with sqlite3.connect(path) as db:
-        for migration in MIGRATIONS[:3]:
-            for statement in migration:
-                db.execute(statement)
+        sqlite_at_version(db, 3)
         db.execute("INSERT INTO counters VALUES ('dlms:m1', 7)")
-        db.execute("PRAGMA user_version = 3")
     async with await SqliteStore.open(path) as store:
         assert await store.load_counter("dlms:m1") == 7
         await store.save_command(record(), new=True)

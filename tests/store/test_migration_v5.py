@@ -12,7 +12,7 @@ import asyncpg
 from headend.config.load import DemandResponseEvent
 from headend.store import PostgresStore, SqliteStore, postgres_schema, schema
 from tests.postgres_server import PostgresServer
-from tests.store.old_schemas import postgres_at_version
+from tests.store.old_schemas import postgres_at_version, sqlite_at_version
 from tests.store.samples import T0
 
 EVENT = DemandResponseEvent(
@@ -23,11 +23,8 @@ EVENT = DemandResponseEvent(
 async def test_a_version_4_file_is_migrated_to_version_5(tmp_path: Path) -> None:
     path = tmp_path / "v4.sqlite3"
     with sqlite3.connect(path) as db:
-        for migration in schema.MIGRATIONS[:4]:
-            for statement in migration:
-                db.execute(statement)
+        sqlite_at_version(db, 4)
         db.execute("INSERT INTO counters VALUES ('dlms:m1', 9)")
-        db.execute("PRAGMA user_version = 4")
     async with await SqliteStore.open(path) as store:
         assert await store.load_counter("dlms:m1") == 9
         assert await store.demand_responses() == []

@@ -18,7 +18,7 @@ from headend.store import Store, open_store, postgres_schema, schema
 from headend.store.register_columns import UnitMismatch
 from headend.store.rows import reading_rows
 from tests.postgres_server import PostgresServer
-from tests.store.old_schemas import postgres_at_version
+from tests.store.old_schemas import postgres_at_version, sqlite_at_version
 from tests.store.test_register_columns import EXPORT, IMPORT, T0, reading
 from tests.store.test_register_units import stored_units
 
@@ -58,10 +58,7 @@ async def reads_as_before(store: Store) -> None:
 async def test_a_version_5_file_lists_its_readings_units(tmp_path: Path) -> None:
     path = tmp_path / "v5.sqlite3"
     with sqlite3.connect(path) as db:
-        for migration in schema.MIGRATIONS[:5]:
-            for statement in migration:
-                db.execute(statement)
-        db.execute("PRAGMA user_version = 5")
+        sqlite_at_version(db, 5)
         db.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?)", reading_rows(OLD))
         meter, obis, value, unit = CONFLICT
         at = T0.isoformat(timespec="microseconds")
